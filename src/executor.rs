@@ -1,0 +1,301 @@
+//! The RPM executor: applies a verified plan to the fleet, safely.
+//!
+//! Actions run in dependency order, and among the ready ones only an action
+//! that keeps every host within capacity may run, so no intermediate state
+//! overcommits a host. Skipped actions skip their dependants. The new state is
+//! computed in memory first and written with one atomic rename, so a failure
+//! leaves the fleet file untouched.
+
+use crate::fleet::{Fleet, FleetError};
+use crate::plan::{Action, Kind, Plan, PlanError, VerifiedPlan};
+use crate::problem::round6;
+use crate::resource::Resource;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Tolerance for comparing allocations written with six decimals.
+const EPS: f64 = 1e-6;
+
+/// Why a plan was not applied. In every case the fleet file is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("{path}: action {id}: {message}")]
+    Action {
+        path: PathBuf,
+        id: String,
+        message: String,
+    },
+    #[error("{path}: actions {} cannot run without exceeding a host's capacity", ids.join(", "))]
+    Unorderable { path: PathBuf, ids: Vec<String> },
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Action ids in the order they ran.
+    pub applied: Vec<String>,
+    /// Skipped action ids, with why.
+    pub skipped: Vec<(String, String)>,
+    pub fleet: Fleet,
+}
+
+enum StepError {
+    /// The plan does not match the fleet: abort.
+    Invalid(String),
+    /// Not enough room yet: try another action first.
+    NoRoom,
+}
+
+/// Reads, verifies and applies `plan_path` to `fleet_path` (the `sim` backend).
+pub fn apply(
+    plan_path: &Path,
+    fleet_path: &Path,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    let fleet = Fleet::read(fleet_path)?;
+    let verified = Plan::read(plan_path)?.verify(plan_path, &fleet, now)?;
+    let outcome = execute(&verified, &fleet, plan_path, &mut |_| {})?;
+    outcome.fleet.write_atomic(fleet_path)?;
+    Ok(outcome)
+}
+
+/// Applies a verified plan to a copy of `fleet`, calling `observe` after every step.
+pub fn execute(
+    plan: &VerifiedPlan,
+    fleet: &Fleet,
+    path: &Path,
+    observe: &mut dyn FnMut(&Fleet),
+) -> Result<Outcome, ApplyError> {
+    let plan = plan.plan();
+    let skipped = skipped(&plan.actions);
+    let skipped_ids: BTreeSet<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
+    let mut pending: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| !skipped_ids.contains(a.id.as_str()))
+        .collect();
+    let mut state = fleet.clone();
+    let mut applied: Vec<String> = Vec::new();
+    while !pending.is_empty() {
+        let mut progressed = false;
+        for k in 0..pending.len() {
+            let a = pending[k];
+            if !a
+                .depends_on
+                .iter()
+                .all(|d| applied.contains(d) || skipped_ids.contains(d.as_str()))
+            {
+                continue;
+            }
+            match step(&mut state, a) {
+                Ok(()) => {}
+                Err(StepError::NoRoom) => continue,
+                Err(StepError::Invalid(message)) => {
+                    return Err(ApplyError::Action {
+                        path: path.to_owned(),
+                        id: a.id.clone(),
+                        message,
+                    })
+                }
+            }
+            observe(&state);
+            applied.push(a.id.clone());
+            pending.remove(k);
+            progressed = true;
+            break;
+        }
+        if !progressed {
+            let ids = pending.iter().map(|a| a.id.clone()).collect();
+            return Err(ApplyError::Unorderable {
+                path: path.to_owned(),
+                ids,
+            });
+        }
+    }
+    state.last_plan = Some(plan.plan.id.clone());
+    Ok(Outcome {
+        applied,
+        skipped,
+        fleet: state,
+    })
+}
+
+/// Actions marked `skip`, and every action that depends on a skipped one.
+fn skipped(actions: &[Action]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    loop {
+        let before = out.len();
+        for a in actions {
+            if out.iter().any(|(id, _)| *id == a.id) {
+                continue;
+            }
+            if a.skip {
+                out.push((a.id.clone(), "skip = true".into()));
+            } else if let Some(d) = a
+                .depends_on
+                .iter()
+                .find(|d| out.iter().any(|(id, _)| id == *d))
+            {
+                out.push((a.id.clone(), format!("depends on skipped {d}")));
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+fn step(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+    match a.kind {
+        Kind::Resize => resize(fleet, a),
+        Kind::Swap => swap(fleet, a),
+        Kind::Migrate => migrate(fleet, a),
+    }
+}
+
+fn invalid(message: String) -> StepError {
+    StepError::Invalid(message)
+}
+
+fn field<T: Copy>(v: Option<T>, name: &str) -> Result<T, StepError> {
+    v.ok_or_else(|| invalid(format!("missing `{name}`")))
+}
+
+fn resize(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+    let (r, from, to) = (
+        field(a.resource, "resource")?,
+        field(a.from, "from")?,
+        field(a.to, "to")?,
+    );
+    let inst = fleet
+        .instance(&a.instance)
+        .ok_or_else(|| invalid(format!("unknown instance `{}`", a.instance)))?;
+    let cur = inst.resource(r);
+    if (cur.alloc - from).abs() > EPS {
+        return Err(invalid(format!(
+            "`{}` has {r} {} but the plan expects {from}",
+            a.instance, cur.alloc
+        )));
+    }
+    if to < cur.min - EPS || to > cur.max + EPS {
+        return Err(invalid(format!(
+            "{r} {to} is outside [{}, {}] for `{}`",
+            cur.min, cur.max, a.instance
+        )));
+    }
+    let host = inst.host.clone();
+    if to > from && !fits(fleet, &host, r, to - from) {
+        return Err(StepError::NoRoom);
+    }
+    fleet
+        .instance_mut(&a.instance)
+        .expect("checked")
+        .resource_mut(r)
+        .alloc = to;
+    Ok(())
+}
+
+fn swap(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+    let (r, from, amount) = (
+        field(a.resource, "resource")?,
+        field(a.from, "from")?,
+        field(a.amount, "amount")?,
+    );
+    let credits = field(a.credits, "credits")?;
+    let donor_id = a
+        .donor
+        .as_deref()
+        .ok_or_else(|| invalid("missing `donor`".into()))?;
+    let find = |id: &str| {
+        fleet
+            .instance(id)
+            .ok_or_else(|| invalid(format!("unknown instance `{id}`")))
+    };
+    let (rec, don) = (find(&a.instance)?, find(donor_id)?);
+    let checks = [
+        (
+            rec.host != don.host,
+            format!("`{}` and `{donor_id}` are on different hosts", a.instance),
+        ),
+        (
+            (rec.resource(r).alloc - from).abs() > EPS,
+            format!(
+                "`{}` has {r} {} but the plan expects {from}",
+                a.instance,
+                rec.resource(r).alloc
+            ),
+        ),
+        (
+            rec.resource(r).alloc + amount > rec.resource(r).max + EPS,
+            format!("`{}` would exceed its {r} max", a.instance),
+        ),
+        (
+            don.resource(r).alloc - amount < don.resource(r).min - EPS,
+            format!("`{donor_id}` would drop below its {r} min"),
+        ),
+        (
+            rec.credits + EPS < credits,
+            format!(
+                "`{}` has {} credits, cannot pay {credits}",
+                a.instance, rec.credits
+            ),
+        ),
+        (
+            don.credits + credits > don.credit_cap() + EPS,
+            format!("`{donor_id}` would exceed its credit cap"),
+        ),
+    ];
+    if let Some((_, message)) = checks.into_iter().find(|(bad, _)| *bad) {
+        return Err(invalid(message));
+    }
+    let don = fleet.instance_mut(donor_id).expect("checked");
+    don.resource_mut(r).alloc = round6(don.resource(r).alloc - amount);
+    don.credits = round6(don.credits + credits);
+    let rec = fleet.instance_mut(&a.instance).expect("checked");
+    rec.resource_mut(r).alloc = round6(rec.resource(r).alloc + amount);
+    rec.credits = round6(rec.credits - credits);
+    Ok(())
+}
+
+fn migrate(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+    let from = a
+        .from_host
+        .as_deref()
+        .ok_or_else(|| invalid("missing `from_host`".into()))?;
+    let to = a
+        .to_host
+        .as_deref()
+        .ok_or_else(|| invalid("missing `to_host`".into()))?;
+    let inst = fleet
+        .instance(&a.instance)
+        .ok_or_else(|| invalid(format!("unknown instance `{}`", a.instance)))?;
+    if inst.host != from {
+        return Err(invalid(format!(
+            "`{}` is on `{}`, not `{from}`",
+            a.instance, inst.host
+        )));
+    }
+    if fleet.host(to).is_none() {
+        return Err(invalid(format!("unknown host `{to}`")));
+    }
+    let need = inst.clone();
+    if !Resource::ALL
+        .iter()
+        .all(|&r| fits(fleet, to, r, need.resource(r).alloc))
+    {
+        return Err(StepError::NoRoom);
+    }
+    fleet.instance_mut(&a.instance).expect("checked").host = to.to_owned();
+    Ok(())
+}
+
+/// Whether `extra` more of `r` fits on `host`.
+fn fits(fleet: &Fleet, host: &str, r: Resource, extra: f64) -> bool {
+    let cap = fleet.host(host).map_or(0.0, |h| h.capacity()[r]);
+    fleet.used(host)[r] + extra <= cap + EPS
+}

@@ -1,0 +1,22 @@
+//! Chameleon: a predictive resource planner for virtualised compute.
+//!
+//! The pipeline is `Telemetry → Forecasts → Problem → Solution → Plan →
+//! VerifiedPlan → applied Fleet`: telemetry is ingested (and imported from
+//! public trace formats), each instance's demand is forecast as a quantile,
+//! one mixed-integer program (or the greedy baseline) chooses swaps, resizes
+//! and migrations, and the executor applies a reviewed plan to the fleet.
+
+pub mod compare;
+pub mod executor;
+pub mod fleet;
+pub mod forecast;
+pub mod greedy;
+pub mod import;
+pub mod mip;
+pub mod plan;
+pub mod planner;
+pub mod policy;
+pub mod problem;
+pub mod resource;
+pub mod synth;
+pub mod telemetry;

@@ -1,0 +1,274 @@
+//! The `chameleon` command: parses arguments, calls the library, maps outcomes to exit codes.
+
+use anyhow::{Context, Result};
+use chameleon::compare;
+use chameleon::executor;
+use chameleon::fleet::Fleet;
+use chameleon::import::{self, ImportOptions, Source};
+use chameleon::plan::{Plan, PlanError};
+use chameleon::planner::{Run, Strategy};
+use chameleon::policy::Policy;
+use chameleon::synth::{synth_fleet, SynthOptions};
+use chameleon::telemetry::{self, Telemetry};
+use chrono::{DateTime, SubsecRound, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "chameleon",
+    version,
+    about = "Predictive resource planner for virtualised compute"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a public trace format into canonical telemetry CSV.
+    Import {
+        source: Source,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Cores that 100% CPU stands for (Azure and NAB).
+        #[arg(long)]
+        cores: Option<f64>,
+        /// Azure: time of step 1; Bitbrains and NAB: shift each file to start here.
+        #[arg(long)]
+        start: Option<DateTime<Utc>>,
+    },
+    /// Fleet-state tools.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+    /// Forecast, optimise and write a plan into the output directory.
+    Plan {
+        #[command(flatten)]
+        inputs: Inputs,
+        #[arg(long, value_enum, default_value = "mip")]
+        strategy: Strategy,
+        #[arg(long, default_value = "plans")]
+        out_dir: PathBuf,
+        /// Exit 0 for no changes, 2 for changes, 1 for errors.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Print a plan as a review table.
+    Show { plan: PathBuf },
+    /// Verify a plan against the fleet and apply it.
+    Apply {
+        plan: PathBuf,
+        #[arg(long)]
+        fleet: PathBuf,
+        #[arg(long, value_enum, default_value = "sim")]
+        backend: Backend,
+        /// The current time, for checking expiry (default: now).
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Run the MIP and the greedy heuristic side by side on the same forecasts.
+    Compare {
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+}
+
+#[derive(clap::Args)]
+struct Inputs {
+    #[arg(long)]
+    fleet: PathBuf,
+    #[arg(long)]
+    telemetry: PathBuf,
+    /// Planning model file (default: the built-in models/default.toml).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Plan as of this time; pins the run so the plan is byte-for-byte reproducible.
+    #[arg(long)]
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Place the telemetry's instances on N hosts with the given overcommit.
+    Synth {
+        #[arg(long)]
+        telemetry: PathBuf,
+        #[arg(long)]
+        hosts: usize,
+        /// Number of cells (default: one per two hosts).
+        #[arg(long)]
+        cells: Option<usize>,
+        /// Summed peak demand over capacity, e.g. 1.3.
+        #[arg(long)]
+        overcommit: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// Rewrite the fleet-state file.
+    Sim,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Import {
+            source,
+            paths,
+            out,
+            cores,
+            start,
+        } => {
+            let samples = import::import(source, &paths, &ImportOptions { cores, start })?;
+            let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;
+            telemetry::write_csv(file, &samples).with_context(|| format!("{}", out.display()))?;
+            eprintln!("wrote {} samples to {}", samples.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet {
+            command:
+                FleetCommand::Synth {
+                    telemetry,
+                    hosts,
+                    cells,
+                    overcommit,
+                    seed,
+                    model,
+                    out,
+                },
+        } => {
+            let t = Telemetry::read(&telemetry)?;
+            let policy = load_policy(model.as_deref())?;
+            let opts = SynthOptions {
+                hosts,
+                cells: cells.unwrap_or(hosts.div_ceil(2)),
+                overcommit,
+                seed,
+            };
+            synth_fleet(&t, &opts, &policy)?.write_atomic(&out)?;
+            eprintln!("wrote {} hosts to {}", hosts, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan {
+            inputs,
+            strategy,
+            out_dir,
+            detailed_exitcode,
+        } => plan(inputs, strategy, &out_dir, detailed_exitcode),
+        Command::Show { plan } => {
+            print!("{}", Plan::read(&plan)?.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply {
+            plan,
+            fleet,
+            backend: Backend::Sim,
+            now,
+        } => apply(&plan, &fleet, now),
+        Command::Compare { inputs } => {
+            let run = Run::prepare(
+                &inputs.fleet,
+                &inputs.telemetry,
+                inputs.model.as_deref(),
+                resolve_now(inputs.now),
+            )?;
+            print!("{}", compare::render(&compare::compare(&run.problem)?));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    now.unwrap_or_else(|| Utc::now().trunc_subsecs(0))
+}
+
+fn load_policy(model: Option<&Path>) -> Result<Policy> {
+    Ok(match model {
+        Some(path) => Policy::read(path)?,
+        None => Policy::default(),
+    })
+}
+
+fn plan(inputs: Inputs, strategy: Strategy, out_dir: &Path, detailed: bool) -> Result<ExitCode> {
+    let run = Run::prepare(
+        &inputs.fleet,
+        &inputs.telemetry,
+        inputs.model.as_deref(),
+        resolve_now(inputs.now),
+    )?;
+    let (solution, stats) = strategy.solve(&run.problem)?;
+    eprintln!(
+        "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",
+        run.forecast_seconds,
+        stats.seconds,
+        stats.status,
+        stats.objective,
+        stats.gap * 100.0
+    );
+    let plan = Plan::build(
+        &chameleon::plan::Inputs {
+            fleet: &run.fleet,
+            telemetry: &run.telemetry,
+            forecasts: &run.forecasts,
+            problem: &run.problem,
+            strategy: strategy.name(),
+            stats: &stats,
+            record_timing: inputs.now.is_none(),
+        },
+        &solution,
+    );
+    let path = plan.write(out_dir)?;
+    println!("{}", path.display());
+    Ok(match (detailed, plan.has_changes()) {
+        (true, true) => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn apply(plan: &Path, fleet: &Path, now: Option<DateTime<Utc>>) -> Result<ExitCode> {
+    match executor::apply(plan, fleet, resolve_now(now)) {
+        Ok(outcome) => {
+            for id in &outcome.applied {
+                println!("applied {id}");
+            }
+            for (id, why) in &outcome.skipped {
+                println!("skipped {id}: {why}");
+            }
+            let credits = Fleet::read(fleet)?.total_credits();
+            println!(
+                "{} applied, {} skipped; fleet written to {} (total credits {credits:.2})",
+                outcome.applied.len(),
+                outcome.skipped.len(),
+                fleet.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(executor::ApplyError::Plan(e @ PlanError::AlreadyApplied { .. })) => {
+            println!("{e}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

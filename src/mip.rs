@@ -1,0 +1,576 @@
+//! The Credit-Augmented Resource Broker: one mixed-integer program over the fleet.
+//!
+//! It chooses resizes in granularity steps, explicit donor → receiver swaps
+//! paid for in credits, and migrations to pruned candidate hosts, minimising
+//! predicted shortfall plus disruption, movement and idle costs (see
+//! `docs/formats.md` for the formulation). Every variable and row is named
+//! after its entity, so infeasibility reports read like the fleet.
+
+use crate::problem::{round6, Problem, Solution, Swap};
+use crate::resource::{PerResource, Resource};
+use good_lp::{
+    constraint, highs, variable, Constraint, Expression, ProblemVariables, SolverModel, Variable,
+    VariableDefinition,
+};
+use highs::{HighsModelStatus, HighsSolutionStatus};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Why the optimiser produced no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error("the planning problem is infeasible:\n  {}", conflicts.join("\n  "))]
+    Infeasible { conflicts: Vec<String> },
+    #[error("HiGHS failed: {0}")]
+    Solver(String),
+}
+
+/// What HiGHS reported, written into every plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverStats {
+    /// `optimal`, `time_limit` or `greedy`.
+    pub status: String,
+    pub objective: f64,
+    pub best_bound: f64,
+    pub gap: f64,
+    pub seconds: f64,
+    pub variables: usize,
+    pub constraints: usize,
+}
+
+type Steps = PerResource<Option<Variable>>;
+
+/// The program under construction: variables with their names, and named rows.
+#[derive(Default)]
+struct Program {
+    vars: ProblemVariables,
+    names: Vec<String>,
+    rows: Vec<(String, Constraint)>,
+    objective: Expression,
+    index: HashMap<Variable, usize>,
+}
+
+impl Program {
+    fn var(&mut self, name: String, def: VariableDefinition) -> Variable {
+        self.names.push(name.clone());
+        let v = self.vars.add(def.name(name));
+        self.index.insert(v, self.index.len());
+        v
+    }
+
+    fn row(&mut self, name: String, c: Constraint) {
+        self.rows.push((name, c));
+    }
+}
+
+/// Handles to the decision variables, for reading a solution and seeding a start.
+struct Decisions {
+    up: Vec<Steps>,
+    down: Vec<Steps>,
+    short: Vec<Steps>,
+    idle: Vec<Steps>,
+    change: Vec<Option<Variable>>,
+    migrate: Vec<Vec<(usize, Variable)>>,
+    share: Vec<Vec<PerResource<Variable>>>,
+    flows: Vec<(usize, usize, Resource, Variable)>,
+    index: HashMap<Variable, usize>,
+}
+
+/// Solves the problem with HiGHS, warm-started from `start` (typically the greedy plan).
+pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverStats), SolveError> {
+    let (program, d) = build(p);
+    let n_rows = program.rows.len();
+    let n_vars = program.names.len();
+    let warm = start.map(|s| start_values(p, &d, s, n_vars));
+    let mut hp = program.vars.minimise(program.objective).using(highs);
+    for (_, c) in program.rows {
+        hp.add_constraint(c);
+    }
+    let mut model = hp
+        .try_into_inner()
+        .map_err(|e| SolveError::Solver(e.to_string()))?;
+    model.set_option("output_flag", false);
+    model.set_option("time_limit", p.policy.solver.time_limit_seconds);
+    model.set_option("mip_rel_gap", p.policy.solver.relative_gap);
+    model.set_option("threads", p.policy.solver.threads.max(1) as i32);
+    if let Some(cols) = &warm {
+        // HiGHS checks the start itself and ignores it if it is not feasible.
+        let _ = model.try_set_solution(Some(cols), None, None, None);
+    }
+    let clock = Instant::now();
+    let solved = model
+        .try_solve()
+        .map_err(|e| SolveError::Solver(format!("{e:?}")))?;
+    let seconds = clock.elapsed().as_secs_f64();
+    let status = match solved.status() {
+        HighsModelStatus::Optimal => "optimal",
+        HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit => {
+            "time_limit"
+        }
+        HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
+            return Err(SolveError::Infeasible {
+                conflicts: diagnose(p),
+            })
+        }
+        other => return Err(SolveError::Solver(format!("model status {other:?}"))),
+    };
+    if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
+        return Err(SolveError::Solver(format!(
+            "no feasible solution found ({status})"
+        )));
+    }
+    let values = solved.get_solution().columns().to_vec();
+    let solution = read_solution(p, &d, &values);
+    let objective = p.assess(&solution).objective;
+    let best_bound = solved
+        .double_info_value(c"mip_dual_bound")
+        .unwrap_or(objective)
+        .min(objective);
+    let stats = SolverStats {
+        status: status.to_owned(),
+        objective,
+        best_bound,
+        gap: relative_gap(objective, best_bound),
+        seconds,
+        variables: n_vars,
+        constraints: n_rows,
+    };
+    Ok((solution, stats))
+}
+
+/// The relative gap between an objective and a lower bound, as HiGHS defines it.
+pub fn relative_gap(objective: f64, bound: f64) -> f64 {
+    if objective.abs() < 1e-9 {
+        0.0
+    } else {
+        ((objective - bound) / objective.abs()).max(0.0)
+    }
+}
+
+fn steps(x: f64, g: f64) -> f64 {
+    (x / g + 1e-9).floor().max(0.0)
+}
+
+fn build(p: &Problem) -> (Program, Decisions) {
+    let mut m = Program::default();
+    let n = p.instances.len();
+    let mut d = Decisions {
+        up: Vec::with_capacity(n),
+        down: Vec::with_capacity(n),
+        short: Vec::with_capacity(n),
+        idle: Vec::with_capacity(n),
+        change: Vec::with_capacity(n),
+        migrate: Vec::with_capacity(n),
+        share: Vec::with_capacity(n),
+        flows: Vec::new(),
+        index: HashMap::new(),
+    };
+    for i in 0..n {
+        add_instance(p, &mut m, &mut d, i);
+    }
+    for h in 0..p.hosts.len() {
+        for r in Resource::ALL {
+            add_capacity(p, &mut m, &d, h, r);
+            add_swaps(p, &mut m, &mut d, h, r);
+        }
+    }
+    add_credits(p, &mut m, &d);
+    add_budgets(p, &mut m, &d);
+    d.index = std::mem::take(&mut m.index);
+    (m, d)
+}
+
+/// The allocation of instance `i` in `r` as an expression of its step variables.
+fn alloc_expr(p: &Problem, d: &Decisions, i: usize, r: Resource) -> Expression {
+    let g = p.policy.granularity[r];
+    let mut e = Expression::from(p.instances[i].current[r]);
+    if let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) {
+        e += g * u - g * v;
+    }
+    e
+}
+
+fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
+    let inst = &p.instances[i];
+    let w = &p.policy.weights;
+    let (mut up, mut down) = (Steps::default(), Steps::default());
+    let mut span = 0.0;
+    for r in Resource::ALL.into_iter().filter(|&r| inst.adjustable(r)) {
+        let g = p.policy.granularity[r];
+        let (su, sd) = (
+            steps(inst.max[r] - inst.current[r], g),
+            steps(inst.current[r] - inst.min[r], g),
+        );
+        let u = m.var(
+            format!("up[{},{r}]", inst.id),
+            variable().integer().min(0).max(su),
+        );
+        let v = m.var(
+            format!("down[{},{r}]", inst.id),
+            variable().integer().min(0).max(sd),
+        );
+        m.objective += w.unit_move * g / p.policy.unit[r] * (u + v);
+        span += su + sd;
+        (up[r], down[r]) = (Some(u), Some(v));
+    }
+    d.up.push(up);
+    d.down.push(down);
+    let migrate: Vec<(usize, Variable)> = inst
+        .candidates
+        .iter()
+        .map(|&h| {
+            (
+                h,
+                m.var(
+                    format!("migrate[{},{}]", inst.id, p.hosts[h].id),
+                    variable().binary(),
+                ),
+            )
+        })
+        .collect();
+    for &(h, x) in &migrate {
+        m.objective += p.migration_cost(i, h) * x;
+    }
+    let change = (span > 0.0 || !migrate.is_empty()).then(|| {
+        let z = m.var(format!("change[{}]", inst.id), variable().binary());
+        m.objective += w.change * z;
+        z
+    });
+    d.change.push(change);
+    d.migrate.push(migrate);
+    link_change(p, m, d, i, span);
+    add_demand(p, m, d, i);
+    add_shares(p, m, d, i);
+}
+
+/// Any step or migration switches the change indicator on.
+fn link_change(p: &Problem, m: &mut Program, d: &Decisions, i: usize, span: f64) {
+    let Some(z) = d.change[i] else { return };
+    let id = &p.instances[i].id;
+    let mut moves = Expression::from(0.0);
+    for r in Resource::ALL {
+        if let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) {
+            moves += u + v;
+        }
+    }
+    if span > 0.0 {
+        m.row(format!("change_link[{id}]"), constraint!(moves <= span * z));
+    }
+    let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
+    m.row(format!("one_host[{id}]"), constraint!(leave.clone() <= 1.0));
+    for &(h, x) in &d.migrate[i] {
+        m.row(
+            format!("migrate_link[{id},{}]", p.hosts[h].id),
+            constraint!(x <= z),
+        );
+    }
+}
+
+/// Shortfall and idle slack against the forecast quantile.
+fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
+    let inst = &p.instances[i];
+    let (mut short, mut idle) = (Steps::default(), Steps::default());
+    for r in Resource::ALL {
+        let Some(dem) = inst.demand[r] else { continue };
+        let unit = p.policy.unit[r];
+        let s = m.var(format!("short[{},{r}]", inst.id), variable().min(0));
+        let o = m.var(format!("idle[{},{r}]", inst.id), variable().min(0));
+        let a = alloc_expr(p, d, i, r);
+        m.row(
+            format!("short_def[{},{r}]", inst.id),
+            constraint!(s + a.clone() >= dem),
+        );
+        m.row(
+            format!("idle_def[{},{r}]", inst.id),
+            constraint!(o - a >= -dem),
+        );
+        m.objective += p.policy.weights.shortfall / unit * s + p.policy.weights.idle / unit * o;
+        (short[r], idle[r]) = (Some(s), Some(o));
+    }
+    d.short.push(short);
+    d.idle.push(idle);
+}
+
+/// Per candidate host, the share of the allocation that lands there if the instance moves.
+fn add_shares(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
+    let inst = &p.instances[i];
+    let mut shares = Vec::with_capacity(d.migrate[i].len());
+    for &(h, x) in &d.migrate[i] {
+        let hid = &p.hosts[h].id;
+        let y = PerResource::from_fn(|r| {
+            let y = m.var(
+                format!("share[{},{r},{hid}]", inst.id),
+                variable().min(0).max(inst.max[r]),
+            );
+            m.row(
+                format!("share_link[{},{r},{hid}]", inst.id),
+                constraint!(y <= inst.max[r] * x),
+            );
+            y
+        });
+        shares.push(y);
+    }
+    if !shares.is_empty() {
+        let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
+        for r in Resource::ALL {
+            let moved: Expression = shares.iter().map(|y| y[r]).sum();
+            let own = alloc_expr(p, d, i, r) - moved;
+            m.row(
+                format!("own_share_lo[{},{r}]", inst.id),
+                constraint!(own.clone() >= 0.0),
+            );
+            m.row(
+                format!("own_share_hi[{},{r}]", inst.id),
+                constraint!(own + inst.max[r] * leave.clone() <= inst.max[r]),
+            );
+        }
+    }
+    d.share.push(shares);
+}
+
+/// What instance `i` occupies on its current host in `r`.
+fn own_share(p: &Problem, d: &Decisions, i: usize, r: Resource) -> Expression {
+    let moved: Expression = d.share[i].iter().map(|y| y[r]).sum();
+    alloc_expr(p, d, i, r) - moved
+}
+
+fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resource) {
+    let mut used = Expression::from(0.0);
+    for i in p.on_host(h) {
+        used += own_share(p, d, i, r);
+    }
+    for (i, moves) in d.migrate.iter().enumerate() {
+        if let Some(k) = moves.iter().position(|&(to, _)| to == h) {
+            used += d.share[i][k][r];
+        }
+    }
+    let cap = p.hosts[h].capacity[r];
+    m.row(
+        format!("cap[{},{r}]", p.hosts[h].id),
+        constraint!(used <= cap),
+    );
+}
+
+/// Explicit donor → receiver flows on one host; grows beyond free capacity must be swapped for.
+fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resource) {
+    let g = p.policy.granularity[r];
+    let hid = p.hosts[h].id.clone();
+    let on: Vec<usize> = p.on_host(h).filter(|&i| d.up[i][r].is_some()).collect();
+    let donors: Vec<usize> = on
+        .iter()
+        .copied()
+        .filter(|&i| p.instances[i].current[r] - p.instances[i].min[r] >= g - 1e-9)
+        .collect();
+    let receivers: Vec<usize> = on
+        .iter()
+        .copied()
+        .filter(|&j| p.instances[j].demand[r].is_some_and(|dem| dem > p.instances[j].current[r]))
+        .collect();
+    let mut swapped = Expression::from(0.0);
+    let first = d.flows.len();
+    for &i in &donors {
+        for &j in receivers.iter().filter(|&&j| j != i) {
+            let name = format!("swap[{}>{},{r}]", p.instances[i].id, p.instances[j].id);
+            let f = m.var(name, variable().integer().min(0));
+            swapped += f;
+            d.flows.push((i, j, r, f));
+        }
+    }
+    let flows = &d.flows[first..];
+    for &i in &donors {
+        let give: Expression = flows.iter().filter(|f| f.0 == i).map(|f| f.3).sum();
+        let down = d.down[i][r].expect("adjustable");
+        m.row(
+            format!("swap_give[{},{r}]", p.instances[i].id),
+            constraint!(give <= down),
+        );
+    }
+    let mut grows = Expression::from(0.0);
+    for &j in &on {
+        let take: Expression = flows.iter().filter(|f| f.1 == j).map(|f| f.3).sum();
+        let up = d.up[j][r].expect("adjustable");
+        m.row(
+            format!("swap_take[{},{r}]", p.instances[j].id),
+            constraint!(take <= up),
+        );
+        grows += up;
+    }
+    for &(i, j, _, f) in flows {
+        for k in [i, j] {
+            let leave: Expression = d.migrate[k].iter().map(|&(_, x)| x).sum();
+            let big = steps(p.instances[k].max[r] - p.instances[k].min[r], g);
+            let name = format!(
+                "swap_stay[{}>{},{r},{}]",
+                p.instances[i].id, p.instances[j].id, p.instances[k].id
+            );
+            m.row(name, constraint!(f + big * leave <= big));
+        }
+    }
+    let used: f64 = p.on_host(h).map(|i| p.instances[i].current[r]).sum();
+    let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0));
+    for i in p.on_host(h) {
+        for &(_, x) in &d.migrate[i] {
+            freed += p.instances[i].current[r] * x;
+        }
+    }
+    m.row(
+        format!("cover[{hid},{r}]"),
+        constraint!(g * grows - g * swapped <= freed),
+    );
+}
+
+/// Receivers pay donors; nobody pays more than it has or ends above its cap.
+fn add_credits(p: &Problem, m: &mut Program, d: &Decisions) {
+    let n = p.instances.len();
+    let mut paid = vec![Expression::from(0.0); n];
+    let mut received = vec![Expression::from(0.0); n];
+    for &(i, j, r, f) in &d.flows {
+        let price = p.swap_price(r, p.policy.granularity[r]);
+        paid[j] += price * f;
+        received[i] += price * f;
+    }
+    for (k, inst) in p.instances.iter().enumerate() {
+        if d.flows.iter().any(|f| f.0 == k || f.1 == k) {
+            let (pay, get) = (paid[k].clone(), received[k].clone());
+            m.row(
+                format!("credit_pay[{}]", inst.id),
+                constraint!(pay.clone() <= inst.credits),
+            );
+            m.row(
+                format!("credit_cap[{}]", inst.id),
+                constraint!(get - pay <= inst.credit_cap - inst.credits),
+            );
+        }
+    }
+}
+
+fn add_budgets(p: &Problem, m: &mut Program, d: &Decisions) {
+    let dis = &p.policy.disruption;
+    let all: Expression = d.change.iter().flatten().copied().sum();
+    m.row(
+        "budget_changes".into(),
+        constraint!(all <= dis.max_changes as f64),
+    );
+    for (h, host) in p.hosts.iter().enumerate() {
+        let here: Expression = p.on_host(h).filter_map(|i| d.change[i]).sum();
+        m.row(
+            format!("budget_host[{}]", host.id),
+            constraint!(here <= dis.max_changes_per_host as f64),
+        );
+    }
+    let moves: Expression = d.migrate.iter().flatten().map(|&(_, x)| x).sum();
+    m.row(
+        "budget_migrations".into(),
+        constraint!(moves <= dis.max_migrations as f64),
+    );
+}
+
+fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
+    let val = |x: Variable| v[d.index[&x]].round();
+    let alloc = (0..p.instances.len())
+        .map(|i| {
+            PerResource::from_fn(|r| match (d.up[i][r], d.down[i][r]) {
+                (Some(u), Some(w)) => {
+                    round6(p.instances[i].current[r] + p.policy.granularity[r] * (val(u) - val(w)))
+                }
+                _ => p.instances[i].current[r],
+            })
+        })
+        .collect();
+    let host = (0..p.instances.len())
+        .map(|i| {
+            d.migrate[i]
+                .iter()
+                .find(|&&(_, x)| val(x) > 0.5)
+                .map_or(p.instances[i].host, |&(h, _)| h)
+        })
+        .collect();
+    let swaps = d
+        .flows
+        .iter()
+        .filter(|f| val(f.3) > 0.5)
+        .map(|&(donor, receiver, resource, f)| {
+            let amount = round6(val(f) * p.policy.granularity[resource]);
+            Swap {
+                donor,
+                receiver,
+                resource,
+                amount,
+                credits: p.swap_price(resource, amount),
+            }
+        })
+        .collect();
+    Solution { alloc, host, swaps }
+}
+
+/// Column values that reproduce `s` (a greedy plan) in this program, for a warm start.
+fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -> Vec<f64> {
+    let mut v = vec![0.0; n];
+    let mut set = |x: Variable, value: f64| v[d.index[&x]] = value;
+    for (i, inst) in p.instances.iter().enumerate() {
+        for r in Resource::ALL {
+            let new = s.alloc[i][r];
+            if let (Some(u), Some(w)) = (d.up[i][r], d.down[i][r]) {
+                let delta = ((new - inst.current[r]) / p.policy.granularity[r]).round();
+                set(u, delta.max(0.0));
+                set(w, (-delta).max(0.0));
+            }
+            if let (Some(sh), Some(id), Some(dem)) = (d.short[i][r], d.idle[i][r], inst.demand[r]) {
+                set(sh, (dem - new).max(0.0));
+                set(id, (new - dem).max(0.0));
+            }
+        }
+        let moved = s.host[i] != inst.host;
+        let changed = moved
+            || Resource::ALL
+                .iter()
+                .any(|&r| (s.alloc[i][r] - inst.current[r]).abs() > 1e-9);
+        if let Some(z) = d.change[i] {
+            set(z, f64::from(u8::from(changed)));
+        }
+        for (k, &(h, x)) in d.migrate[i].iter().enumerate() {
+            if s.host[i] == h {
+                set(x, 1.0);
+                for r in Resource::ALL {
+                    set(d.share[i][k][r], s.alloc[i][r]);
+                }
+            }
+        }
+    }
+    for &(i, j, r, f) in &d.flows {
+        let amount: f64 = s
+            .swaps
+            .iter()
+            .filter(|w| (w.donor, w.receiver, w.resource) == (i, j, r))
+            .map(|w| w.amount)
+            .sum();
+        set(f, (amount / p.policy.granularity[r]).round());
+    }
+    v
+}
+
+/// Explains infeasibility: hosts whose instances' minimums cannot fit, or budgets too tight.
+fn diagnose(p: &Problem) -> Vec<String> {
+    let mut conflicts = Vec::new();
+    for (h, host) in p.hosts.iter().enumerate() {
+        for r in Resource::ALL {
+            let floor: f64 = p.on_host(h).map(|i| p.instances[i].min[r]).sum();
+            if floor > host.capacity[r] + 1e-9 {
+                conflicts.push(format!(
+                    "cap[{},{r}]: minimum allocations {floor} {} exceed capacity {}",
+                    host.id,
+                    r.unit(),
+                    host.capacity[r]
+                ));
+            }
+        }
+    }
+    if conflicts.is_empty() {
+        conflicts.push(format!(
+            "budget_changes / budget_host / budget_migrations: hosts are over capacity and the \
+             disruption budget ({} changes, {} per host, {} migrations) does not allow enough changes to fix them",
+            p.policy.disruption.max_changes, p.policy.disruption.max_changes_per_host, p.policy.disruption.max_migrations
+        ));
+    }
+    conflicts
+}

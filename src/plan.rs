@@ -1,0 +1,648 @@
+//! The plan: a reviewable, tamper-evident TOML file of actions with their reasons.
+//!
+//! A plan is built from a problem and a solution, written with a digest over
+//! everything except the operators' `skip` flags, and read back only through
+//! [`Plan::verify`], which refuses tampered, expired, stale or already applied
+//! plans. The executor accepts nothing but the [`VerifiedPlan`] that returns.
+
+use crate::fleet::{hex, Fleet};
+use crate::forecast::{Demand, Forecasts};
+use crate::mip::SolverStats;
+use crate::problem::{round6, Problem, Solution, MIB};
+use crate::resource::Resource;
+use crate::telemetry::Telemetry;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Why a plan file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: plan was modified after it was written (digest {found} does not match its content {expected}); only `skip` may be edited")]
+    Tampered {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: plan expired at {expires_at} (now {now}); run `chameleon plan` again")]
+    Expired {
+        path: PathBuf,
+        expires_at: String,
+        now: String,
+    },
+    #[error("{path}: plan is stale: it was made for fleet {planned} but the fleet is now {current}; run `chameleon plan` again")]
+    Stale {
+        path: PathBuf,
+        planned: String,
+        current: String,
+    },
+    #[error("{path}: plan {id} was already applied to this fleet; nothing to do")]
+    AlreadyApplied { path: PathBuf, id: String },
+}
+
+/// What an action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Migrate,
+    Swap,
+    Resize,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub id: String,
+    pub kind: Kind,
+    /// The instance changed (the receiver of a swap).
+    pub instance: String,
+    /// The instance that gives up resources in a swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub donor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_host: Option<String>,
+    /// Credits the receiver pays the donor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<f64>,
+    /// Bytes copied by a migration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    pub reason: String,
+    pub depends_on: Vec<String>,
+    pub skip: bool,
+}
+
+/// The telemetry a plan was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySummary {
+    pub file: String,
+    pub history_start: String,
+    pub history_end: String,
+    pub samples: usize,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+}
+
+/// The forecasts a plan was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSummary {
+    pub quantile: f64,
+    pub horizon_minutes: u32,
+    /// How many series each method forecast.
+    pub methods: BTreeMap<String, usize>,
+}
+
+/// Solver statistics; `solve_seconds` only for live runs (not pinned with `--now`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverSummary {
+    pub status: String,
+    pub objective: f64,
+    pub best_bound: f64,
+    pub gap: f64,
+    pub variables: usize,
+    pub constraints: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solve_seconds: Option<f64>,
+}
+
+/// Plan-wide totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    /// Predicted shortfall in cost units (1 core, 1 GiB, 100 Mbps), before and after.
+    pub shortfall_before: f64,
+    pub shortfall_after: f64,
+    pub objective_before: f64,
+    pub changes: usize,
+    pub migrations: usize,
+    pub swaps: usize,
+    pub bytes_moved: u64,
+    pub credits_moved: f64,
+}
+
+/// The plan header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub interval_minutes: u32,
+    /// `mip` or `greedy`.
+    pub strategy: String,
+    /// sha256 of the fleet state the plan was made against.
+    pub fleet_fingerprint: String,
+    /// sha256 of this plan with `digest` empty and every `skip` false.
+    pub digest: String,
+    pub telemetry: TelemetrySummary,
+    pub forecast: ForecastSummary,
+    pub solver: SolverSummary,
+    pub totals: Totals,
+}
+
+/// A plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub plan: Header,
+    #[serde(default, rename = "action")]
+    pub actions: Vec<Action>,
+}
+
+/// A plan that passed [`Plan::verify`] against the current fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedPlan(Plan);
+
+impl VerifiedPlan {
+    /// The verified plan.
+    pub fn plan(&self) -> &Plan {
+        &self.0
+    }
+}
+
+/// Everything a plan records about how it was made.
+pub struct Inputs<'a> {
+    pub fleet: &'a Fleet,
+    pub telemetry: &'a Telemetry,
+    pub forecasts: &'a Forecasts,
+    pub problem: &'a Problem,
+    pub strategy: &'a str,
+    pub stats: &'a SolverStats,
+    /// Whether to record wall-clock solve time (off for reproducible `--now` runs).
+    pub record_timing: bool,
+}
+
+const PREAMBLE: &str =
+    "# Chameleon plan. Review the actions below; set `skip = true` on any you do not want,\n\
+# then run `chameleon apply <this file> --fleet <fleet.toml>`. Any other edit voids the plan.\n\n";
+
+impl Plan {
+    /// Builds the plan for `solution`, with its id and digest.
+    pub fn build(inputs: &Inputs, solution: &Solution) -> Plan {
+        let p = inputs.problem;
+        let now = inputs.forecasts.now;
+        let before = p.assess(&p.unchanged());
+        let after = p.assess(solution);
+        let actions = actions(p, inputs.forecasts, solution);
+        let header = Header {
+            id: String::new(),
+            created_at: rfc3339(now),
+            expires_at: rfc3339(now + Duration::minutes(i64::from(p.policy.plan_ttl_minutes))),
+            interval_minutes: p.policy.interval_minutes,
+            strategy: inputs.strategy.to_owned(),
+            fleet_fingerprint: inputs.fleet.fingerprint(),
+            digest: String::new(),
+            telemetry: telemetry_summary(inputs),
+            forecast: ForecastSummary {
+                quantile: p.policy.forecast.quantile,
+                horizon_minutes: p.policy.forecast.horizon_minutes,
+                methods: inputs
+                    .forecasts
+                    .method_counts()
+                    .into_iter()
+                    .map(|(m, n)| (method_name(m), n))
+                    .collect(),
+            },
+            solver: SolverSummary {
+                status: inputs.stats.status.clone(),
+                objective: round6(inputs.stats.objective),
+                best_bound: round6(inputs.stats.best_bound),
+                gap: round6(inputs.stats.gap),
+                variables: inputs.stats.variables,
+                constraints: inputs.stats.constraints,
+                solve_seconds: inputs.record_timing.then(|| round6(inputs.stats.seconds)),
+            },
+            totals: Totals {
+                shortfall_before: round6(before.shortfall),
+                shortfall_after: round6(after.shortfall),
+                objective_before: round6(before.objective),
+                changes: after.changes,
+                migrations: after.migrations,
+                swaps: solution.swaps.len(),
+                bytes_moved: after.bytes_moved as u64,
+                credits_moved: round6(after.credits_moved),
+            },
+        };
+        let mut plan = Plan {
+            plan: header,
+            actions,
+        };
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
+        plan.plan.id = format!("{stamp}-{}", &plan.compute_digest()[..8]);
+        plan.plan.digest = plan.compute_digest();
+        plan
+    }
+
+    /// Whether the plan proposes any change.
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    /// sha256 of the canonical text with `digest` cleared and every `skip` false.
+    pub fn compute_digest(&self) -> String {
+        let mut canonical = self.clone();
+        canonical.plan.digest.clear();
+        canonical.actions.iter_mut().for_each(|a| a.skip = false);
+        hex(&Sha256::digest(
+            toml::to_string(&canonical)
+                .expect("plans serialise")
+                .as_bytes(),
+        ))
+    }
+
+    /// The file text: a short preamble for reviewers, then the TOML.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{PREAMBLE}{}",
+            toml::to_string(self).expect("plans serialise")
+        )
+    }
+
+    /// Writes `<dir>/<id>.plan.toml` atomically and returns its path.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, PlanError> {
+        let io = |source| PlanError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(format!("{}.plan.toml", self.plan.id));
+        crate::fleet::write_atomic(&path, self.to_text().as_bytes()).map_err(|source| {
+            PlanError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(path)
+    }
+
+    /// Reads a plan file (without verifying it).
+    pub fn read(path: &Path) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| PlanError::Invalid {
+            path: path.to_owned(),
+            line: e
+                .span()
+                .map_or(0, |s| text[..s.start].matches('\n').count() + 1),
+            message: e.message().trim().to_owned(),
+        })
+    }
+
+    /// Checks digest, prior application, expiry and fleet fingerprint, in that order.
+    pub fn verify(
+        self,
+        path: &Path,
+        fleet: &Fleet,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedPlan, PlanError> {
+        let path = path.to_owned();
+        let expected = self.compute_digest();
+        if expected != self.plan.digest {
+            return Err(PlanError::Tampered {
+                path,
+                expected,
+                found: self.plan.digest.clone(),
+            });
+        }
+        if fleet.last_plan.as_deref() == Some(self.plan.id.as_str()) {
+            return Err(PlanError::AlreadyApplied {
+                path,
+                id: self.plan.id.clone(),
+            });
+        }
+        let expires = DateTime::parse_from_rfc3339(&self.plan.expires_at).map_err(|e| {
+            PlanError::Invalid {
+                path: path.clone(),
+                line: 0,
+                message: format!("expires_at: {e}"),
+            }
+        })?;
+        if now >= expires {
+            return Err(PlanError::Expired {
+                path,
+                expires_at: self.plan.expires_at.clone(),
+                now: rfc3339(now),
+            });
+        }
+        let current = fleet.fingerprint();
+        if current != self.plan.fleet_fingerprint {
+            return Err(PlanError::Stale {
+                path,
+                planned: self.plan.fleet_fingerprint.clone(),
+                current,
+            });
+        }
+        Ok(VerifiedPlan(self))
+    }
+
+    /// A readable summary for review.
+    pub fn summary(&self) -> String {
+        let h = &self.plan;
+        let t = &h.totals;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "plan {}  strategy {}  created {}  expires {}",
+            h.id, h.strategy, h.created_at, h.expires_at
+        );
+        let _ = writeln!(
+            out,
+            "solver {}  objective {:.3} (before {:.3})  bound {:.3}  gap {:.4}%",
+            h.solver.status,
+            h.solver.objective,
+            t.objective_before,
+            h.solver.best_bound,
+            h.solver.gap * 100.0
+        );
+        let _ = writeln!(
+            out,
+            "shortfall {:.3} -> {:.3} units  changes {}  swaps {}  migrations {}  bytes moved {}  credits moved {:.2}\n",
+            t.shortfall_before, t.shortfall_after, t.changes, t.swaps, t.migrations, t.bytes_moved, t.credits_moved
+        );
+        let _ = writeln!(
+            out,
+            "{:<5} {:<8} {:<28} {:<5} {:>22} {:>8}  {:<10} skip",
+            "id", "kind", "instance", "res", "change", "credits", "after"
+        );
+        for a in &self.actions {
+            let _ = writeln!(
+                out,
+                "{:<5} {:<8} {:<28} {:<5} {:>22} {:>8}  {:<10} {}",
+                a.id,
+                format!("{:?}", a.kind).to_lowercase(),
+                a.instance,
+                a.resource.map_or("-".into(), |r| r.to_string()),
+                change_text(a),
+                a.credits.map_or("-".into(), |c| format!("{c:.2}")),
+                if a.depends_on.is_empty() {
+                    "-".into()
+                } else {
+                    a.depends_on.join(",")
+                },
+                a.skip
+            );
+        }
+        if self.actions.is_empty() {
+            let _ = writeln!(out, "(no changes)");
+        }
+        out
+    }
+}
+
+fn change_text(a: &Action) -> String {
+    match a.kind {
+        Kind::Migrate => format!(
+            "{} -> {}",
+            a.from_host.as_deref().unwrap_or("?"),
+            a.to_host.as_deref().unwrap_or("?")
+        ),
+        Kind::Swap => format!(
+            "+{} from {}",
+            a.amount.unwrap_or(0.0),
+            a.donor.as_deref().unwrap_or("?")
+        ),
+        Kind::Resize => format!("{} -> {}", a.from.unwrap_or(0.0), a.to.unwrap_or(0.0)),
+    }
+}
+
+/// RFC 3339 with seconds and a `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn method_name(m: crate::forecast::Method) -> String {
+    serde_json_like(&m)
+}
+
+fn serde_json_like<T: Serialize>(v: &T) -> String {
+    #[derive(Serialize)]
+    struct W<'a, T> {
+        v: &'a T,
+    }
+    let text = toml::to_string(&W { v }).expect("enums serialise");
+    text.trim()
+        .trim_start_matches("v = ")
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn telemetry_summary(inputs: &Inputs) -> TelemetrySummary {
+    let f = inputs.forecasts;
+    TelemetrySummary {
+        file: inputs
+            .telemetry
+            .path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        history_start: f.history_start.map_or(String::new(), rfc3339),
+        history_end: f.history_end.map_or(String::new(), rfc3339),
+        samples: f.samples,
+        duplicates: inputs.telemetry.stats.duplicates,
+        out_of_order: inputs.telemetry.stats.out_of_order,
+    }
+}
+
+/// Why an allocation should change, in words an operator can check.
+fn reason(p: &Problem, forecasts: &Forecasts, i: usize, r: Resource, to: f64) -> String {
+    let inst = &p.instances[i];
+    let Some(d) = forecasts.get(&inst.id, r) else {
+        return format!("no telemetry for {r}: kept at {}", inst.current[r]);
+    };
+    let q = (p.policy.forecast.quantile * 100.0).round();
+    let unit = r.unit();
+    let (before, after) = (p.shortfall(i, r, inst.current[r]), p.shortfall(i, r, to));
+    let mut text = format!(
+        "forecast p{q} {:.3} {unit} ({}) vs allocation {} {unit}: predicted shortfall {:.3} -> {:.3} units",
+        d.quantile,
+        method_name(d.method),
+        inst.current[r],
+        before,
+        after
+    );
+    append_note(&mut text, d);
+    text
+}
+
+fn append_note(text: &mut String, d: &Demand) {
+    if !d.note.is_empty() {
+        let _ = write!(text, "; {}", d.note);
+    }
+}
+
+/// Turns a solution into ordered actions with dependencies.
+fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
+    let mut out: Vec<Action> = Vec::new();
+    let mut alloc: Vec<_> = p.instances.iter().map(|i| i.current).collect();
+    for (i, inst) in p.instances.iter().enumerate() {
+        if s.host[i] != inst.host {
+            let bytes = (inst.current.mem * MIB) as u64;
+            let (from, to) = (&p.hosts[inst.host], &p.hosts[s.host[i]]);
+            let scope = if from.cell == to.cell {
+                "inside cell"
+            } else {
+                "across cells"
+            };
+            out.push(Action {
+                kind: Kind::Migrate,
+                from_host: Some(from.id.clone()),
+                to_host: Some(to.id.clone()),
+                bytes: Some(bytes),
+                reason: format!(
+                    "host {} cannot meet predicted demand; move {:.0} MiB {scope} {} -> {}",
+                    from.id, inst.current.mem, from.cell, to.cell
+                ),
+                ..blank(&inst.id)
+            });
+        }
+    }
+    for sw in &s.swaps {
+        let (d, j) = (&p.instances[sw.donor], &p.instances[sw.receiver]);
+        let r = sw.resource;
+        let from = alloc[sw.receiver][r];
+        alloc[sw.receiver][r] = round6(from + sw.amount);
+        alloc[sw.donor][r] = round6(alloc[sw.donor][r] - sw.amount);
+        out.push(Action {
+            kind: Kind::Swap,
+            donor: Some(d.id.clone()),
+            resource: Some(r),
+            from: Some(from),
+            to: Some(alloc[sw.receiver][r]),
+            amount: Some(sw.amount),
+            credits: Some(sw.credits),
+            reason: format!(
+                "{}; donor {} forecast {:.3} {} below its allocation {}",
+                reason(p, forecasts, sw.receiver, r, s.alloc[sw.receiver][r]),
+                d.id,
+                d.demand[r].unwrap_or(0.0),
+                r.unit(),
+                d.current[r]
+            ),
+            ..blank(&j.id)
+        });
+    }
+    for (i, inst) in p.instances.iter().enumerate() {
+        for r in Resource::ALL {
+            let (from, to) = (alloc[i][r], s.alloc[i][r]);
+            if (to - from).abs() > 1e-9 {
+                out.push(Action {
+                    kind: Kind::Resize,
+                    resource: Some(r),
+                    from: Some(from),
+                    to: Some(to),
+                    reason: reason(p, forecasts, i, r, to),
+                    ..blank(&inst.id)
+                });
+            }
+        }
+    }
+    for (k, a) in out.iter_mut().enumerate() {
+        a.id = format!("a{:02}", k + 1);
+    }
+    link_dependencies(p, s, &mut out);
+    out
+}
+
+fn blank(instance: &str) -> Action {
+    Action {
+        id: String::new(),
+        kind: Kind::Resize,
+        instance: instance.to_owned(),
+        donor: None,
+        resource: None,
+        from: None,
+        to: None,
+        amount: None,
+        from_host: None,
+        to_host: None,
+        credits: None,
+        bytes: None,
+        reason: String::new(),
+        depends_on: Vec::new(),
+        skip: false,
+    }
+}
+
+/// Shrinks before the grows they make room for; a migrated instance resizes after it moves;
+/// an instance's resize after its swaps.
+fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
+    let host_of = |id: &str| {
+        let i = p
+            .instances
+            .iter()
+            .position(|x| x.id == id)
+            .expect("planned instance");
+        (
+            p.hosts[p.instances[i].host].id.clone(),
+            p.hosts[s.host[i]].id.clone(),
+        )
+    };
+    let snapshot = actions.to_vec();
+    for a in actions.iter_mut() {
+        let (old, new) = host_of(&a.instance);
+        let deps = snapshot
+            .iter()
+            .filter(|b| b.id != a.id && depends(a, b, (&old, &new), &host_of));
+        a.depends_on = deps.map(|b| b.id.clone()).collect();
+    }
+}
+
+fn depends(
+    a: &Action,
+    b: &Action,
+    (_, a_new): (&String, &String),
+    host_of: &dyn Fn(&str) -> (String, String),
+) -> bool {
+    let is_shrink = |x: &Action| x.kind == Kind::Resize && x.to < x.from;
+    let same_instance = a.instance == b.instance;
+    match a.kind {
+        Kind::Swap => false,
+        Kind::Migrate => is_shrink(b) && !same_instance && host_of(&b.instance).1 == *a_new,
+        Kind::Resize if is_shrink(a) => {
+            (same_instance && b.kind == Kind::Migrate)
+                || (b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource)
+        }
+        Kind::Resize => {
+            let frees_room =
+                (is_shrink(b) && b.resource == a.resource && host_of(&b.instance).1 == *a_new)
+                    || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_new.as_str()));
+            let own = same_instance && b.kind == Kind::Migrate;
+            let swap = b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource;
+            frees_room || own || swap
+        }
+    }
+}
+
+fn involves(swap: &Action, instance: &str) -> bool {
+    swap.instance == instance || swap.donor.as_deref() == Some(instance)
+}

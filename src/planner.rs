@@ -1,0 +1,145 @@
+//! One planning run: load and cross-check the inputs, forecast, and solve with a strategy.
+//!
+//! `plan` and `compare` share this path, so both see exactly the same
+//! forecasts and problem. Cross-file checks live here: telemetry naming an
+//! instance the fleet does not have is an error at the line where it appears.
+
+use crate::fleet::{Fleet, FleetError};
+use crate::forecast::Forecasts;
+use crate::greedy;
+use crate::mip::{self, relative_gap, SolveError, SolverStats};
+use crate::plan::rfc3339;
+use crate::policy::{Policy, PolicyError};
+use crate::problem::{Problem, Solution};
+use crate::telemetry::{Telemetry, TelemetryError};
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why a planning run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Solve(#[from] SolveError),
+    #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
+    UnknownInstance {
+        path: PathBuf,
+        line: u64,
+        instance: String,
+        fleet: PathBuf,
+    },
+    #[error(
+        "{path}: no samples in the {days} days before {now}: telemetry is stale or --now is wrong"
+    )]
+    Stale {
+        path: PathBuf,
+        days: u32,
+        now: String,
+    },
+}
+
+/// A planning strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    /// The joint mixed-integer program, solved with HiGHS.
+    Mip,
+    /// The seed's greedy `decide_swap`.
+    Greedy,
+}
+
+impl Strategy {
+    /// The name written into plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Mip => "mip",
+            Strategy::Greedy => "greedy",
+        }
+    }
+
+    /// Solves `p`; the MIP is warm-started from the greedy solution, so it is never worse.
+    pub fn solve(self, p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
+        let clock = Instant::now();
+        let greedy = greedy::solve(p);
+        match self {
+            Strategy::Mip => mip::solve(p, Some(&greedy)),
+            Strategy::Greedy => {
+                let objective = p.assess(&greedy).objective;
+                let stats = SolverStats {
+                    status: "heuristic".into(),
+                    objective,
+                    best_bound: 0.0,
+                    gap: relative_gap(objective, 0.0),
+                    seconds: clock.elapsed().as_secs_f64(),
+                    variables: 0,
+                    constraints: 0,
+                };
+                Ok((greedy, stats))
+            }
+        }
+    }
+}
+
+/// The loaded, cross-checked inputs of a run and the problem they define.
+pub struct Run {
+    pub fleet: Fleet,
+    pub telemetry: Telemetry,
+    pub policy: Policy,
+    pub forecasts: Forecasts,
+    pub problem: Problem,
+    /// Seconds spent forecasting.
+    pub forecast_seconds: f64,
+}
+
+impl Run {
+    /// Loads fleet, telemetry and model file, checks them against each other and forecasts.
+    pub fn prepare(
+        fleet_path: &Path,
+        telemetry_path: &Path,
+        model: Option<&Path>,
+        now: DateTime<Utc>,
+    ) -> Result<Run, PlannerError> {
+        let fleet = Fleet::read(fleet_path)?;
+        let telemetry = Telemetry::read(telemetry_path)?;
+        let policy = match model {
+            Some(path) => Policy::read(path)?,
+            None => Policy::default(),
+        };
+        if let Some(((instance, _), series)) = telemetry
+            .series
+            .iter()
+            .find(|((id, _), _)| fleet.instance(id).is_none())
+        {
+            return Err(PlannerError::UnknownInstance {
+                path: telemetry_path.to_owned(),
+                line: series.first_line,
+                instance: instance.clone(),
+                fleet: fleet_path.to_owned(),
+            });
+        }
+        let clock = Instant::now();
+        let forecasts = Forecasts::build(&telemetry, now, &policy.forecast);
+        if forecasts.samples == 0 {
+            return Err(PlannerError::Stale {
+                path: telemetry_path.to_owned(),
+                days: policy.forecast.history_days,
+                now: rfc3339(now),
+            });
+        }
+        let forecast_seconds = clock.elapsed().as_secs_f64();
+        let problem = Problem::new(&fleet, &forecasts, &policy);
+        Ok(Run {
+            fleet,
+            telemetry,
+            policy,
+            forecasts,
+            problem,
+            forecast_seconds,
+        })
+    }
+}

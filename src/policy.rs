@@ -1,0 +1,215 @@
+//! The planning model file (`models/*.toml`): every knob of the optimisation.
+//!
+//! Granularity, cost weights, credit prices, forecast settings, solver limits
+//! and disruption budgets live in one reviewed file, so a plan can always be
+//! traced back to the numbers that produced it. Unknown keys are errors.
+
+use crate::forecast;
+use crate::resource::PerResource;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Errors reading a planning model file.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The whole planning model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Minutes between planning runs; the window each plan covers.
+    pub interval_minutes: u32,
+    /// A plan expires this many minutes after it is created.
+    pub plan_ttl_minutes: u32,
+    /// Allocations change in whole steps of this size.
+    pub granularity: PerResource<f64>,
+    /// The size of one cost unit per resource (1 core, 1 GiB, 100 Mbps by default).
+    pub unit: PerResource<f64>,
+    pub weights: Weights,
+    /// Credits a receiver pays a donor per cost unit swapped, per hour of the interval.
+    pub credit_price: PerResource<f64>,
+    pub forecast: forecast::Settings,
+    pub solver: SolverLimits,
+    pub disruption: Disruption,
+    pub migration: Migration,
+}
+
+/// Objective weights, all per cost unit of their quantity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// Per unit of predicted demand above allocation.
+    pub shortfall: f64,
+    /// Fixed disruption cost per changed instance.
+    pub change: f64,
+    /// Per unit resized or swapped.
+    pub unit_move: f64,
+    /// Per GiB of memory moved by a migration inside a cell.
+    pub migration_per_gib: f64,
+    /// Multiplier on migration cost when crossing cells.
+    pub cross_cell_factor: f64,
+    /// Per unit of allocation above predicted demand.
+    pub idle: f64,
+}
+
+/// HiGHS limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverLimits {
+    pub time_limit_seconds: f64,
+    pub relative_gap: f64,
+    /// 1 keeps solves reproducible.
+    pub threads: u32,
+}
+
+/// How much one plan may change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disruption {
+    /// At most this many instances change per interval.
+    pub max_changes: usize,
+    /// At most this many instances change on any one host.
+    pub max_changes_per_host: usize,
+    /// At most this many migrations per interval.
+    pub max_migrations: usize,
+}
+
+/// Which migrations the optimiser may consider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    /// Candidate hosts per instance besides its own (0 disables migration).
+    pub candidates: usize,
+    pub allow_cross_cell: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        toml::from_str(DEFAULT).expect("the built-in model file is valid")
+    }
+}
+
+/// The shipped `models/default.toml`, also the built-in default.
+pub const DEFAULT: &str = include_str!("../models/default.toml");
+
+impl Policy {
+    /// Reads and validates a planning model file.
+    pub fn read(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates model TOML; `path` is used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+        let invalid = |line, message| PolicyError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let policy: Policy = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(0, |s| text[..s.start].matches('\n').count() + 1);
+            invalid(line, e.message().trim().to_owned())
+        })?;
+        policy.validate().map_err(|(key, m)| {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map_or(0, |n| n + 1);
+            invalid(line, m)
+        })?;
+        Ok(policy)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (r, &g) in self.granularity.iter() {
+            if !(g.is_finite() && g > 0.0) {
+                return Err(("[granularity]", format!("granularity.{r} must be > 0")));
+            }
+        }
+        for (r, &u) in self.unit.iter() {
+            if !(u.is_finite() && u > 0.0) {
+                return Err(("[unit]", format!("unit.{r} must be > 0")));
+            }
+        }
+        let w = &self.weights;
+        let weights = [
+            w.shortfall,
+            w.change,
+            w.unit_move,
+            w.migration_per_gib,
+            w.idle,
+        ];
+        if weights.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || w.cross_cell_factor < 1.0 {
+            return Err((
+                "[weights]",
+                "weights must be >= 0 and cross_cell_factor >= 1".into(),
+            ));
+        }
+        let q = self.forecast.quantile;
+        if !(q > 0.0 && q < 1.0) {
+            return Err((
+                "quantile",
+                format!("forecast.quantile {q} must lie in (0, 1)"),
+            ));
+        }
+        if self.interval_minutes == 0 || self.plan_ttl_minutes == 0 {
+            return Err((
+                "interval_minutes",
+                "interval and ttl must be > 0 minutes".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hours in one planning interval.
+    pub fn interval_hours(&self) -> f64 {
+        f64::from(self.interval_minutes) / 60.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses() {
+        let p = Policy::default();
+        assert_eq!(p.granularity.cpu, 0.25);
+        assert_eq!(p.forecast.quantile, 0.9);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_line() {
+        let text = DEFAULT.replace("quantile = 0.9", "quantile = 1.5");
+        let e = Policy::parse(Path::new("m.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m.toml:") && e.contains("quantile 1.5"),
+            "{e}"
+        );
+        let text = DEFAULT.replace("threads = 1", "threads = \"many\"");
+        let e = Policy::parse(Path::new("m.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid type"), "{e}");
+    }
+}

@@ -1,0 +1,262 @@
+//! One planning problem: the fleet, what each instance is predicted to need, and the costs.
+//!
+//! Both strategies (the MIP and the greedy baseline) read a [`Problem`] and
+//! return a [`Solution`]; [`Problem::assess`] prices any solution with the one
+//! objective, so the two are compared on exactly the same terms.
+
+use crate::fleet::Fleet;
+use crate::forecast::Forecasts;
+use crate::policy::Policy;
+use crate::resource::{PerResource, Resource};
+
+/// Bytes in one MiB.
+pub const MIB: f64 = 1024.0 * 1024.0;
+
+/// A host as the optimiser sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    pub id: String,
+    pub cell: String,
+    pub capacity: PerResource<f64>,
+}
+
+/// An instance as the optimiser sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSpec {
+    pub id: String,
+    /// Index of the current host.
+    pub host: usize,
+    pub current: PerResource<f64>,
+    pub min: PerResource<f64>,
+    pub max: PerResource<f64>,
+    /// The forecast quantile of demand, or `None` where there is no telemetry (kept as is).
+    pub demand: PerResource<Option<f64>>,
+    pub credits: f64,
+    pub credit_cap: f64,
+    /// Other hosts it may migrate to, best first.
+    pub candidates: Vec<usize>,
+}
+
+impl InstanceSpec {
+    /// Whether resource `r` may change: it has a forecast and room to move.
+    pub fn adjustable(&self, r: Resource) -> bool {
+        self.demand[r].is_some() && self.max[r] > self.min[r]
+    }
+}
+
+/// The planning problem for one interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub hosts: Vec<HostSpec>,
+    pub instances: Vec<InstanceSpec>,
+    pub policy: Policy,
+}
+
+/// A donor gives `amount` of `resource` to a receiver on the same host, which pays `credits`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swap {
+    pub donor: usize,
+    pub receiver: usize,
+    pub resource: Resource,
+    pub amount: f64,
+    pub credits: f64,
+}
+
+/// A strategy's answer: every instance's new allocation and host, and the swaps behind them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    pub alloc: Vec<PerResource<f64>>,
+    pub host: Vec<usize>,
+    pub swaps: Vec<Swap>,
+}
+
+/// What a solution costs and changes, under the problem's objective.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Assessment {
+    pub objective: f64,
+    /// Predicted demand above allocation, in cost units.
+    pub shortfall: f64,
+    pub changes: usize,
+    pub migrations: usize,
+    pub bytes_moved: f64,
+    pub credits_moved: f64,
+}
+
+impl Problem {
+    /// Builds the problem from the fleet, the forecasts and the planning model.
+    pub fn new(fleet: &Fleet, forecasts: &Forecasts, policy: &Policy) -> Problem {
+        let hosts: Vec<HostSpec> = fleet
+            .hosts
+            .iter()
+            .map(|h| HostSpec {
+                id: h.id.clone(),
+                cell: h.cell.clone(),
+                capacity: h.capacity(),
+            })
+            .collect();
+        let host_index = |id: &str| {
+            hosts
+                .iter()
+                .position(|h| h.id == id)
+                .expect("validated fleet")
+        };
+        let instances = fleet
+            .instances
+            .iter()
+            .map(|i| InstanceSpec {
+                id: i.id.clone(),
+                host: host_index(&i.host),
+                current: PerResource::from_fn(|r| i.resource(r).alloc),
+                min: PerResource::from_fn(|r| i.resource(r).min),
+                max: PerResource::from_fn(|r| i.resource(r).max),
+                demand: PerResource::from_fn(|r| forecasts.get(&i.id, r).map(|d| d.quantile)),
+                credits: i.credits,
+                credit_cap: i.credit_cap(),
+                candidates: Vec::new(),
+            })
+            .collect();
+        let mut problem = Problem {
+            hosts,
+            instances,
+            policy: policy.clone(),
+        };
+        problem.choose_candidates();
+        problem
+    }
+
+    /// Prunes migration targets to the hosts with the most predicted headroom.
+    fn choose_candidates(&mut self) {
+        let k = self.policy.migration.candidates;
+        let headroom = self.predicted_headroom();
+        for i in 0..self.instances.len() {
+            let own = self.instances[i].host;
+            let mut options: Vec<usize> = (0..self.hosts.len())
+                .filter(|&h| h != own)
+                .filter(|&h| self.policy.migration.allow_cross_cell || self.same_cell(h, own))
+                .collect();
+            options.sort_by(|&a, &b| {
+                let key = |h: usize| (!self.same_cell(h, own), -headroom[h]);
+                key(a)
+                    .partial_cmp(&key(b))
+                    .expect("finite headroom")
+                    .then(a.cmp(&b))
+            });
+            options.truncate(k);
+            self.instances[i].candidates = options;
+        }
+    }
+
+    /// Per host, the smallest share of capacity left after predicted demand.
+    fn predicted_headroom(&self) -> Vec<f64> {
+        (0..self.hosts.len())
+            .map(|h| {
+                Resource::ALL
+                    .iter()
+                    .map(|&r| {
+                        let need: f64 = self
+                            .on_host(h)
+                            .map(|i| {
+                                self.instances[i].demand[r].unwrap_or(self.instances[i].current[r])
+                            })
+                            .sum();
+                        let cap = self.hosts[h].capacity[r];
+                        if cap > 0.0 {
+                            (cap - need) / cap
+                        } else {
+                            0.0
+                        }
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect()
+    }
+
+    /// Whether two hosts share a cell.
+    pub fn same_cell(&self, a: usize, b: usize) -> bool {
+        self.hosts[a].cell == self.hosts[b].cell
+    }
+
+    /// Indices of the instances currently on host `h`.
+    pub fn on_host(&self, h: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.instances.len()).filter(move |&i| self.instances[i].host == h)
+    }
+
+    /// Credits paid for swapping `amount` of `r` for one interval.
+    pub fn swap_price(&self, r: Resource, amount: f64) -> f64 {
+        round6(
+            amount / self.policy.unit[r]
+                * self.policy.credit_price[r]
+                * self.policy.interval_hours(),
+        )
+    }
+
+    /// Migration cost of moving instance `i` to host `to`.
+    pub fn migration_cost(&self, i: usize, to: usize) -> f64 {
+        let inst = &self.instances[i];
+        let gib = inst.current.mem / 1024.0;
+        let factor = if self.same_cell(inst.host, to) {
+            1.0
+        } else {
+            self.policy.weights.cross_cell_factor
+        };
+        self.policy.weights.migration_per_gib * gib * factor
+    }
+
+    /// The solution that changes nothing.
+    pub fn unchanged(&self) -> Solution {
+        Solution {
+            alloc: self.instances.iter().map(|i| i.current).collect(),
+            host: self.instances.iter().map(|i| i.host).collect(),
+            swaps: Vec::new(),
+        }
+    }
+
+    /// Predicted shortfall of one instance and resource under an allocation, in cost units.
+    pub fn shortfall(&self, i: usize, r: Resource, alloc: f64) -> f64 {
+        self.instances[i].demand[r].map_or(0.0, |d| (d - alloc).max(0.0)) / self.policy.unit[r]
+    }
+
+    /// Prices a solution under the objective the MIP minimises.
+    pub fn assess(&self, s: &Solution) -> Assessment {
+        let w = &self.policy.weights;
+        let mut a = Assessment::default();
+        for (i, inst) in self.instances.iter().enumerate() {
+            let mut changed = s.host[i] != inst.host;
+            for r in Resource::ALL {
+                let (new, unit) = (s.alloc[i][r], self.policy.unit[r]);
+                let short = self.shortfall(i, r, new);
+                let idle = inst.demand[r].map_or(0.0, |d| (new - d).max(0.0)) / unit;
+                let moved = (new - inst.current[r]).abs() / unit;
+                changed |= moved > 1e-9;
+                a.shortfall += short;
+                a.objective += w.shortfall * short + w.idle * idle + w.unit_move * moved;
+            }
+            if s.host[i] != inst.host {
+                a.migrations += 1;
+                a.bytes_moved += inst.current.mem * MIB;
+                a.objective += self.migration_cost(i, s.host[i]);
+            }
+            if changed {
+                a.changes += 1;
+                a.objective += w.change;
+            }
+        }
+        a.credits_moved = s.swaps.iter().map(|sw| sw.credits).sum();
+        a
+    }
+
+    /// Credit balances after the solution's swaps.
+    pub fn balances(&self, s: &Solution) -> Vec<f64> {
+        let mut b: Vec<f64> = self.instances.iter().map(|i| i.credits).collect();
+        for sw in &s.swaps {
+            b[sw.receiver] -= sw.credits;
+            b[sw.donor] += sw.credits;
+        }
+        b
+    }
+}
+
+/// Rounds to six decimals, the precision of every number Chameleon writes.
+pub fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}

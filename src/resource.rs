@@ -1,0 +1,126 @@
+//! The three resources Chameleon plans for, and a small fixed-size map over them.
+//!
+//! Every stage (telemetry, forecasts, the MIP, plans) indexes by resource, so one
+//! `Copy` enum with a stable order keeps iteration deterministic and cheap.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A plannable resource. Units: `cpu` in cores, `mem` in MiB, `net` in Mbps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resource {
+    Cpu,
+    Mem,
+    Net,
+}
+
+impl Resource {
+    /// All resources in their canonical order.
+    pub const ALL: [Resource; 3] = [Resource::Cpu, Resource::Mem, Resource::Net];
+
+    /// The canonical lowercase name, as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Mem => "mem",
+            Resource::Net => "net",
+        }
+    }
+
+    /// The unit the resource is measured in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cores",
+            Resource::Mem => "MiB",
+            Resource::Net => "Mbps",
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Resource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Resource::Cpu),
+            "mem" => Ok(Resource::Mem),
+            "net" => Ok(Resource::Net),
+            other => Err(format!(
+                "unknown resource `{other}` (expected cpu, mem or net)"
+            )),
+        }
+    }
+}
+
+/// One value per resource, serialised as a `{ cpu, mem, net }` table.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct PerResource<T> {
+    pub cpu: T,
+    pub mem: T,
+    pub net: T,
+}
+
+impl<T> PerResource<T> {
+    /// Builds a map by calling `f` for each resource in canonical order.
+    pub fn from_fn(mut f: impl FnMut(Resource) -> T) -> Self {
+        PerResource {
+            cpu: f(Resource::Cpu),
+            mem: f(Resource::Mem),
+            net: f(Resource::Net),
+        }
+    }
+
+    /// Iterates `(resource, &value)` in canonical order.
+    pub fn iter(&self) -> impl Iterator<Item = (Resource, &T)> {
+        Resource::ALL.into_iter().map(move |r| (r, &self[r]))
+    }
+}
+
+impl<T> std::ops::Index<Resource> for PerResource<T> {
+    type Output = T;
+    fn index(&self, r: Resource) -> &T {
+        match r {
+            Resource::Cpu => &self.cpu,
+            Resource::Mem => &self.mem,
+            Resource::Net => &self.net,
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<Resource> for PerResource<T> {
+    fn index_mut(&mut self, r: Resource) -> &mut T {
+        match r {
+            Resource::Cpu => &mut self.cpu,
+            Resource::Mem => &mut self.mem,
+            Resource::Net => &mut self.net,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_names() {
+        for r in Resource::ALL {
+            assert_eq!(r.name().parse::<Resource>().unwrap(), r);
+        }
+        assert!("disk".parse::<Resource>().is_err());
+    }
+
+    #[test]
+    fn per_resource_indexes_each_field() {
+        let mut m = PerResource::from_fn(|r| r.name().len());
+        m[Resource::Net] = 7;
+        assert_eq!((m.cpu, m.mem, m.net), (3, 3, 7));
+    }
+}

@@ -1,0 +1,281 @@
+//! Deterministic synthetic fleets built around real telemetry.
+//!
+//! `fleet synth` places the instances of a telemetry file on N hosts in cells
+//! and sizes each host so that its instances' summed peak demand is
+//! `overcommit` times its capacity: with overcommit above 1 not everyone can
+//! hold their peak at once, which is exactly when swaps pay off.
+
+use crate::fleet::{Allocation, Fleet, Host, Instance, CREDIT_CAP_HOURS};
+use crate::policy::Policy;
+use crate::resource::{PerResource, Resource};
+use crate::telemetry::Telemetry;
+
+/// Allocation given to a resource that has no telemetry (kept fixed by the planner).
+const UNMEASURED: PerResource<f64> = PerResource {
+    cpu: 1.0,
+    mem: 2048.0,
+    net: 100.0,
+};
+
+/// Baseline CPU share that earns credits, AWS-style (20% of the allocated cores).
+const BASELINE_SHARE: f64 = 0.2;
+
+/// Options for [`synth_fleet`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthOptions {
+    pub hosts: usize,
+    pub cells: usize,
+    pub overcommit: f64,
+    pub seed: u64,
+}
+
+/// Why a fleet cannot be synthesised.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    #[error("{0}")]
+    Options(String),
+}
+
+/// Places every instance of `telemetry` on `hosts` hosts and sizes hosts and allocations.
+pub fn synth_fleet(
+    telemetry: &Telemetry,
+    opts: &SynthOptions,
+    policy: &Policy,
+) -> Result<Fleet, SynthError> {
+    check(opts)?;
+    let mut rng = SplitMix(opts.seed);
+    let mut ids: Vec<String> = telemetry.instances().map(str::to_owned).collect();
+    if ids.is_empty() {
+        return Err(SynthError::Options("the telemetry has no instances".into()));
+    }
+    shuffle(&mut ids, &mut rng);
+    let peaks: Vec<PerResource<Option<f64>>> = ids.iter().map(|id| peak(telemetry, id)).collect();
+    let placement = place(&peaks, opts.hosts);
+    let g = policy.granularity;
+    let mut instances: Vec<Instance> = ids
+        .iter()
+        .zip(&peaks)
+        .zip(&placement)
+        .map(|((id, peak), &h)| instance(id, h, peak, opts.overcommit, &g, &mut rng))
+        .collect();
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    let hosts = (0..opts.hosts)
+        .map(|h| host(h, opts, &ids, &peaks, &placement, &instances, &g))
+        .collect();
+    Ok(Fleet {
+        last_plan: None,
+        hosts,
+        instances,
+    })
+}
+
+fn check(opts: &SynthOptions) -> Result<(), SynthError> {
+    if opts.hosts == 0 || opts.cells == 0 || opts.cells > opts.hosts {
+        return Err(SynthError::Options(format!(
+            "need 1 <= cells ({}) <= hosts ({})",
+            opts.cells, opts.hosts
+        )));
+    }
+    if !(opts.overcommit.is_finite() && opts.overcommit >= 1.0) {
+        return Err(SynthError::Options(format!(
+            "overcommit {} must be a number >= 1",
+            opts.overcommit
+        )));
+    }
+    Ok(())
+}
+
+fn peak(telemetry: &Telemetry, id: &str) -> PerResource<Option<f64>> {
+    PerResource::from_fn(|r| {
+        let s = telemetry.get(id, r)?;
+        s.points
+            .iter()
+            .map(|p| p.1)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    })
+}
+
+/// Longest-processing-time placement on CPU peak: biggest first, onto the least loaded host.
+fn place(peaks: &[PerResource<Option<f64>>], hosts: usize) -> Vec<usize> {
+    let cpu = |k: usize| peaks[k].cpu.unwrap_or(UNMEASURED.cpu);
+    let mut order: Vec<usize> = (0..peaks.len()).collect();
+    order.sort_by(|&a, &b| cpu(b).partial_cmp(&cpu(a)).expect("finite").then(a.cmp(&b)));
+    let mut load = vec![0.0; hosts];
+    let mut placement = vec![0; peaks.len()];
+    for k in order {
+        let h = (0..hosts)
+            .min_by(|&a, &b| {
+                load[a]
+                    .partial_cmp(&load[b])
+                    .expect("finite")
+                    .then(a.cmp(&b))
+            })
+            .expect("hosts > 0");
+        load[h] += cpu(k);
+        placement[k] = h;
+    }
+    placement
+}
+
+fn steps_up(v: f64, g: f64) -> f64 {
+    ((v / g - 1e-9).ceil().max(1.0)) * g
+}
+
+fn instance(
+    id: &str,
+    h: usize,
+    peak: &PerResource<Option<f64>>,
+    f: f64,
+    g: &PerResource<f64>,
+    rng: &mut SplitMix,
+) -> Instance {
+    let alloc = |r: Resource| match peak[r] {
+        Some(p) => {
+            let a = steps_up(p / f, g[r]);
+            Allocation {
+                alloc: a,
+                min: g[r],
+                max: steps_up(p * 1.5, g[r]).max(a),
+            }
+        }
+        None => Allocation {
+            alloc: UNMEASURED[r],
+            min: UNMEASURED[r],
+            max: UNMEASURED[r],
+        },
+    };
+    let cpu = alloc(Resource::Cpu);
+    let earn_rate = round2(BASELINE_SHARE * cpu.alloc * 60.0);
+    let credits = round2(earn_rate * CREDIT_CAP_HOURS * (0.05 + 0.9 * rng.unit()));
+    Instance {
+        id: id.to_owned(),
+        host: format!("h{h}"),
+        pool: None,
+        credits,
+        earn_rate,
+        cpu,
+        mem: alloc(Resource::Mem),
+        net: alloc(Resource::Net),
+    }
+}
+
+fn host(
+    h: usize,
+    opts: &SynthOptions,
+    ids: &[String],
+    peaks: &[PerResource<Option<f64>>],
+    placement: &[usize],
+    instances: &[Instance],
+    g: &PerResource<f64>,
+) -> Host {
+    let here: Vec<usize> = (0..ids.len()).filter(|&k| placement[k] == h).collect();
+    let capacity = PerResource::from_fn(|r| {
+        let demand: f64 = here
+            .iter()
+            .map(|&k| peaks[k][r].map_or(UNMEASURED[r], |p| p / opts.overcommit))
+            .sum();
+        let allocated: f64 = instances
+            .iter()
+            .filter(|i| i.host == format!("h{h}"))
+            .map(|i| i.resource(r).alloc)
+            .sum();
+        steps_up(demand, g[r]).max(allocated)
+    });
+    let per_cell = opts.hosts.div_ceil(opts.cells);
+    Host {
+        id: format!("h{h}"),
+        cell: format!("c{}", h / per_cell),
+        cpu: capacity.cpu,
+        mem: capacity.mem,
+        net: capacity.net,
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn shuffle<T>(items: &mut [T], rng: &mut SplitMix) {
+    for k in (1..items.len()).rev() {
+        items.swap(k, (rng.next() % (k as u64 + 1)) as usize);
+    }
+}
+
+/// SplitMix64: a tiny, fixed, seedable generator, so fleets never change with a crate upgrade.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn telemetry() -> Telemetry {
+        let mut csv = String::from("timestamp,instance,resource,value\n");
+        for (k, id) in ["a", "b", "c", "d"].iter().enumerate() {
+            for t in 0..4 {
+                csv += &format!(
+                    "2024-01-01T00:{:02}:00Z,{id},cpu,{}\n",
+                    t * 5,
+                    (k + 1) as f64 * (1.0 + t as f64 / 4.0)
+                );
+            }
+        }
+        Telemetry::from_reader(Path::new("t.csv"), csv.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn is_deterministic_and_overcommitted() {
+        let opts = SynthOptions {
+            hosts: 2,
+            cells: 1,
+            overcommit: 1.5,
+            seed: 3,
+        };
+        let a = synth_fleet(&telemetry(), &opts, &Policy::default()).unwrap();
+        let b = synth_fleet(&telemetry(), &opts, &Policy::default()).unwrap();
+        assert_eq!(a, b);
+        let peak_sum: f64 = [1.0, 2.0, 3.0, 4.0].iter().map(|k| k * 1.75).sum();
+        let cap: f64 = a.hosts.iter().map(|h| h.cpu).sum();
+        assert!(
+            (peak_sum / cap - 1.5).abs() < 0.15,
+            "ratio {}",
+            peak_sum / cap
+        );
+        for h in &a.hosts {
+            assert!(a.used(&h.id).cpu <= h.cpu + 1e-9);
+        }
+        Fleet::parse(Path::new("f.toml"), &a.to_toml()).unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        let opts = SynthOptions {
+            hosts: 2,
+            cells: 3,
+            overcommit: 1.5,
+            seed: 3,
+        };
+        assert!(synth_fleet(&telemetry(), &opts, &Policy::default()).is_err());
+        let opts = SynthOptions {
+            hosts: 2,
+            cells: 1,
+            overcommit: 0.5,
+            seed: 3,
+        };
+        assert!(synth_fleet(&telemetry(), &opts, &Policy::default()).is_err());
+    }
+}

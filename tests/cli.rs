@@ -1,0 +1,462 @@
+//! End-to-end tests of the real `chameleon` binary on the shipped fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOW: &str = "2024-03-07T00:00:00Z";
+const LATER: &str = "2024-03-07T00:05:00Z";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chameleon(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chameleon"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A scratch directory holding copies of the fixture fleet and telemetry.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["fleet.toml", "telemetry.csv"] {
+        std::fs::copy(root().join("fixtures").join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+/// Runs `plan` in `dir` and returns the plan path it printed.
+fn plan(dir: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "plan",
+        "--fleet",
+        "fleet.toml",
+        "--telemetry",
+        "telemetry.csv",
+        "--now",
+        NOW,
+    ];
+    args.extend_from_slice(extra);
+    let o = chameleon(dir, &args);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(2),
+        "{}",
+        stderr(&o)
+    );
+    dir.join(stdout(&o).trim())
+}
+
+/// Asserts a failing run whose message names `file:line` and contains `what`.
+fn assert_fails(o: &Output, location: &str, what: &str) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected failure, got {:?}: {err}",
+        o.status
+    );
+    assert!(
+        err.contains(location),
+        "message should name `{location}`: {err}"
+    );
+    assert!(err.contains(what), "message should say `{what}`: {err}");
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "`{from}` not in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn golden_plan_for_the_fixture() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    let actual = std::fs::read_to_string(&path).unwrap();
+    let golden = root().join("tests/golden/fixture.plan.toml");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    if actual != expected {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (e, a))| e != a)
+            .take(10)
+            .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
+            .collect();
+        panic!(
+            "plan differs from {} (rerun with UPDATE_GOLDEN=1 to accept):\n{}",
+            golden.display(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn same_inputs_and_now_give_byte_identical_plans() {
+    let dir = workspace();
+    let first = std::fs::read(plan(dir.path(), &["--out-dir", "a"])).unwrap();
+    let second = std::fs::read(plan(dir.path(), &["--out-dir", "b"])).unwrap();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn detailed_exitcode_reports_changes() {
+    let dir = workspace();
+    let args = [
+        "plan",
+        "--fleet",
+        "fleet.toml",
+        "--telemetry",
+        "telemetry.csv",
+        "--now",
+        NOW,
+        "--detailed-exitcode",
+    ];
+    assert_eq!(chameleon(dir.path(), &args).status.code(), Some(2));
+    let no_change = ["--strategy", "greedy", "--model", "frozen.toml"];
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("frozen.toml"),
+        model.replace("max_changes = 50", "max_changes = 0"),
+    )
+    .unwrap();
+    let mut args = args.to_vec();
+    args.extend_from_slice(&no_change);
+    let o = chameleon(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn plan_show_apply_round_trip() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    let p = path.to_str().unwrap();
+    let show = chameleon(dir.path(), &["show", p]);
+    assert!(
+        stdout(&show).contains("strategy mip") && stdout(&show).contains("swap"),
+        "{}",
+        stdout(&show)
+    );
+    let before = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    let o = chameleon(
+        dir.path(),
+        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    assert_ne!(before, after);
+    assert!(after.contains("last_plan"));
+    let again = chameleon(
+        dir.path(),
+        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
+    );
+    assert!(
+        again.status.success() && stdout(&again).contains("already applied"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(
+        after,
+        std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap()
+    );
+}
+
+#[test]
+fn skip_is_honoured_and_dependants_are_skipped() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    edit(&path, "skip = false", "skip = true");
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            path.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("skipped a01: skip = true"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("applied a01"));
+}
+
+#[test]
+fn tampered_plan_is_refused_and_fleet_untouched() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    edit(&path, "amount = ", "amount = 1");
+    let before = std::fs::read(dir.path().join("fleet.toml")).unwrap();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            path.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+        ],
+    );
+    assert_fails(&o, ".plan.toml", "modified after it was written");
+    assert_eq!(
+        before,
+        std::fs::read(dir.path().join("fleet.toml")).unwrap()
+    );
+}
+
+#[test]
+fn stale_and_expired_plans_are_refused() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    let p = path.to_str().unwrap();
+    let expired = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            p,
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            "2024-03-07T00:15:00Z",
+        ],
+    );
+    assert_fails(&expired, ".plan.toml", "expired");
+    edit(&dir.path().join("fleet.toml"), "credits = ", "credits = 1");
+    let before = std::fs::read(dir.path().join("fleet.toml")).unwrap();
+    let stale = chameleon(
+        dir.path(),
+        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
+    );
+    assert_fails(&stale, ".plan.toml", "stale");
+    assert_eq!(
+        before,
+        std::fs::read(dir.path().join("fleet.toml")).unwrap()
+    );
+}
+
+fn plan_fails(dir: &Path, location: &str, what: &str) {
+    let o = chameleon(
+        dir,
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            NOW,
+        ],
+    );
+    assert_fails(&o, location, what);
+}
+
+#[test]
+fn malformed_fleet_toml() {
+    let dir = workspace();
+    edit(&dir.path().join("fleet.toml"), "[[host]]", "[[host]");
+    plan_fails(dir.path(), "fleet.toml:1:", "");
+}
+
+#[test]
+fn unknown_host_in_fleet() {
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    edit(&fleet, "host = \"h2\"", "host = \"h9\"");
+    let line = 1 + std::fs::read_to_string(&fleet)
+        .unwrap()
+        .lines()
+        .position(|l| l == "host = \"h9\"")
+        .unwrap();
+    plan_fails(
+        dir.path(),
+        &format!("fleet.toml:{line}:"),
+        "unknown host `h9`",
+    );
+}
+
+#[test]
+fn negative_capacity_and_duplicate_id_in_fleet() {
+    let dir = workspace();
+    edit(&dir.path().join("fleet.toml"), "cpu = 9.0", "cpu = -9.0");
+    plan_fails(dir.path(), "fleet.toml:4:", "cpu capacity -9");
+    let dir = workspace();
+    edit(&dir.path().join("fleet.toml"), "id = \"h1\"", "id = \"h0\"");
+    plan_fails(dir.path(), "fleet.toml:9:", "duplicate host id `h0`");
+}
+
+#[test]
+fn malformed_csv_nan_negative_and_unknown_instance() {
+    let cases = [
+        (
+            "2024-03-04T00:00:00Z,58,cpu,",
+            "2024-03-04T00:00:00Z,58,cpu\n",
+            "expected 4 fields",
+        ),
+        (
+            "2024-03-04T00:00:00Z,58,cpu,",
+            "2024-03-04T00:00:00Z,58,cpu,NaN\n",
+            "not finite",
+        ),
+        (
+            "2024-03-04T00:00:00Z,58,cpu,",
+            "2024-03-04T00:00:00Z,58,cpu,-1\n",
+            "negative",
+        ),
+        (
+            "2024-03-04T00:00:00Z,58,cpu,",
+            "2024-03-04T00:00:00Z,ghost,cpu,1\n",
+            "unknown instance `ghost`",
+        ),
+    ];
+    for (prefix, bad_line, what) in cases {
+        let dir = workspace();
+        let csv = dir.path().join("telemetry.csv");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let at = text.find(prefix).unwrap();
+        let end = at + text[at..].find('\n').unwrap() + 1;
+        let line = text[..at].matches('\n').count() + 1;
+        std::fs::write(&csv, format!("{}{bad_line}{}", &text[..at], &text[end..])).unwrap();
+        plan_fails(dir.path(), &format!("telemetry.csv:{line}:"), what);
+    }
+}
+
+#[test]
+fn stale_telemetry_is_an_error() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            "2025-01-01T00:00:00Z",
+        ],
+    );
+    assert_fails(&o, "telemetry.csv", "stale");
+}
+
+#[test]
+fn import_rebuilds_the_fixture_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = root().join("fixtures/raw");
+    let mut parts = Vec::new();
+    for (source, extra) in [
+        ("bitbrains", vec![]),
+        ("azure", vec!["--cores", "4"]),
+        ("nab", vec!["--cores", "2"]),
+    ] {
+        let mut files: Vec<String> = std::fs::read_dir(raw.join(source))
+            .unwrap()
+            .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
+            .collect();
+        files.sort();
+        let out = format!("{source}.csv");
+        let mut args = vec!["import", source];
+        args.extend(files.iter().map(String::as_str));
+        args.extend(["--start", "2024-03-04T00:00:00Z", "--out", &out]);
+        args.extend(extra);
+        let o = chameleon(dir.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        parts.push(std::fs::read_to_string(dir.path().join(&out)).unwrap());
+    }
+    let joined: String = parts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            if k == 0 {
+                p.as_str()
+            } else {
+                p.split_once('\n').unwrap().1
+            }
+        })
+        .collect();
+    assert_eq!(
+        joined,
+        std::fs::read_to_string(root().join("fixtures/telemetry.csv")).unwrap()
+    );
+}
+
+#[test]
+fn import_rejects_unsupported_nab_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ec2_disk_write_bytes_1ef3de.csv");
+    std::fs::write(&f, "timestamp,value\n2014-03-01 17:34:00,1\n").unwrap();
+    let o = chameleon(
+        dir.path(),
+        &["import", "nab", f.to_str().unwrap(), "--out", "t.csv"],
+    );
+    assert_fails(&o, "ec2_disk_write_bytes_1ef3de.csv", "");
+}
+
+#[test]
+fn fleet_synth_is_deterministic_and_matches_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = root().join("fixtures/telemetry.csv");
+    let args = [
+        "fleet",
+        "synth",
+        "--telemetry",
+        t.to_str().unwrap(),
+        "--hosts",
+        "3",
+        "--overcommit",
+        "1.3",
+        "--seed",
+        "7",
+        "--out",
+        "f.toml",
+    ];
+    assert!(chameleon(dir.path(), &args).status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("f.toml")).unwrap(),
+        std::fs::read_to_string(root().join("fixtures/fleet.toml")).unwrap()
+    );
+}
+
+#[test]
+fn compare_reports_both_strategies() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "compare",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            NOW,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let objective = |name: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    assert!(objective("mip") <= objective("greedy") + 1e-6, "{out}");
+    assert!(objective("mip") < objective("none"), "{out}");
+}
