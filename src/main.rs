@@ -6,7 +6,7 @@ use chameleon::executor;
 use chameleon::fleet::Fleet;
 use chameleon::import::{self, ImportOptions, Source};
 use chameleon::plan::{Plan, PlanError};
-use chameleon::planner::{Run, Strategy};
+use chameleon::planner::{Run, RunInputs, Strategy};
 use chameleon::policy::Policy;
 use chameleon::synth::{synth_fleet, SynthOptions};
 use chameleon::telemetry::{self, Telemetry};
@@ -81,13 +81,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct Inputs {
-    #[arg(long)]
-    fleet: PathBuf,
-    #[arg(long)]
-    telemetry: PathBuf,
-    /// Planning model file (default: the built-in models/default.toml).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunInputs,
     /// Plan as of this time; pins the run so the plan is byte-for-byte reproducible.
     #[arg(long)]
     now: Option<DateTime<Utc>>,
@@ -160,7 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             let t = Telemetry::read(&telemetry)?;
-            let policy = load_policy(model.as_deref())?;
+            let policy = Policy::load(model.as_deref())?;
             let opts = SynthOptions {
                 hosts,
                 cells: cells.unwrap_or(hosts.div_ceil(2)),
@@ -188,12 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             now,
         } => apply(&plan, &fleet, now),
         Command::Compare { inputs } => {
-            let run = Run::prepare(
-                &inputs.fleet,
-                &inputs.telemetry,
-                inputs.model.as_deref(),
-                resolve_now(inputs.now),
-            )?;
+            let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
             print!("{}", compare::render(&compare::compare(&run.problem)?));
             Ok(ExitCode::SUCCESS)
         }
@@ -204,20 +194,8 @@ fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
     now.unwrap_or_else(|| Utc::now().trunc_subsecs(0))
 }
 
-fn load_policy(model: Option<&Path>) -> Result<Policy> {
-    Ok(match model {
-        Some(path) => Policy::read(path)?,
-        None => Policy::default(),
-    })
-}
-
 fn plan(inputs: Inputs, strategy: Strategy, out_dir: &Path, detailed: bool) -> Result<ExitCode> {
-    let run = Run::prepare(
-        &inputs.fleet,
-        &inputs.telemetry,
-        inputs.model.as_deref(),
-        resolve_now(inputs.now),
-    )?;
+    let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
     let (solution, stats) = strategy.solve(&run.problem)?;
     eprintln!(
         "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",

@@ -393,7 +393,7 @@ impl Plan {
         let _ = writeln!(
             out,
             "{:<5} {:<8} {:<28} {:<5} {:>22} {:>8}  {:<10} skip",
-            "id", "kind", "instance", "res", "change", "credits", "after"
+            "id", "kind", "instance", "res", "change", "credits", "depends"
         );
         for a in &self.actions {
             let _ = writeln!(

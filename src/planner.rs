@@ -13,7 +13,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::problem::{Problem, Solution};
 use crate::telemetry::{Telemetry, TelemetryError};
 use chrono::{DateTime, Utc};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Why a planning run could not start or finish.
@@ -85,6 +85,18 @@ impl Strategy {
     }
 }
 
+/// Where a run's inputs come from.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct RunInputs {
+    #[arg(long)]
+    pub fleet: PathBuf,
+    #[arg(long)]
+    pub telemetry: PathBuf,
+    /// Planning model file (default: the built-in models/default.toml).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
 /// The loaded, cross-checked inputs of a run and the problem they define.
 pub struct Run {
     pub fleet: Fleet,
@@ -98,18 +110,12 @@ pub struct Run {
 
 impl Run {
     /// Loads fleet, telemetry and model file, checks them against each other and forecasts.
-    pub fn prepare(
-        fleet_path: &Path,
-        telemetry_path: &Path,
-        model: Option<&Path>,
-        now: DateTime<Utc>,
-    ) -> Result<Run, PlannerError> {
+    pub fn prepare(inputs: &RunInputs, now: DateTime<Utc>) -> Result<Run, PlannerError> {
+        let (fleet_path, telemetry_path) = (inputs.fleet.as_path(), inputs.telemetry.as_path());
+        let model = inputs.model.as_deref();
         let fleet = Fleet::read(fleet_path)?;
         let telemetry = Telemetry::read(telemetry_path)?;
-        let policy = match model {
-            Some(path) => Policy::read(path)?,
-            None => Policy::default(),
-        };
+        let policy = Policy::load(model)?;
         if let Some(((instance, _), series)) = telemetry
             .series
             .iter()

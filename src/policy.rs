@@ -115,6 +115,11 @@ impl Policy {
         Self::parse(path, &text)
     }
 
+    /// Reads `path`, or returns the built-in default when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Policy, PolicyError> {
+        path.map_or_else(|| Ok(Policy::default()), Policy::read)
+    }
+
     /// Parses and validates model TOML; `path` is used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
         let invalid = |line, message| PolicyError::Invalid {
