@@ -334,10 +334,16 @@ fn own_share(p: &Problem, d: &Decisions, i: usize, r: Resource) -> Expression {
     alloc_expr(p, d, i, r) - moved
 }
 
+/// Capacity of host `h` in `r`, while migrations land: the executor moves instances one at a
+/// time, so an instance leaving `h` still occupies its current allocation there when others
+/// arrive (a migrant shrinks before it leaves and grows after it lands).
 fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resource) {
     let mut used = Expression::from(0.0);
     for i in p.on_host(h) {
         used += own_share(p, d, i, r);
+        for &(_, x) in &d.migrate[i] {
+            used += p.instances[i].current[r] * x;
+        }
     }
     for (i, moves) in d.migrate.iter().enumerate() {
         if let Some(k) = moves.iter().position(|&(to, _)| to == h) {
@@ -419,7 +425,8 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
     );
 }
 
-/// Receivers pay donors; nobody pays more than it has or ends above its cap.
+/// Receivers pay donors; nobody pays more than it has or ends above its cap, in whatever
+/// order the executor runs the swaps (so payments and receipts are bounded separately).
 fn add_credits(p: &Problem, m: &mut Program, d: &Decisions) {
     let n = p.instances.len();
     let mut paid = vec![Expression::from(0.0); n];
@@ -434,11 +441,11 @@ fn add_credits(p: &Problem, m: &mut Program, d: &Decisions) {
             let (pay, get) = (paid[k].clone(), received[k].clone());
             m.row(
                 format!("credit_pay[{}]", inst.id),
-                constraint!(pay.clone() <= inst.credits),
+                constraint!(pay <= inst.credits),
             );
             m.row(
                 format!("credit_cap[{}]", inst.id),
-                constraint!(get - pay <= inst.credit_cap - inst.credits),
+                constraint!(get <= inst.credit_cap - inst.credits),
             );
         }
     }

@@ -593,8 +593,8 @@ fn blank(instance: &str) -> Action {
     }
 }
 
-/// Shrinks before the grows they make room for; a migrated instance resizes after it moves;
-/// an instance's resize after its swaps.
+/// Shrinks before the grows they make room for; a migrated instance shrinks before it moves
+/// and grows after; an instance's resize after its swaps.
 fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
     let host_of = |id: &str| {
         let i = p
@@ -626,11 +626,17 @@ fn depends(
     let is_shrink = |x: &Action| x.kind == Kind::Resize && x.to < x.from;
     let same_instance = a.instance == b.instance;
     match a.kind {
-        Kind::Swap => false,
-        Kind::Migrate => is_shrink(b) && !same_instance && host_of(&b.instance).1 == *a_new,
+        // Swaps record the receiver's allocation before them: run them in plan order.
+        Kind::Swap => {
+            b.kind == Kind::Swap
+                && b.resource == a.resource
+                && involves(b, &a.instance)
+                && ordinal(&b.id) < ordinal(&a.id)
+        }
+        // A migrant shrinks on its old host first, so it lands at its smaller size.
+        Kind::Migrate => is_shrink(b) && (same_instance || host_of(&b.instance).1 == *a_new),
         Kind::Resize if is_shrink(a) => {
-            (same_instance && b.kind == Kind::Migrate)
-                || (b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource)
+            b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource
         }
         Kind::Resize => {
             let frees_room =
@@ -641,6 +647,11 @@ fn depends(
             frees_room || own || swap
         }
     }
+}
+
+/// The position of an action id `aNN` in its plan.
+fn ordinal(id: &str) -> usize {
+    id.trim_start_matches('a').parse().unwrap_or(usize::MAX)
 }
 
 fn involves(swap: &Action, instance: &str) -> bool {

@@ -168,13 +168,7 @@ impl Policy {
                 "weights must be >= 0 and cross_cell_factor >= 1".into(),
             ));
         }
-        let q = self.forecast.quantile;
-        if !(q > 0.0 && q < 1.0) {
-            return Err((
-                "quantile",
-                format!("forecast.quantile {q} must lie in (0, 1)"),
-            ));
-        }
+        self.forecast.validate().map_err(|m| ("[forecast]", m))?;
         if self.interval_minutes == 0 || self.plan_ttl_minutes == 0 {
             return Err((
                 "interval_minutes",

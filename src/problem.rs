@@ -241,7 +241,7 @@ impl Problem {
                 a.objective += w.change;
             }
         }
-        a.credits_moved = s.swaps.iter().map(|sw| sw.credits).sum();
+        a.credits_moved = s.swaps.iter().fold(0.0, |sum, sw| sum + sw.credits);
         a
     }
 

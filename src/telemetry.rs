@@ -50,16 +50,6 @@ pub struct Series {
 }
 
 impl Series {
-    /// The values of the samples strictly before `now`.
-    pub fn values_before(&self, now: DateTime<Utc>) -> Vec<f64> {
-        let cut = now.timestamp();
-        self.points
-            .iter()
-            .take_while(|(t, _)| *t < cut)
-            .map(|(_, v)| *v)
-            .collect()
-    }
-
     /// The most common spacing between consecutive samples, in seconds.
     pub fn step_seconds(&self) -> Option<i64> {
         let mut counts: BTreeMap<i64, usize> = BTreeMap::new();

@@ -1,0 +1,604 @@
+//! A brute-force oracle for the MIP on tiny problems.
+//!
+//! Every final allocation vector (and, where migration is on, every host choice)
+//! is enumerated, together with every integer donor → receiver flow on the same
+//! host; each candidate is checked against the constraints exactly as
+//! `src/mip.rs` states them and priced with `Problem::assess`. HiGHS must find
+//! the same minimum, and never do worse than greedy.
+
+use chameleon::greedy;
+use chameleon::mip;
+use chameleon::policy::Policy;
+use chameleon::problem::{round6, HostSpec, InstanceSpec, Problem, Solution, Swap};
+use chameleon::resource::{PerResource, Resource};
+
+const TOL: f64 = 1e-9;
+
+/// splitmix64: tiny, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A random tiny problem: only cpu adjustable; mem and net fixed.
+fn generate(seed: u64) -> Problem {
+    let mut rng = Rng(seed);
+    let mut policy = Policy::default();
+    policy.solver.relative_gap = 0.0;
+    let g = rng.pick(&[0.25, 0.5, 0.75, 1.0]);
+    policy.granularity.cpu = g;
+    policy.credit_price.cpu = rng.pick(&[10.0, 20.0, 60.0]);
+    policy.weights.change = rng.pick(&[0.5, 2.0, 5.0]);
+    policy.weights.idle = rng.pick(&[0.5, 1.0, 3.0]);
+    policy.weights.shortfall = rng.pick(&[5.0, 100.0]);
+    policy.weights.unit_move = rng.pick(&[0.5, 1.0]);
+    if rng.chance(30) {
+        policy.disruption.max_changes = 1 + rng.below(3);
+        policy.disruption.max_changes_per_host = 1 + rng.below(3);
+    }
+    let migrate = seed % 4 == 0;
+    if migrate {
+        policy.disruption.max_migrations = if rng.chance(80) { 1 + rng.below(2) } else { 0 };
+    }
+    let n_hosts = if migrate { 2 } else { 1 + rng.below(2) };
+    let n_inst = 2 + rng.below(2);
+    let mut instances = Vec::new();
+    for k in 0..n_inst {
+        // Spread the instances so that migrating cases have someone on each host sometimes.
+        let host = if k < n_hosts && rng.chance(70) {
+            k
+        } else {
+            rng.below(n_hosts)
+        };
+        let current = g * (4 + rng.below(3)) as f64;
+        let down = rng.below(5) as f64;
+        let mut up = rng.below(5) as f64;
+        if down == 0.0 && up == 0.0 {
+            up = 1.0;
+        }
+        // Sometimes off-grid bounds, to exercise the floor in the step count.
+        let frac = if rng.chance(25) { 0.5 * g } else { 0.0 };
+        let min = current - down * g - if down < 4.0 { frac } else { 0.0 };
+        let max = current + up * g + if up < 4.0 { frac } else { 0.0 };
+        // Bimodal demand: likely donors (below current) and likely receivers (above).
+        let demand = if rng.chance(50) {
+            rng.below((current * 20.0) as usize + 1) as f64 / 20.0
+        } else {
+            current + rng.below(((max - current + 2.0 * g) * 20.0) as usize + 1) as f64 / 20.0
+        };
+        let mem = 256.0 * (1 + rng.below(8)) as f64;
+        let net = 10.0 * (1 + rng.below(10)) as f64;
+        let credit_cap = rng.pick(&[0.0, 10.0, 60.0, 200.0, 200.0]);
+        let credits = (rng.below((credit_cap * 4.0) as usize + 1)) as f64 / 4.0;
+        instances.push(InstanceSpec {
+            id: format!("i{k}"),
+            host,
+            current: PerResource {
+                cpu: current,
+                mem,
+                net,
+            },
+            min: PerResource { cpu: min, mem, net },
+            max: PerResource { cpu: max, mem, net },
+            demand: PerResource {
+                cpu: Some(demand),
+                mem: None,
+                net: None,
+            },
+            credits,
+            credit_cap,
+            candidates: Vec::new(),
+        });
+    }
+    let mut hosts = Vec::new();
+    for h in 0..n_hosts {
+        let used = |r: Resource| -> f64 {
+            instances
+                .iter()
+                .filter(|i| i.host == h)
+                .map(|i| i.current[r])
+                .sum()
+        };
+        let cpu = used(Resource::Cpu)
+            + if rng.chance(60) && !(migrate && h == 1) {
+                g * rng.pick(&[0.0, 0.0, 1.0, 2.0])
+            } else {
+                g * (4 + rng.below(12)) as f64
+            };
+        let mem = used(Resource::Mem)
+            + 256.0
+                * if migrate && rng.chance(70) {
+                    40.0
+                } else {
+                    rng.pick(&[0.0, 2.0, 40.0])
+                };
+        let net = used(Resource::Net)
+            + 10.0
+                * if migrate && rng.chance(70) {
+                    100.0
+                } else {
+                    rng.pick(&[0.0, 3.0, 100.0])
+                };
+        hosts.push(HostSpec {
+            id: format!("h{h}"),
+            cell: format!("c{}", if rng.chance(50) { 0 } else { h }),
+            capacity: PerResource { cpu, mem, net },
+        });
+    }
+    if migrate {
+        for inst in &mut instances {
+            if rng.chance(80) {
+                inst.candidates = vec![1 - inst.host];
+            }
+        }
+    }
+    Problem {
+        hosts,
+        instances,
+        policy,
+    }
+}
+
+fn steps(x: f64, g: f64) -> i64 {
+    (x / g + 1e-9).floor().max(0.0) as i64
+}
+
+/// The range of cpu steps of instance `i`: `(down, up)` bounds.
+fn bounds(p: &Problem, i: usize) -> (i64, i64) {
+    let inst = &p.instances[i];
+    let g = p.policy.granularity.cpu;
+    (
+        steps(inst.current.cpu - inst.min.cpu, g),
+        steps(inst.max.cpu - inst.current.cpu, g),
+    )
+}
+
+/// Same-host donor → receiver pairs exactly as `add_swaps` creates them (cpu only here).
+fn pairs(p: &Problem) -> Vec<(usize, usize)> {
+    let g = p.policy.granularity.cpu;
+    let adjustable = |i: usize| p.instances[i].adjustable(Resource::Cpu);
+    let mut out = Vec::new();
+    for h in 0..p.hosts.len() {
+        let on: Vec<usize> = p.on_host(h).filter(|&i| adjustable(i)).collect();
+        let donors = on
+            .iter()
+            .copied()
+            .filter(|&i| p.instances[i].current.cpu - p.instances[i].min.cpu >= g - 1e-9);
+        let receivers: Vec<usize> = on
+            .iter()
+            .copied()
+            .filter(|&j| {
+                p.instances[j]
+                    .demand
+                    .cpu
+                    .is_some_and(|d| d > p.instances[j].current.cpu)
+            })
+            .collect();
+        for i in donors {
+            for &j in receivers.iter().filter(|&&j| j != i) {
+                out.push((i, j));
+            }
+        }
+    }
+    out
+}
+
+/// Everything but the flows: bounds, capacity per host and resource, and budgets.
+fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
+    let g = p.policy.granularity.cpu;
+    for (i, inst) in p.instances.iter().enumerate() {
+        let (d, u) = bounds(p, i);
+        if k[i] < -d || k[i] > u {
+            return false;
+        }
+        if host[i] != inst.host && !inst.candidates.contains(&host[i]) {
+            return false;
+        }
+    }
+    for h in 0..p.hosts.len() {
+        for r in Resource::ALL {
+            // Final allocations on the host, plus instances leaving it at their current size
+            // (they are still there while the others land).
+            let used: f64 = (0..p.instances.len())
+                .map(|i| {
+                    let c = p.instances[i].current[r];
+                    let fin = if r == Resource::Cpu {
+                        c + g * k[i] as f64
+                    } else {
+                        c
+                    };
+                    let mut u = 0.0;
+                    if host[i] == h {
+                        u += fin;
+                    }
+                    if p.instances[i].host == h && host[i] != h {
+                        u += c;
+                    }
+                    u
+                })
+                .sum();
+            if used > p.hosts[h].capacity[r] + TOL {
+                return false;
+            }
+        }
+    }
+    let changed: Vec<bool> = (0..p.instances.len())
+        .map(|i| k[i] != 0 || host[i] != p.instances[i].host)
+        .collect();
+    let dis = &p.policy.disruption;
+    if changed.iter().filter(|&&c| c).count() > dis.max_changes {
+        return false;
+    }
+    for h in 0..p.hosts.len() {
+        if p.on_host(h).filter(|&i| changed[i]).count() > dis.max_changes_per_host {
+            return false;
+        }
+    }
+    let migrations = (0..p.instances.len())
+        .filter(|&i| host[i] != p.instances[i].host)
+        .count();
+    migrations <= dis.max_migrations
+}
+
+/// The flow constraints: give/take, swap_stay, cover and credits.
+fn flows_ok(p: &Problem, k: &[i64], host: &[usize], pairs: &[(usize, usize)], f: &[i64]) -> bool {
+    let g = p.policy.granularity.cpu;
+    let n = p.instances.len();
+    let up = |i: usize| k[i].max(0);
+    let down = |i: usize| (-k[i]).max(0);
+    let moved = |i: usize| host[i] != p.instances[i].host;
+    let (mut give, mut take) = (vec![0i64; n], vec![0i64; n]);
+    for (&(i, j), &x) in pairs.iter().zip(f) {
+        if x < 0 || (x > 0 && (moved(i) || moved(j))) {
+            return false;
+        }
+        give[i] += x;
+        take[j] += x;
+    }
+    if (0..n).any(|i| give[i] > down(i) || take[i] > up(i)) {
+        return false;
+    }
+    for h in 0..p.hosts.len() {
+        let on: Vec<usize> = p
+            .on_host(h)
+            .filter(|&i| p.instances[i].adjustable(Resource::Cpu))
+            .collect();
+        let grows: i64 = on.iter().map(|&i| up(i)).sum();
+        let swapped: i64 = pairs
+            .iter()
+            .zip(f)
+            .filter(|((i, _), _)| p.instances[*i].host == h)
+            .map(|(_, &x)| x)
+            .sum();
+        let used: f64 = p.on_host(h).map(|i| p.instances[i].current.cpu).sum();
+        let freed = (p.hosts[h].capacity.cpu - used).max(0.0)
+            + p.on_host(h)
+                .filter(|&i| moved(i))
+                .map(|i| p.instances[i].current.cpu)
+                .sum::<f64>();
+        if g * (grows - swapped) as f64 > freed + TOL {
+            return false;
+        }
+    }
+    let price = p.swap_price(Resource::Cpu, g);
+    for (m, inst) in p.instances.iter().enumerate() {
+        if !pairs.iter().any(|&(i, j)| i == m || j == m) {
+            continue;
+        }
+        let paid = price * take[m] as f64;
+        let got = price * give[m] as f64;
+        if paid > inst.credits + TOL || got > inst.credit_cap - inst.credits + TOL {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether some integer flow assignment makes `(k, host)` feasible; returns it.
+fn find_flows(
+    p: &Problem,
+    k: &[i64],
+    host: &[usize],
+    pairs: &[(usize, usize)],
+) -> Option<Vec<i64>> {
+    let limit: Vec<i64> = pairs
+        .iter()
+        .map(|&(i, j)| (-k[i]).max(0).min(k[j].max(0)))
+        .collect();
+    let mut f = vec![0i64; pairs.len()];
+    fn rec(
+        p: &Problem,
+        k: &[i64],
+        host: &[usize],
+        pairs: &[(usize, usize)],
+        limit: &[i64],
+        f: &mut Vec<i64>,
+        at: usize,
+    ) -> bool {
+        if at == f.len() {
+            return flows_ok(p, k, host, pairs, f);
+        }
+        for x in 0..=limit[at] {
+            f[at] = x;
+            if rec(p, k, host, pairs, limit, f, at + 1) {
+                return true;
+            }
+        }
+        f[at] = 0;
+        false
+    }
+    rec(p, k, host, pairs, &limit, &mut f, 0).then_some(f)
+}
+
+fn solution(
+    p: &Problem,
+    k: &[i64],
+    host: &[usize],
+    pairs: &[(usize, usize)],
+    f: &[i64],
+) -> Solution {
+    let g = p.policy.granularity.cpu;
+    Solution {
+        alloc: p
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| PerResource {
+                cpu: round6(inst.current.cpu + g * k[i] as f64),
+                ..inst.current
+            })
+            .collect(),
+        host: host.to_vec(),
+        swaps: pairs
+            .iter()
+            .zip(f)
+            .filter(|(_, &x)| x > 0)
+            .map(|(&(donor, receiver), &x)| {
+                let amount = round6(x as f64 * g);
+                Swap {
+                    donor,
+                    receiver,
+                    resource: Resource::Cpu,
+                    amount,
+                    credits: p.swap_price(Resource::Cpu, amount),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The brute-force minimum and one solution attaining it.
+fn brute_force(p: &Problem) -> (f64, Solution, usize) {
+    let n = p.instances.len();
+    let pairs = pairs(p);
+    let ranges: Vec<(i64, i64)> = (0..n).map(|i| bounds(p, i)).collect();
+    let choices: Vec<Vec<usize>> = p
+        .instances
+        .iter()
+        .map(|inst| {
+            let mut v = vec![inst.host];
+            v.extend(&inst.candidates);
+            v
+        })
+        .collect();
+    let mut best: Option<(f64, Solution)> = None;
+    let mut feasible = 0;
+    let mut k: Vec<i64> = ranges.iter().map(|&(d, _)| -d).collect();
+    loop {
+        // Every host choice for this allocation.
+        let mut pick = vec![0usize; n];
+        loop {
+            let host: Vec<usize> = (0..n).map(|i| choices[i][pick[i]]).collect();
+            if placement_ok(p, &k, &host) {
+                if let Some(f) = find_flows(p, &k, &host, &pairs) {
+                    feasible += 1;
+                    let s = solution(p, &k, &host, &pairs, &f);
+                    let obj = p.assess(&s).objective;
+                    if !best.as_ref().is_some_and(|(b, _)| obj >= *b) {
+                        best = Some((obj, s));
+                    }
+                }
+            }
+            let mut at = 0;
+            while at < n {
+                pick[at] += 1;
+                if pick[at] < choices[at].len() {
+                    break;
+                }
+                pick[at] = 0;
+                at += 1;
+            }
+            if at == n {
+                break;
+            }
+        }
+        let mut at = 0;
+        while at < n {
+            k[at] += 1;
+            if k[at] <= ranges[at].1 {
+                break;
+            }
+            k[at] = -ranges[at].0;
+            at += 1;
+        }
+        if at == n {
+            break;
+        }
+    }
+    let (obj, s) = best.expect("the unchanged solution is always feasible");
+    (obj, s, feasible)
+}
+
+/// Checks a strategy's solution against the MIP's constraints, with its own swaps as flows.
+fn check_solution(p: &Problem, s: &Solution) -> Result<(), String> {
+    let g = p.policy.granularity.cpu;
+    let n = p.instances.len();
+    let mut k = vec![0i64; n];
+    for (i, inst) in p.instances.iter().enumerate() {
+        let delta = (s.alloc[i].cpu - inst.current.cpu) / g;
+        if (delta - delta.round()).abs() > 1e-6 {
+            return Err(format!(
+                "{}: cpu change {delta} is not whole steps",
+                inst.id
+            ));
+        }
+        k[i] = delta.round() as i64;
+        if s.alloc[i].mem != inst.current.mem || s.alloc[i].net != inst.current.net {
+            return Err(format!("{}: fixed resource changed", inst.id));
+        }
+    }
+    if !placement_ok(p, &k, &s.host) {
+        return Err("bounds, capacity or budget violated".into());
+    }
+    let pairs = pairs(p);
+    let mut f = vec![0i64; pairs.len()];
+    for sw in &s.swaps {
+        let Some(at) = pairs
+            .iter()
+            .position(|&(i, j)| (i, j) == (sw.donor, sw.receiver))
+        else {
+            return Err(format!(
+                "swap {}>{} is not a valid pair",
+                sw.donor, sw.receiver
+            ));
+        };
+        f[at] += (sw.amount / g).round() as i64;
+        if (sw.credits - p.swap_price(sw.resource, sw.amount)).abs() > 1e-9 {
+            return Err("swap credits mispriced".into());
+        }
+    }
+    if !flows_ok(p, &k, &s.host, &pairs, &f) {
+        return Err(format!("flows {f:?} violate give/take/cover/credits"));
+    }
+    Ok(())
+}
+
+const CASES: u64 = 300;
+
+#[test]
+fn mip_matches_brute_force_on_tiny_problems() {
+    let mut migrating_cases = 0;
+    let mut nontrivial = 0;
+    let mut swapping_cases = 0;
+    for seed in 0..CASES {
+        let p = generate(seed);
+        let (bf, bf_solution, feasible) = brute_force(&p);
+        assert!(feasible > 0);
+        check_solution(&p, &bf_solution).expect("brute force solution is feasible");
+        let (s, stats) =
+            mip::solve(&p, None).unwrap_or_else(|e| panic!("seed {seed}: MIP failed: {e}\n{p:#?}"));
+        assert_eq!(stats.status, "optimal", "seed {seed}");
+        let assessed = p.assess(&s).objective;
+        assert!(
+            (stats.objective - assessed).abs() <= 1e-6,
+            "seed {seed}: reported {} vs assessed {assessed}",
+            stats.objective
+        );
+        if let Err(e) = check_solution(&p, &s) {
+            panic!("seed {seed}: MIP solution violates the model: {e}\n{s:#?}\n{p:#?}");
+        }
+        assert!(
+            (assessed - bf).abs() <= 1e-6,
+            "seed {seed}: MIP {assessed} vs brute force {bf}\nMIP {s:#?}\nBF {bf_solution:#?}\n{p:#?}"
+        );
+        let gr = greedy::solve(&p);
+        let gr_obj = p.assess(&gr).objective;
+        assert!(
+            assessed <= gr_obj + 1e-6,
+            "seed {seed}: MIP {assessed} worse than greedy {gr_obj}"
+        );
+        if s.host != p.unchanged().host {
+            migrating_cases += 1;
+        }
+        if !s.swaps.is_empty() {
+            swapping_cases += 1;
+        }
+        if s != p.unchanged() {
+            nontrivial += 1;
+        }
+    }
+    // The generator must actually exercise the interesting parts of the model.
+    assert!(
+        nontrivial >= CASES / 3,
+        "only {nontrivial} non-trivial cases"
+    );
+    eprintln!(
+        "{CASES} cases: {nontrivial} non-trivial, {swapping_cases} with swaps, {migrating_cases} migrating"
+    );
+    assert!(migrating_cases >= 2, "too few cases migrated");
+    assert!(swapping_cases >= 10, "too few cases swapped");
+}
+
+/// A hand-made case: growing beyond free capacity needs a swap, which the receiver must afford.
+#[test]
+fn cover_row_needs_swap_and_credits() {
+    let mut p = generate(1);
+    p.policy.granularity.cpu = 0.5;
+    p.policy.credit_price.cpu = 60.0; // 0.5 core * 60 * 0.25 h = 7.5 credits a step
+    p.policy.disruption.max_changes = 50;
+    p.policy.disruption.max_changes_per_host = 8;
+    let inst = |id: &str, cpu: f64, demand: f64, credits: f64| InstanceSpec {
+        id: id.into(),
+        host: 0,
+        current: PerResource {
+            cpu,
+            mem: 1024.0,
+            net: 10.0,
+        },
+        min: PerResource {
+            cpu: 0.5,
+            mem: 1024.0,
+            net: 10.0,
+        },
+        max: PerResource {
+            cpu: 4.0,
+            mem: 1024.0,
+            net: 10.0,
+        },
+        demand: PerResource {
+            cpu: Some(demand),
+            mem: None,
+            net: None,
+        },
+        credits,
+        credit_cap: 100.0,
+        candidates: vec![],
+    };
+    p.hosts = vec![HostSpec {
+        id: "h0".into(),
+        cell: "c0".into(),
+        capacity: PerResource {
+            cpu: 4.0,
+            mem: 4096.0,
+            net: 100.0,
+        },
+    }];
+    // Full host: receiver wants +1 core, donor has 1 spare core. Credits for one step only.
+    p.instances = vec![inst("rx", 2.0, 3.0, 7.5), inst("dn", 2.0, 1.0, 0.0)];
+    let (bf, _, _) = brute_force(&p);
+    let (s, stats) = mip::solve(&p, None).unwrap();
+    assert!(
+        (stats.objective - bf).abs() < 1e-6,
+        "{} vs {bf}",
+        stats.objective
+    );
+    assert_eq!(s.alloc[0].cpu, 2.5, "one affordable step: {s:#?}");
+    assert_eq!(s.swaps.len(), 1);
+    assert_eq!(p.balances(&s), vec![0.0, 7.5]);
+}

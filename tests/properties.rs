@@ -1,0 +1,442 @@
+//! Property tests over random small fleets and forecasts, end to end:
+//! problem → strategy → plan → verify → execute.
+//!
+//! Every case is generated from one proptest-chosen seed (printed on failure),
+//! so a failing case can be replayed exactly.
+
+use chameleon::executor;
+use chameleon::fleet::{Allocation, Fleet, Host, Instance};
+use chameleon::forecast::{Demand, Forecasts, Method};
+use chameleon::mip;
+use chameleon::plan::{self, Plan, PlanError};
+use chameleon::planner::Strategy;
+use chameleon::policy::Policy;
+use chameleon::problem::{Problem, Solution};
+use chameleon::resource::Resource;
+use chameleon::telemetry::Telemetry;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const EPS: f64 = 1e-6;
+const STRATEGIES: [Strategy; 2] = [Strategy::Mip, Strategy::Greedy];
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap()
+}
+
+/// Grid step per resource, matching the default model's granularity.
+fn grid(r: Resource) -> f64 {
+    match r {
+        Resource::Cpu => 0.25,
+        Resource::Mem => 256.0,
+        Resource::Net => 10.0,
+    }
+}
+
+fn allocation(rng: &mut Rng, r: Resource) -> Allocation {
+    let g = grid(r);
+    let min = g * (1 + rng.below(4)) as f64;
+    let alloc = min + g * rng.below(9) as f64;
+    let max = alloc + g * rng.below(9) as f64;
+    Allocation { alloc, min, max }
+}
+
+/// A valid fleet of 2–3 hosts and 3–8 instances, every host within capacity.
+fn fleet(rng: &mut Rng) -> Fleet {
+    let n_hosts = 2 + rng.below(2);
+    let n_inst = 3 + rng.below(6);
+    let instances: Vec<Instance> = (0..n_inst)
+        .map(|k| {
+            let earn_rate = rng.pick(&[0.0, 0.5, 1.0, 5.0]);
+            let cap = earn_rate * 24.0;
+            Instance {
+                id: format!("vm-{k}"),
+                host: format!("h{}", rng.below(n_hosts)),
+                pool: None,
+                credits: rng.below((cap * 4.0) as usize + 1) as f64 / 4.0,
+                earn_rate,
+                cpu: allocation(rng, Resource::Cpu),
+                mem: allocation(rng, Resource::Mem),
+                net: allocation(rng, Resource::Net),
+            }
+        })
+        .collect();
+    let mut hosts = Vec::new();
+    for h in 0..n_hosts {
+        let id = format!("h{h}");
+        let mut cap = [0.0; 3];
+        for (c, r) in cap.iter_mut().zip(Resource::ALL) {
+            let used: f64 = instances
+                .iter()
+                .filter(|i| i.host == id)
+                .map(|i| i.resource(r).alloc)
+                .sum();
+            let slack = if rng.chance(50) {
+                rng.below(3)
+            } else {
+                4 + rng.below(20)
+            };
+            *c = used + grid(r) * slack as f64;
+        }
+        hosts.push(Host {
+            id,
+            cell: format!("c{}", h % 2),
+            cpu: cap[0],
+            mem: cap[1],
+            net: cap[2],
+        });
+    }
+    Fleet {
+        last_plan: None,
+        hosts,
+        instances,
+    }
+}
+
+/// Forecasts for most series, around and beyond the current allocations.
+fn forecasts(rng: &mut Rng, fleet: &Fleet) -> Forecasts {
+    let mut demands = BTreeMap::new();
+    for inst in &fleet.instances {
+        for r in Resource::ALL {
+            if !rng.chance(85) {
+                continue;
+            }
+            let a = inst.resource(r);
+            let top = (a.max * 1.3 + grid(r)) * 100.0;
+            let quantile = rng.below(top as usize + 1) as f64 / 100.0;
+            demands.insert(
+                (inst.id.clone(), r),
+                Demand {
+                    quantile,
+                    mean: quantile * 0.8,
+                    last: quantile * 0.7,
+                    method: Method::SeasonalNaive,
+                    note: String::new(),
+                },
+            );
+        }
+    }
+    Forecasts {
+        samples: demands.len() * 10,
+        demands,
+        now: now(),
+        history_start: Some(now() - Duration::days(7)),
+        history_end: Some(now() - Duration::minutes(5)),
+    }
+}
+
+fn policy() -> Policy {
+    let mut p = Policy::default();
+    // Exact optima, so objectives can be compared across problems.
+    p.solver.relative_gap = 0.0;
+    p
+}
+
+struct Case {
+    fleet: Fleet,
+    forecasts: Forecasts,
+    policy: Policy,
+    rng: Rng,
+}
+
+fn case(seed: u64) -> Case {
+    let mut rng = Rng(seed);
+    let fleet = fleet(&mut rng);
+    let forecasts = forecasts(&mut rng, &fleet);
+    Case {
+        fleet,
+        forecasts,
+        policy: policy(),
+        rng,
+    }
+}
+
+/// Solves with `strategy` and builds the plan.
+fn plan_for(c: &Case, strategy: Strategy, telemetry: &Telemetry) -> (Plan, Solution) {
+    let problem = Problem::new(&c.fleet, &c.forecasts, &c.policy);
+    let (solution, stats) = strategy
+        .solve(&problem)
+        .unwrap_or_else(|e| panic!("{} failed: {e}", strategy.name()));
+    let inputs = plan::Inputs {
+        fleet: &c.fleet,
+        telemetry,
+        forecasts: &c.forecasts,
+        problem: &problem,
+        strategy: strategy.name(),
+        stats: &stats,
+        record_timing: false,
+    };
+    (Plan::build(&inputs, &solution), solution)
+}
+
+/// Checks one intermediate fleet state; returns what is wrong, if anything.
+fn check_state(f: &Fleet, total: f64) -> Vec<String> {
+    let mut bad = Vec::new();
+    for h in &f.hosts {
+        let used = f.used(&h.id);
+        for r in Resource::ALL {
+            if used[r] > h.capacity()[r] + EPS {
+                bad.push(format!(
+                    "host {} {r}: used {} > capacity {}",
+                    h.id,
+                    used[r],
+                    h.capacity()[r]
+                ));
+            }
+        }
+    }
+    if (f.total_credits() - total).abs() > EPS {
+        bad.push(format!("total credits {} != {total}", f.total_credits()));
+    }
+    for i in &f.instances {
+        if i.credits < -EPS || i.credits > i.credit_cap() + EPS {
+            bad.push(format!(
+                "{}: balance {} outside [0, {}]",
+                i.id,
+                i.credits,
+                i.credit_cap()
+            ));
+        }
+        for r in Resource::ALL {
+            let a = i.resource(r);
+            if a.alloc < a.min - EPS || a.alloc > a.max + EPS {
+                bad.push(format!("{} {r}: alloc {} outside bounds", i.id, a.alloc));
+            }
+        }
+    }
+    bad
+}
+
+/// `PROPTEST_CASES` overrides the default count, for longer soak runs.
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        // Cases come from a seed; shrinking the seed means nothing.
+        max_shrink_iters: 0,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+
+    /// Both strategies' plans, with random actions skipped, execute without ever
+    /// overcommitting a host or creating or losing credits; a second verify of the
+    /// applied plan is refused as already applied.
+    #[test]
+    fn execution_is_safe_with_skips(seed in any::<u64>()) {
+        let mut c = case(seed);
+        let telemetry = Telemetry::default();
+        let path = Path::new("test.plan.toml");
+        let total = c.fleet.total_credits();
+        prop_assert!(check_state(&c.fleet, total).is_empty(), "generator made an invalid fleet");
+        for strategy in STRATEGIES {
+            let (mut plan, _) = plan_for(&c, strategy, &telemetry);
+            let skip_any = c.rng.chance(50);
+            for a in &mut plan.actions {
+                a.skip = skip_any && c.rng.chance(30);
+            }
+            let skipped = plan.actions.iter().any(|a| a.skip);
+            let verified = plan
+                .clone()
+                .verify(path, &c.fleet, now() + Duration::minutes(1))
+                .unwrap_or_else(|e| panic!("seed {seed} {}: verify failed: {e}", strategy.name()));
+            let mut problems: Vec<String> = Vec::new();
+            let mut steps = 0;
+            let outcome = executor::execute(&verified, &c.fleet, path, &mut |f: &Fleet| {
+                steps += 1;
+                for m in check_state(f, total) {
+                    problems.push(format!("after step {steps}: {m}"));
+                }
+            });
+            let outcome = outcome.unwrap_or_else(|e| {
+                panic!(
+                    "seed {seed} {} (skips: {skipped}): execute failed: {e}\n{}",
+                    strategy.name(),
+                    plan.summary()
+                )
+            });
+            prop_assert!(problems.is_empty(), "seed {seed} {}: {problems:?}\n{}", strategy.name(), plan.summary());
+            prop_assert_eq!(outcome.applied.len() + outcome.skipped.len(), plan.actions.len());
+            if !skipped {
+                // The whole plan ran: the fleet now holds the solution.
+                prop_assert!(outcome.skipped.is_empty());
+            }
+            let again = plan.clone().verify(path, &outcome.fleet, now() + Duration::minutes(2));
+            prop_assert!(
+                matches!(again, Err(PlanError::AlreadyApplied { .. })),
+                "seed {seed}: second verify gave {again:?}"
+            );
+        }
+    }
+
+    /// The MIP is never worse than greedy, and more capacity never raises its optimum.
+    #[test]
+    fn mip_beats_greedy_and_is_monotone_in_capacity(seed in any::<u64>()) {
+        let mut c = case(seed);
+        let problem = Problem::new(&c.fleet, &c.forecasts, &c.policy);
+        let (_, mip_stats) = Strategy::Mip.solve(&problem).expect("mip solves");
+        let (_, greedy_stats) = Strategy::Greedy.solve(&problem).expect("greedy solves");
+        prop_assert!(
+            mip_stats.objective <= greedy_stats.objective + EPS,
+            "seed {seed}: mip {} > greedy {}", mip_stats.objective, greedy_stats.objective
+        );
+        // Also from a cold start, which must reach the same optimum.
+        let (_, cold) = mip::solve(&problem, None).expect("mip solves cold");
+        prop_assert!(
+            (cold.objective - mip_stats.objective).abs() <= EPS,
+            "seed {seed}: cold {} vs warm {}", cold.objective, mip_stats.objective
+        );
+        let mut bigger = c.fleet.clone();
+        let h = c.rng.below(bigger.hosts.len());
+        let host = &mut bigger.hosts[h];
+        let extra = |rng: &mut Rng, r| grid(r) * rng.below(8) as f64;
+        host.cpu += extra(&mut c.rng, Resource::Cpu);
+        host.mem += extra(&mut c.rng, Resource::Mem);
+        host.net += extra(&mut c.rng, Resource::Net);
+        let roomier = Problem::new(&bigger, &c.forecasts, &c.policy);
+        let (_, more) = Strategy::Mip.solve(&roomier).expect("mip solves");
+        prop_assert!(
+            more.objective <= mip_stats.objective + EPS,
+            "seed {seed}: more capacity on h{h} raised the optimum {} -> {}",
+            mip_stats.objective, more.objective
+        );
+    }
+
+    /// Same inputs, same plan text; applying the full plan yields the solution's fleet,
+    /// and the applied plan is then refused as already applied.
+    #[test]
+    fn plans_are_deterministic_and_apply_once(seed in any::<u64>()) {
+        let c = case(seed);
+        let telemetry = Telemetry::default();
+        let path = Path::new("test.plan.toml");
+        for strategy in STRATEGIES {
+            let (first, solution) = plan_for(&c, strategy, &telemetry);
+            let (second, _) = plan_for(&c, strategy, &telemetry);
+            prop_assert_eq!(first.to_text(), second.to_text());
+            let verified = first
+                .clone()
+                .verify(path, &c.fleet, now())
+                .expect("fresh plan verifies");
+            let outcome = executor::execute(&verified, &c.fleet, path, &mut |_| {})
+                .unwrap_or_else(|e| panic!("seed {seed} {}: {e}\n{}", strategy.name(), first.summary()));
+            prop_assert_eq!(outcome.applied.len(), first.actions.len());
+            prop_assert_eq!(outcome.fleet.last_plan.as_deref(), Some(first.plan.id.as_str()));
+            // The fleet now holds exactly the solution (instances keep their order).
+            for (k, inst) in outcome.fleet.instances.iter().enumerate() {
+                let host = &c.fleet.hosts[solution.host[k]].id;
+                prop_assert_eq!(&inst.host, host, "seed {}: {} host", seed, inst.id);
+                for r in Resource::ALL {
+                    prop_assert!(
+                        (inst.resource(r).alloc - solution.alloc[k][r]).abs() <= EPS,
+                        "seed {seed}: {} {r} is {} not {}", inst.id, inst.resource(r).alloc, solution.alloc[k][r]
+                    );
+                }
+            }
+            let again = first.clone().verify(path, &outcome.fleet, now());
+            prop_assert!(
+                matches!(again, Err(PlanError::AlreadyApplied { .. })),
+                "seed {seed}: second verify gave {again:?}"
+            );
+        }
+    }
+}
+
+/// Regression: the MIP places a migrant by its *final* size, but the executor moves it at
+/// its *current* size and resizes afterwards, so a plan that migrates an instance into
+/// room it only fits after shrinking cannot be executed.
+#[test]
+fn migrate_then_shrink_is_executable() {
+    let alloc = |alloc, min, max| Allocation { alloc, min, max };
+    let fleet = Fleet {
+        last_plan: None,
+        hosts: vec![
+            Host {
+                id: "h0".into(),
+                cell: "c0".into(),
+                cpu: 4.0,
+                mem: 1536.0,
+                net: 100.0,
+            },
+            Host {
+                id: "h1".into(),
+                cell: "c0".into(),
+                cpu: 2.0,
+                mem: 8192.0,
+                net: 100.0,
+            },
+        ],
+        instances: vec![Instance {
+            id: "vm-a".into(),
+            host: "h0".into(),
+            pool: None,
+            credits: 0.0,
+            earn_rate: 1.0,
+            cpu: alloc(4.0, 0.25, 4.0),
+            mem: alloc(1024.0, 256.0, 4096.0),
+            net: alloc(10.0, 10.0, 10.0),
+        }],
+    };
+    let demand = |quantile| Demand {
+        quantile,
+        mean: quantile,
+        last: quantile,
+        method: Method::SeasonalNaive,
+        note: String::new(),
+    };
+    let mut demands = BTreeMap::new();
+    demands.insert(("vm-a".to_string(), Resource::Cpu), demand(1.0));
+    demands.insert(("vm-a".to_string(), Resource::Mem), demand(2560.0));
+    let forecasts = Forecasts {
+        demands,
+        now: now(),
+        history_start: None,
+        history_end: None,
+        samples: 2,
+    };
+    let c = Case {
+        fleet,
+        forecasts,
+        policy: policy(),
+        rng: Rng(0),
+    };
+    let telemetry = Telemetry::default();
+    let (plan, _) = plan_for(&c, Strategy::Mip, &telemetry);
+    let path = Path::new("test.plan.toml");
+    let verified = plan
+        .clone()
+        .verify(path, &c.fleet, now())
+        .expect("verifies");
+    if let Err(e) = executor::execute(&verified, &c.fleet, path, &mut |_| {}) {
+        panic!("{e}\n{}", plan.summary());
+    }
+}
