@@ -8,87 +8,116 @@
 
 use crate::problem::{round6, Problem, Solution, Swap};
 use crate::resource::Resource;
-use std::collections::BTreeSet;
+
+/// What the greedy pass has decided so far.
+struct State<'p> {
+    p: &'p Problem,
+    s: Solution,
+    residents: Vec<Vec<usize>>,
+    /// Credits each instance has paid and received so far.
+    paid: Vec<f64>,
+    received: Vec<f64>,
+    changed: Vec<bool>,
+    changes: usize,
+    changes_on: Vec<usize>,
+}
 
 /// Runs `decide_swap` for every instance and resource, in fleet order.
 pub fn solve(p: &Problem) -> Solution {
-    let mut s = p.unchanged();
-    let mut balance: Vec<f64> = p.instances.iter().map(|i| i.credits).collect();
-    let mut changed = BTreeSet::new();
+    let mut st = State {
+        p,
+        s: p.unchanged(),
+        residents: p.residents(),
+        paid: vec![0.0; p.instances.len()],
+        received: vec![0.0; p.instances.len()],
+        changed: vec![false; p.instances.len()],
+        changes: 0,
+        changes_on: vec![0; p.hosts.len()],
+    };
     for j in 0..p.instances.len() {
         for r in Resource::ALL {
-            if let Some(swap) = decide_swap(p, &s, &balance, &changed, j, r) {
-                balance[swap.receiver] -= swap.credits;
-                balance[swap.donor] += swap.credits;
-                s.alloc[swap.receiver][r] = round6(s.alloc[swap.receiver][r] + swap.amount);
-                s.alloc[swap.donor][r] = round6(s.alloc[swap.donor][r] - swap.amount);
-                changed.extend([swap.receiver, swap.donor]);
-                s.swaps.push(swap);
+            if let Some(swap) = st.decide_swap(j, r) {
+                st.execute_swap(swap);
             }
         }
     }
-    s
+    st.s
 }
 
-/// The seed's pseudocode for one instance `j` and resource `r`.
-fn decide_swap(
-    p: &Problem,
-    s: &Solution,
-    balance: &[f64],
-    changed: &BTreeSet<usize>,
-    j: usize,
-    r: Resource,
-) -> Option<Swap> {
-    let inst = &p.instances[j];
-    let g = p.policy.granularity[r];
-    let demand = inst.demand[r]?;
-    let gap = demand - s.alloc[j][r];
-    if gap <= 0.0 || !inst.adjustable(r) {
-        return None;
-    }
-    let (donor, excess) = select_best_instance(p, s, j, r)?;
-    let room = inst.max[r] - s.alloc[j][r];
-    let steps = (gap / g - 1e-9)
-        .ceil()
-        .min((excess / g + 1e-9).floor())
-        .min((room / g + 1e-9).floor());
-    let amount = round6(steps * g);
-    if amount <= 0.0 || !within_budget(p, changed, &[j, donor]) {
-        return None;
-    }
-    let credits = p.swap_price(r, amount);
-    let credit_sufficient = balance[j] >= credits;
-    let donor_fits = balance[donor] + credits <= p.instances[donor].credit_cap + 1e-9;
-    (credit_sufficient && donor_fits).then_some(Swap {
-        donor,
-        receiver: j,
-        resource: r,
-        amount,
-        credits,
-    })
-}
-
-/// The same-host instance with the most excess (allocation above forecast, above minimum).
-fn select_best_instance(p: &Problem, s: &Solution, j: usize, r: Resource) -> Option<(usize, f64)> {
-    let g = p.policy.granularity[r];
-    p.on_host(p.instances[j].host)
-        .filter(|&i| i != j && p.instances[i].adjustable(r))
-        .filter_map(|i| {
-            let inst = &p.instances[i];
-            let spare = (s.alloc[i][r] - inst.demand[r]?).min(s.alloc[i][r] - inst.min[r]);
-            let excess = (spare / g + 1e-9).floor() * g;
-            (excess >= g).then_some((i, excess))
+impl State<'_> {
+    /// The seed's pseudocode for one instance `j` and resource `r`.
+    fn decide_swap(&self, j: usize, r: Resource) -> Option<Swap> {
+        let inst = &self.p.instances[j];
+        let g = self.p.policy.granularity[r];
+        let gap = inst.demand[r]? - self.s.alloc[j][r];
+        if gap <= 0.0 || !inst.adjustable(r) {
+            return None;
+        }
+        let (donor, excess) = self.select_best_instance(j, r)?;
+        let room = inst.max[r] - self.s.alloc[j][r];
+        let steps = (gap / g - 1e-9)
+            .ceil()
+            .min((excess / g + 1e-9).floor())
+            .min((room / g + 1e-9).floor());
+        let amount = round6(steps * g);
+        if amount <= 0.0 || !self.within_budget(j, donor) {
+            return None;
+        }
+        // Payments and receipts are bounded separately (as in the MIP), so the
+        // swaps stay valid in any order, including when an operator skips some.
+        let credits = self.p.swap_price(r, amount);
+        let credit_sufficient = self.paid[j] + credits <= inst.credits + 1e-9;
+        let d = &self.p.instances[donor];
+        let donor_fits = self.received[donor] + credits <= d.credit_cap - d.credits + 1e-9;
+        (credit_sufficient && donor_fits).then_some(Swap {
+            donor,
+            receiver: j,
+            resource: r,
+            amount,
+            credits,
         })
-        .max_by(|a, b| a.1.partial_cmp(&b.1).expect("finite").then(b.0.cmp(&a.0)))
-}
+    }
 
-/// Whether changing these instances stays within the disruption budget.
-fn within_budget(p: &Problem, changed: &BTreeSet<usize>, who: &[usize]) -> bool {
-    let mut after = changed.clone();
-    after.extend(who.iter().copied());
-    let per_host_ok = p.hosts.iter().enumerate().all(|(h, _)| {
-        after.iter().filter(|&&i| p.instances[i].host == h).count()
-            <= p.policy.disruption.max_changes_per_host
-    });
-    after.len() <= p.policy.disruption.max_changes && per_host_ok
+    /// The same-host instance with the most excess (allocation above forecast, above minimum).
+    fn select_best_instance(&self, j: usize, r: Resource) -> Option<(usize, f64)> {
+        let g = self.p.policy.granularity[r];
+        self.residents[self.p.instances[j].host]
+            .iter()
+            .copied()
+            .filter(|&i| i != j && self.p.instances[i].adjustable(r))
+            .filter_map(|i| {
+                let inst = &self.p.instances[i];
+                let alloc = self.s.alloc[i][r];
+                let spare = (alloc - inst.demand[r]?).min(alloc - inst.min[r]);
+                let excess = (spare / g + 1e-9).floor() * g;
+                (excess >= g).then_some((i, excess))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+
+    /// Whether changing `j` and `donor` (on one host) stays within the disruption budget.
+    fn within_budget(&self, j: usize, donor: usize) -> bool {
+        let new = usize::from(!self.changed[j]) + usize::from(!self.changed[donor]);
+        let host = self.p.instances[j].host;
+        let budget = &self.p.policy.disruption;
+        self.changes + new <= budget.max_changes
+            && self.changes_on[host] + new <= budget.max_changes_per_host
+    }
+
+    /// Applies a swap: allocations, credits and the budget count.
+    fn execute_swap(&mut self, swap: Swap) {
+        let r = swap.resource;
+        self.paid[swap.receiver] += swap.credits;
+        self.received[swap.donor] += swap.credits;
+        self.s.alloc[swap.receiver][r] = round6(self.s.alloc[swap.receiver][r] + swap.amount);
+        self.s.alloc[swap.donor][r] = round6(self.s.alloc[swap.donor][r] - swap.amount);
+        for i in [swap.receiver, swap.donor] {
+            if !self.changed[i] {
+                self.changed[i] = true;
+                self.changes += 1;
+                self.changes_on[self.p.instances[i].host] += 1;
+            }
+        }
+        self.s.swaps.push(swap);
+    }
 }

@@ -7,7 +7,8 @@
 use crate::fleet::{Fleet, FleetError};
 use crate::forecast::Forecasts;
 use crate::greedy;
-use crate::mip::{self, relative_gap, SolveError, SolverStats};
+use crate::mip::{relative_gap, SolveError, SolverStats};
+use crate::partition;
 use crate::plan::rfc3339;
 use crate::policy::{Policy, PolicyError};
 use crate::problem::{Problem, Solution};
@@ -62,13 +63,13 @@ impl Strategy {
         }
     }
 
-    /// Solves `p`; the MIP is warm-started from the greedy solution, so it is never worse.
+    /// Solves `p`; the MIP is warm-started from greedy (per part), so it is never worse.
     pub fn solve(self, p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
-        let clock = Instant::now();
-        let greedy = greedy::solve(p);
         match self {
-            Strategy::Mip => mip::solve(p, Some(&greedy)),
+            Strategy::Mip => partition::solve_mip(p),
             Strategy::Greedy => {
+                let clock = Instant::now();
+                let greedy = greedy::solve(p);
                 let objective = p.assess(&greedy).objective;
                 let stats = SolverStats {
                     status: "heuristic".into(),
@@ -78,6 +79,7 @@ impl Strategy {
                     seconds: clock.elapsed().as_secs_f64(),
                     variables: 0,
                     constraints: 0,
+                    parts: 1,
                 };
                 Ok((greedy, stats))
             }

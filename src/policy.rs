@@ -73,6 +73,8 @@ pub struct SolverLimits {
     pub relative_gap: f64,
     /// 1 keeps solves reproducible.
     pub threads: u32,
+    /// Split cells larger than this many instances into independently solved parts (0: never).
+    pub partition_instances: usize,
 }
 
 /// How much one plan may change.

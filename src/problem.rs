@@ -124,61 +124,70 @@ impl Problem {
         problem
     }
 
-    /// Prunes migration targets to the hosts with the most predicted headroom.
-    fn choose_candidates(&mut self) {
+    /// Prunes migration targets to the hosts with the most predicted headroom,
+    /// same cell first. Hosts are ranked once, so this is linear in instances.
+    pub fn choose_candidates(&mut self) {
         let k = self.policy.migration.candidates;
         let headroom = self.predicted_headroom();
+        let mut ranked: Vec<usize> = (0..self.hosts.len()).collect();
+        ranked.sort_by(|&a, &b| headroom[b].total_cmp(&headroom[a]).then(a.cmp(&b)));
+        let cross = self.policy.migration.allow_cross_cell;
         for i in 0..self.instances.len() {
             let own = self.instances[i].host;
-            let mut options: Vec<usize> = (0..self.hosts.len())
-                .filter(|&h| h != own)
-                .filter(|&h| self.policy.migration.allow_cross_cell || self.same_cell(h, own))
+            let others = ranked.iter().copied().filter(|&h| h != own);
+            let mut options: Vec<usize> = others
+                .clone()
+                .filter(|&h| self.same_cell(h, own))
+                .take(k)
                 .collect();
-            options.sort_by(|&a, &b| {
-                let key = |h: usize| (!self.same_cell(h, own), -headroom[h]);
-                key(a)
-                    .partial_cmp(&key(b))
-                    .expect("finite headroom")
-                    .then(a.cmp(&b))
-            });
-            options.truncate(k);
+            if cross && options.len() < k {
+                let rest = k - options.len();
+                options.extend(others.filter(|&h| !self.same_cell(h, own)).take(rest));
+            }
             self.instances[i].candidates = options;
         }
     }
 
     /// Per host, the smallest share of capacity left after predicted demand.
     fn predicted_headroom(&self) -> Vec<f64> {
-        (0..self.hosts.len())
-            .map(|h| {
+        let mut need = vec![PerResource::<f64>::default(); self.hosts.len()];
+        for inst in &self.instances {
+            for r in Resource::ALL {
+                need[inst.host][r] += inst.demand[r].unwrap_or(inst.current[r]);
+            }
+        }
+        self.hosts
+            .iter()
+            .zip(&need)
+            .map(|(host, need)| {
                 Resource::ALL
                     .iter()
-                    .map(|&r| {
-                        let need: f64 = self
-                            .on_host(h)
-                            .map(|i| {
-                                self.instances[i].demand[r].unwrap_or(self.instances[i].current[r])
-                            })
-                            .sum();
-                        let cap = self.hosts[h].capacity[r];
-                        if cap > 0.0 {
-                            (cap - need) / cap
-                        } else {
-                            0.0
-                        }
+                    .map(|&r| match host.capacity[r] {
+                        cap if cap > 0.0 => (cap - need[r]) / cap,
+                        _ => 0.0,
                     })
                     .fold(f64::INFINITY, f64::min)
             })
             .collect()
     }
 
+    /// Indices of the instances currently on host `h` (a scan; see [`Problem::residents`]).
+    pub fn on_host(&self, h: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.instances.len()).filter(move |&i| self.instances[i].host == h)
+    }
+
+    /// For every host, the indices of the instances currently on it.
+    pub fn residents(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.hosts.len()];
+        for (i, inst) in self.instances.iter().enumerate() {
+            out[inst.host].push(i);
+        }
+        out
+    }
+
     /// Whether two hosts share a cell.
     pub fn same_cell(&self, a: usize, b: usize) -> bool {
         self.hosts[a].cell == self.hosts[b].cell
-    }
-
-    /// Indices of the instances currently on host `h`.
-    pub fn on_host(&self, h: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.instances.len()).filter(move |&i| self.instances[i].host == h)
     }
 
     /// Credits paid for swapping `amount` of `r` for one interval.

@@ -8,6 +8,7 @@
 use crate::fleet::{Allocation, Fleet, Host, Instance, CREDIT_CAP_HOURS};
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
+use crate::rng::SplitMix;
 use crate::telemetry::Telemetry;
 
 /// Allocation given to a resource that has no telemetry (kept fixed by the planner).
@@ -48,7 +49,7 @@ pub fn synth_fleet(
     if ids.is_empty() {
         return Err(SynthError::Options("the telemetry has no instances".into()));
     }
-    shuffle(&mut ids, &mut rng);
+    rng.shuffle(&mut ids);
     let peaks: Vec<PerResource<Option<f64>>> = ids.iter().map(|id| peak(telemetry, id)).collect();
     let placement = place(&peaks, opts.hosts);
     let g = policy.granularity;
@@ -193,29 +194,6 @@ fn host(
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
-}
-
-fn shuffle<T>(items: &mut [T], rng: &mut SplitMix) {
-    for k in (1..items.len()).rev() {
-        items.swap(k, (rng.next() % (k as u64 + 1)) as usize);
-    }
-}
-
-/// SplitMix64: a tiny, fixed, seedable generator, so fleets never change with a crate upgrade.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[cfg(test)]

@@ -1,52 +1,25 @@
-//! The Credit-Augmented Resource Broker: one mixed-integer program over the fleet.
+//! The program itself: variables, rows and objective, built from a [`Problem`].
 //!
-//! It chooses resizes in granularity steps, explicit donor → receiver swaps
-//! paid for in credits, and migrations to pruned candidate hosts, minimising
-//! predicted shortfall plus disruption, movement and idle costs (see
-//! `docs/formats.md` for the formulation). Every variable and row is named
-//! after its entity, so infeasibility reports read like the fleet.
+//! Kept apart from solving so the same program can be solved, warm-started
+//! from a greedy plan, or exported for another solver to audit. Every variable
+//! and row is named after its entity (`cap[h0,cpu]`, `swap[a>b,mem]`).
 
 use crate::problem::{round6, Problem, Solution, Swap};
 use crate::resource::{PerResource, Resource};
 use good_lp::{
-    constraint, highs, variable, Constraint, Expression, ProblemVariables, SolverModel, Variable,
-    VariableDefinition,
+    constraint, variable, Constraint, Expression, ProblemVariables, Variable, VariableDefinition,
 };
-use highs::{HighsModelStatus, HighsSolutionStatus};
 use std::collections::HashMap;
-use std::time::Instant;
-
-/// Why the optimiser produced no plan.
-#[derive(Debug, thiserror::Error)]
-pub enum SolveError {
-    #[error("the planning problem is infeasible:\n  {}", conflicts.join("\n  "))]
-    Infeasible { conflicts: Vec<String> },
-    #[error("HiGHS failed: {0}")]
-    Solver(String),
-}
-
-/// What HiGHS reported, written into every plan.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SolverStats {
-    /// `optimal`, `time_limit` or `greedy`.
-    pub status: String,
-    pub objective: f64,
-    pub best_bound: f64,
-    pub gap: f64,
-    pub seconds: f64,
-    pub variables: usize,
-    pub constraints: usize,
-}
 
 type Steps = PerResource<Option<Variable>>;
 
 /// The program under construction: variables with their names, and named rows.
 #[derive(Default)]
-struct Program {
-    vars: ProblemVariables,
-    names: Vec<String>,
-    rows: Vec<(String, Constraint)>,
-    objective: Expression,
+pub(super) struct Program {
+    pub(super) vars: ProblemVariables,
+    pub(super) names: Vec<String>,
+    pub(super) rows: Vec<(String, Constraint)>,
+    pub(super) objective: Expression,
     index: HashMap<Variable, usize>,
 }
 
@@ -64,7 +37,7 @@ impl Program {
 }
 
 /// Handles to the decision variables, for reading a solution and seeding a start.
-struct Decisions {
+pub(super) struct Decisions {
     up: Vec<Steps>,
     down: Vec<Steps>,
     short: Vec<Steps>,
@@ -74,84 +47,16 @@ struct Decisions {
     share: Vec<Vec<PerResource<Variable>>>,
     flows: Vec<(usize, usize, Resource, Variable)>,
     index: HashMap<Variable, usize>,
-}
-
-/// Solves the problem with HiGHS, warm-started from `start` (typically the greedy plan).
-pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverStats), SolveError> {
-    let (program, d) = build(p);
-    let n_rows = program.rows.len();
-    let n_vars = program.names.len();
-    let warm = start.map(|s| start_values(p, &d, s, n_vars));
-    let mut hp = program.vars.minimise(program.objective).using(highs);
-    for (_, c) in program.rows {
-        hp.add_constraint(c);
-    }
-    let mut model = hp
-        .try_into_inner()
-        .map_err(|e| SolveError::Solver(e.to_string()))?;
-    model.set_option("output_flag", false);
-    model.set_option("time_limit", p.policy.solver.time_limit_seconds);
-    model.set_option("mip_rel_gap", p.policy.solver.relative_gap);
-    model.set_option("threads", p.policy.solver.threads.max(1) as i32);
-    if let Some(cols) = &warm {
-        // HiGHS checks the start itself and ignores it if it is not feasible.
-        let _ = model.try_set_solution(Some(cols), None, None, None);
-    }
-    let clock = Instant::now();
-    let solved = model
-        .try_solve()
-        .map_err(|e| SolveError::Solver(format!("{e:?}")))?;
-    let seconds = clock.elapsed().as_secs_f64();
-    let status = match solved.status() {
-        HighsModelStatus::Optimal => "optimal",
-        HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit => {
-            "time_limit"
-        }
-        HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
-            return Err(SolveError::Infeasible {
-                conflicts: diagnose(p),
-            })
-        }
-        other => return Err(SolveError::Solver(format!("model status {other:?}"))),
-    };
-    if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
-        return Err(SolveError::Solver(format!(
-            "no feasible solution found ({status})"
-        )));
-    }
-    let values = solved.get_solution().columns().to_vec();
-    let solution = read_solution(p, &d, &values);
-    let objective = p.assess(&solution).objective;
-    let best_bound = solved
-        .double_info_value(c"mip_dual_bound")
-        .unwrap_or(objective)
-        .min(objective);
-    let stats = SolverStats {
-        status: status.to_owned(),
-        objective,
-        best_bound,
-        gap: relative_gap(objective, best_bound),
-        seconds,
-        variables: n_vars,
-        constraints: n_rows,
-    };
-    Ok((solution, stats))
-}
-
-/// The relative gap between an objective and a lower bound, as HiGHS defines it.
-pub fn relative_gap(objective: f64, bound: f64) -> f64 {
-    if objective.abs() < 1e-9 {
-        0.0
-    } else {
-        ((objective - bound) / objective.abs()).max(0.0)
-    }
+    residents: Vec<Vec<usize>>,
+    /// For every host, the instances that may migrate onto it, with the candidate's position.
+    arrivals: Vec<Vec<(usize, usize)>>,
 }
 
 fn steps(x: f64, g: f64) -> f64 {
     (x / g + 1e-9).floor().max(0.0)
 }
 
-fn build(p: &Problem) -> (Program, Decisions) {
+pub(super) fn build(p: &Problem) -> (Program, Decisions) {
     let mut m = Program::default();
     let n = p.instances.len();
     let mut d = Decisions {
@@ -164,9 +69,14 @@ fn build(p: &Problem) -> (Program, Decisions) {
         share: Vec::with_capacity(n),
         flows: Vec::new(),
         index: HashMap::new(),
+        residents: p.residents(),
+        arrivals: vec![Vec::new(); p.hosts.len()],
     };
     for i in 0..n {
         add_instance(p, &mut m, &mut d, i);
+        for (k, &h) in p.instances[i].candidates.iter().enumerate() {
+            d.arrivals[h].push((i, k));
+        }
     }
     for h in 0..p.hosts.len() {
         for r in Resource::ALL {
@@ -339,16 +249,14 @@ fn own_share(p: &Problem, d: &Decisions, i: usize, r: Resource) -> Expression {
 /// arrive (a migrant shrinks before it leaves and grows after it lands).
 fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resource) {
     let mut used = Expression::from(0.0);
-    for i in p.on_host(h) {
+    for &i in &d.residents[h] {
         used += own_share(p, d, i, r);
         for &(_, x) in &d.migrate[i] {
             used += p.instances[i].current[r] * x;
         }
     }
-    for (i, moves) in d.migrate.iter().enumerate() {
-        if let Some(k) = moves.iter().position(|&(to, _)| to == h) {
-            used += d.share[i][k][r];
-        }
+    for &(i, k) in &d.arrivals[h] {
+        used += d.share[i][k][r];
     }
     let cap = p.hosts[h].capacity[r];
     m.row(
@@ -361,7 +269,11 @@ fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resour
 fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resource) {
     let g = p.policy.granularity[r];
     let hid = p.hosts[h].id.clone();
-    let on: Vec<usize> = p.on_host(h).filter(|&i| d.up[i][r].is_some()).collect();
+    let on: Vec<usize> = d.residents[h]
+        .iter()
+        .copied()
+        .filter(|&i| d.up[i][r].is_some())
+        .collect();
     let donors: Vec<usize> = on
         .iter()
         .copied()
@@ -412,9 +324,12 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
             m.row(name, constraint!(f + big * leave <= big));
         }
     }
-    let used: f64 = p.on_host(h).map(|i| p.instances[i].current[r]).sum();
+    let used: f64 = d.residents[h]
+        .iter()
+        .map(|&i| p.instances[i].current[r])
+        .sum();
     let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0));
-    for i in p.on_host(h) {
+    for &i in &d.residents[h] {
         for &(_, x) in &d.migrate[i] {
             freed += p.instances[i].current[r] * x;
         }
@@ -459,7 +374,7 @@ fn add_budgets(p: &Problem, m: &mut Program, d: &Decisions) {
         constraint!(all <= dis.max_changes as f64),
     );
     for (h, host) in p.hosts.iter().enumerate() {
-        let here: Expression = p.on_host(h).filter_map(|i| d.change[i]).sum();
+        let here: Expression = d.residents[h].iter().filter_map(|&i| d.change[i]).sum();
         m.row(
             format!("budget_host[{}]", host.id),
             constraint!(here <= dis.max_changes_per_host as f64),
@@ -472,7 +387,7 @@ fn add_budgets(p: &Problem, m: &mut Program, d: &Decisions) {
     );
 }
 
-fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
+pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
     let val = |x: Variable| v[d.index[&x]].round();
     let alloc = (0..p.instances.len())
         .map(|i| {
@@ -511,7 +426,7 @@ fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
 }
 
 /// Column values that reproduce `s` (a greedy plan) in this program, for a warm start.
-fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -> Vec<f64> {
+pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -> Vec<f64> {
     let mut v = vec![0.0; n];
     let mut set = |x: Variable, value: f64| v[d.index[&x]] = value;
     for (i, inst) in p.instances.iter().enumerate() {
@@ -554,30 +469,4 @@ fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -> Vec<f64> 
         set(f, (amount / p.policy.granularity[r]).round());
     }
     v
-}
-
-/// Explains infeasibility: hosts whose instances' minimums cannot fit, or budgets too tight.
-fn diagnose(p: &Problem) -> Vec<String> {
-    let mut conflicts = Vec::new();
-    for (h, host) in p.hosts.iter().enumerate() {
-        for r in Resource::ALL {
-            let floor: f64 = p.on_host(h).map(|i| p.instances[i].min[r]).sum();
-            if floor > host.capacity[r] + 1e-9 {
-                conflicts.push(format!(
-                    "cap[{},{r}]: minimum allocations {floor} {} exceed capacity {}",
-                    host.id,
-                    r.unit(),
-                    host.capacity[r]
-                ));
-            }
-        }
-    }
-    if conflicts.is_empty() {
-        conflicts.push(format!(
-            "budget_changes / budget_host / budget_migrations: hosts are over capacity and the \
-             disruption budget ({} changes, {} per host, {} migrations) does not allow enough changes to fix them",
-            p.policy.disruption.max_changes, p.policy.disruption.max_changes_per_host, p.policy.disruption.max_migrations
-        ));
-    }
-    conflicts
 }

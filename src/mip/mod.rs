@@ -1,0 +1,229 @@
+//! The Credit-Augmented Resource Broker: one mixed-integer program over the fleet.
+//!
+//! It chooses resizes in granularity steps, explicit donor → receiver swaps
+//! paid for in credits, and migrations to pruned candidate hosts, minimising
+//! predicted shortfall plus disruption, movement and idle costs (see
+//! `docs/formats.md`). This module runs HiGHS on the program from
+//! [`formulation`], reports status, bound and gap, exports the exact model,
+//! and explains infeasibility in terms of hosts and rows.
+
+mod formulation;
+
+use crate::problem::{Problem, Solution};
+use crate::resource::Resource;
+use formulation::{build, read_solution, start_values, Decisions};
+use good_lp::{highs, SolverModel};
+use highs::{HighsModelStatus, HighsSolutionStatus};
+use std::ffi::CString;
+use std::path::Path;
+use std::time::Instant;
+
+/// Why the optimiser produced no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error("the planning problem is infeasible:\n  {}", conflicts.join("\n  "))]
+    Infeasible { conflicts: Vec<String> },
+    #[error("HiGHS failed: {0}")]
+    Solver(String),
+    #[error("{path}: cannot export the model: {message}")]
+    Export {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+/// What HiGHS reported, written into every plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverStats {
+    /// `optimal`, `time_limit` or `greedy`.
+    pub status: String,
+    pub objective: f64,
+    pub best_bound: f64,
+    pub gap: f64,
+    pub seconds: f64,
+    pub variables: usize,
+    pub constraints: usize,
+    /// How many independent parts were solved (see [`crate::partition`]).
+    pub parts: usize,
+}
+
+/// The program loaded into HiGHS, with handles to read its solution.
+struct Loaded {
+    model: highs::Model,
+    decisions: Decisions,
+    names: Vec<String>,
+    rows: Vec<String>,
+}
+
+fn load(p: &Problem) -> Result<Loaded, SolveError> {
+    let (program, decisions) = build(p);
+    let rows: Vec<String> = program.rows.iter().map(|(name, _)| name.clone()).collect();
+    let mut hp = program.vars.minimise(program.objective).using(highs);
+    for (_, c) in program.rows {
+        hp.add_constraint(c);
+    }
+    let model = hp
+        .try_into_inner()
+        .map_err(|e| SolveError::Solver(e.to_string()))?;
+    Ok(Loaded {
+        model,
+        decisions,
+        names: program.names,
+        rows,
+    })
+}
+
+/// Solves the problem with HiGHS, warm-started from `start` (typically the greedy plan).
+pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverStats), SolveError> {
+    let Loaded {
+        mut model,
+        decisions: d,
+        names,
+        rows,
+    } = load(p)?;
+    model.set_option("output_flag", false);
+    model.set_option("time_limit", p.policy.solver.time_limit_seconds);
+    model.set_option("mip_rel_gap", p.policy.solver.relative_gap);
+    model.set_option("threads", p.policy.solver.threads.max(1) as i32);
+    if let Some(s) = start {
+        // HiGHS checks the start itself and ignores it if it is not feasible.
+        let cols = start_values(p, &d, s, names.len());
+        let _ = model.try_set_solution(Some(&cols), None, None, None);
+    }
+    let clock = Instant::now();
+    let solved = model
+        .try_solve()
+        .map_err(|e| SolveError::Solver(format!("{e:?}")))?;
+    let seconds = clock.elapsed().as_secs_f64();
+    let status = match solved.status() {
+        HighsModelStatus::Optimal => "optimal",
+        HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit => {
+            "time_limit"
+        }
+        HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
+            return Err(SolveError::Infeasible {
+                conflicts: diagnose(p),
+            })
+        }
+        other => return Err(SolveError::Solver(format!("model status {other:?}"))),
+    };
+    if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
+        return Err(SolveError::Solver(format!(
+            "no feasible solution found ({status})"
+        )));
+    }
+    let solution = read_solution(p, &d, solved.get_solution().columns());
+    let objective = p.assess(&solution).objective;
+    let best_bound = solved
+        .double_info_value(c"mip_dual_bound")
+        .unwrap_or(objective)
+        .min(objective);
+    let stats = SolverStats {
+        status: status.to_owned(),
+        objective,
+        best_bound,
+        gap: relative_gap(objective, best_bound),
+        seconds,
+        variables: names.len(),
+        constraints: rows.len(),
+        parts: 1,
+    };
+    Ok((solution, stats))
+}
+
+/// The relative gap between an objective and a lower bound, as HiGHS defines it.
+pub fn relative_gap(objective: f64, bound: f64) -> f64 {
+    if objective.abs() < 1e-9 {
+        0.0
+    } else {
+        ((objective - bound) / objective.abs()).max(0.0)
+    }
+}
+
+/// Writes the exact program, with named rows and columns, as `.lp` or `.mps` (by extension).
+pub fn export(p: &Problem, path: &Path) -> Result<(), SolveError> {
+    let fail = |message: String| SolveError::Export {
+        path: path.to_owned(),
+        message,
+    };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("lp" | "mps") => {}
+        _ => return Err(fail("the file name must end in .lp or .mps".into())),
+    }
+    let Loaded {
+        mut model,
+        names,
+        rows,
+        ..
+    } = load(p)?;
+    let ptr = model.as_mut_ptr();
+    let name_all = |names: &[String], pass: NameFn| -> Result<(), SolveError> {
+        for (k, name) in names.iter().enumerate() {
+            let c = CString::new(portable_name(name)).expect("names have no NUL");
+            // SAFETY: `ptr` is a live Highs instance owned by `model`; `k` is in range
+            // because names are listed in column/row order; `c` outlives the call.
+            let status = unsafe { pass(ptr, k as highs_sys::HighsInt, c.as_ptr()) };
+            if status != 0 {
+                return Err(fail(format!("HiGHS rejected the name `{name}`")));
+            }
+        }
+        Ok(())
+    };
+    name_all(&names, highs_sys::Highs_passColName)?;
+    name_all(&rows, highs_sys::Highs_passRowName)?;
+    let file = CString::new(path.to_string_lossy().into_owned())
+        .map_err(|_| fail("path contains NUL".into()))?;
+    // SAFETY: as above; HiGHS writes the file and returns a status code.
+    let status = unsafe { highs_sys::Highs_writeModel(ptr, file.as_ptr()) };
+    if status != 0 {
+        return Err(fail(format!("HiGHS returned status {status}")));
+    }
+    Ok(())
+}
+
+type NameFn = unsafe extern "C" fn(
+    *const std::ffi::c_void,
+    highs_sys::HighsInt,
+    *const std::ffi::c_char,
+) -> highs_sys::HighsInt;
+
+/// Model-file-safe names: `cap[h0,cpu]` becomes `cap(h0,cpu)`, `a>b` becomes `a.to.b`.
+fn portable_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for ch in name.chars() {
+        match ch {
+            '[' => out.push('('),
+            ']' => out.push(')'),
+            '>' => out.push_str(".to."),
+            c if c.is_ascii_alphanumeric() || "_.,()".contains(c) => out.push(c),
+            _ => out.push('_'),
+        }
+    }
+    out
+}
+
+/// Explains infeasibility: hosts whose instances' minimums cannot fit, or budgets too tight.
+fn diagnose(p: &Problem) -> Vec<String> {
+    let mut conflicts = Vec::new();
+    for (h, host) in p.hosts.iter().enumerate() {
+        for r in Resource::ALL {
+            let floor: f64 = p.on_host(h).map(|i| p.instances[i].min[r]).sum();
+            if floor > host.capacity[r] + 1e-9 {
+                conflicts.push(format!(
+                    "cap[{},{r}]: minimum allocations {floor} {} exceed capacity {}",
+                    host.id,
+                    r.unit(),
+                    host.capacity[r]
+                ));
+            }
+        }
+    }
+    if conflicts.is_empty() {
+        conflicts.push(format!(
+            "budget_changes / budget_host / budget_migrations: hosts are over capacity and the \
+             disruption budget ({} changes, {} per host, {} migrations) does not allow enough changes to fix them",
+            p.policy.disruption.max_changes, p.policy.disruption.max_changes_per_host, p.policy.disruption.max_migrations
+        ));
+    }
+    conflicts
+}

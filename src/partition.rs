@@ -1,0 +1,278 @@
+//! Decomposition: split a large problem into independent parts solved in parallel.
+//!
+//! Without cross-cell migration, cells share nothing but the fleet-wide
+//! budgets, so each cell is its own program. A cell larger than the model
+//! file's `partition_instances` is split further, POP-style: its hosts are
+//! shuffled (seeded) into balanced groups solved independently. Budgets are
+//! shared out in proportion to instances. Each part is warm-started from its
+//! own greedy plan, so the merged plan is never worse than greedy's per part.
+
+use crate::greedy;
+use crate::mip::{self, relative_gap, SolveError, SolverStats};
+use crate::problem::{Problem, Solution, Swap};
+use crate::rng::SplitMix;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Seed of the POP shuffle: fixed, so plans stay reproducible.
+const SEED: u64 = 0x5EED;
+
+/// One independent part: a subproblem and where its instances sit in the whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub problem: Problem,
+    /// Global index of each of the part's instances.
+    pub instances: Vec<usize>,
+    /// Global index of each of the part's hosts.
+    pub hosts: Vec<usize>,
+}
+
+/// Splits `p` into parts by cell (unless cross-cell migration is allowed) and by size.
+pub fn split(p: &Problem) -> Vec<Part> {
+    let limit = p.policy.solver.partition_instances;
+    let residents = p.residents();
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (h, host) in p.hosts.iter().enumerate() {
+        let key = if p.policy.migration.allow_cross_cell {
+            ""
+        } else {
+            host.cell.as_str()
+        };
+        groups.entry(key).or_default().push(h);
+    }
+    let mut rng = SplitMix(SEED);
+    let mut host_sets = Vec::new();
+    for hosts in groups.into_values() {
+        let n: usize = hosts.iter().map(|&h| residents[h].len()).sum();
+        if limit == 0 || n <= limit {
+            host_sets.push(hosts);
+        } else {
+            host_sets.extend(pop_split(hosts, n.div_ceil(limit), &residents, &mut rng));
+        }
+    }
+    host_sets
+        .into_iter()
+        .map(|hosts| restrict(p, hosts, &residents))
+        .collect()
+}
+
+/// Shuffles hosts and deals them to `k` groups, each next host to the group with fewest instances.
+fn pop_split(
+    mut hosts: Vec<usize>,
+    k: usize,
+    residents: &[Vec<usize>],
+    rng: &mut SplitMix,
+) -> Vec<Vec<usize>> {
+    rng.shuffle(&mut hosts);
+    let mut groups: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); k];
+    for h in hosts {
+        let g = (0..k).min_by_key(|&g| (groups[g].0, g)).expect("k > 0");
+        groups[g].0 += residents[h].len();
+        groups[g].1.push(h);
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut hs)| {
+            hs.sort_unstable();
+            hs
+        })
+        .filter(|hs| !hs.is_empty())
+        .collect()
+}
+
+/// The subproblem on `hosts`, with budgets in proportion to its instances.
+fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
+    let mut instances: Vec<usize> = hosts
+        .iter()
+        .flat_map(|&h| residents[h].iter().copied())
+        .collect();
+    instances.sort_unstable();
+    let local_host: BTreeMap<usize, usize> =
+        hosts.iter().enumerate().map(|(k, &h)| (h, k)).collect();
+    let mut policy = p.policy.clone();
+    let share = |budget: usize| {
+        let n = p.instances.len().max(1);
+        if instances.len() == n {
+            budget
+        } else {
+            budget * instances.len() / n
+        }
+    };
+    policy.disruption.max_changes = share(p.policy.disruption.max_changes);
+    policy.disruption.max_migrations = share(p.policy.disruption.max_migrations);
+    let mut problem = Problem {
+        hosts: hosts.iter().map(|&h| p.hosts[h].clone()).collect(),
+        instances: instances
+            .iter()
+            .map(|&i| {
+                let mut inst = p.instances[i].clone();
+                inst.host = local_host[&inst.host];
+                inst
+            })
+            .collect(),
+        policy,
+    };
+    problem.choose_candidates();
+    Part {
+        problem,
+        instances,
+        hosts,
+    }
+}
+
+/// Solves every part with the MIP (warm-started from greedy) in parallel and merges them.
+pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
+    let clock = Instant::now();
+    let parts = split(p);
+    let results: Vec<Result<(Solution, SolverStats), SolveError>> = parts
+        .par_iter()
+        .map(|part| {
+            let start = greedy::solve(&part.problem);
+            mip::solve(&part.problem, Some(&start))
+        })
+        .collect();
+    let mut solved = Vec::with_capacity(parts.len());
+    for r in results {
+        solved.push(r?);
+    }
+    let solution = merge(p, &parts, solved.iter().map(|(s, _)| s));
+    let objective = p.assess(&solution).objective;
+    let best_bound: f64 = solved
+        .iter()
+        .map(|(_, st)| st.best_bound)
+        .sum::<f64>()
+        .min(objective);
+    let all_optimal = solved.iter().all(|(_, st)| st.status == "optimal");
+    let stats = SolverStats {
+        status: if all_optimal { "optimal" } else { "time_limit" }.to_owned(),
+        objective,
+        best_bound,
+        gap: relative_gap(objective, best_bound),
+        seconds: clock.elapsed().as_secs_f64(),
+        variables: solved.iter().map(|(_, st)| st.variables).sum(),
+        constraints: solved.iter().map(|(_, st)| st.constraints).sum(),
+        parts: parts.len(),
+    };
+    Ok((solution, stats))
+}
+
+/// Maps part solutions back onto the whole problem.
+pub fn merge<'a>(
+    p: &Problem,
+    parts: &[Part],
+    solutions: impl Iterator<Item = &'a Solution>,
+) -> Solution {
+    let mut whole = p.unchanged();
+    for (part, s) in parts.iter().zip(solutions) {
+        for (k, &i) in part.instances.iter().enumerate() {
+            whole.alloc[i] = s.alloc[k];
+            whole.host[i] = part.hosts[s.host[k]];
+        }
+        whole.swaps.extend(s.swaps.iter().map(|sw| Swap {
+            donor: part.instances[sw.donor],
+            receiver: part.instances[sw.receiver],
+            ..sw.clone()
+        }));
+    }
+    whole
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::problem::{HostSpec, InstanceSpec};
+    use crate::resource::PerResource;
+
+    fn problem(cells: usize, hosts_per_cell: usize, per_host: usize) -> Problem {
+        let mut policy = Policy::default();
+        policy.migration.allow_cross_cell = false;
+        let hosts: Vec<HostSpec> = (0..cells * hosts_per_cell)
+            .map(|h| HostSpec {
+                id: format!("h{h}"),
+                cell: format!("c{}", h / hosts_per_cell),
+                capacity: PerResource {
+                    cpu: 4.0,
+                    mem: 4096.0,
+                    net: 100.0,
+                },
+            })
+            .collect();
+        let instances = (0..hosts.len() * per_host)
+            .map(|i| InstanceSpec {
+                id: format!("i{i}"),
+                host: i / per_host,
+                current: PerResource {
+                    cpu: 1.0,
+                    mem: 1024.0,
+                    net: 10.0,
+                },
+                min: PerResource {
+                    cpu: 0.25,
+                    mem: 256.0,
+                    net: 10.0,
+                },
+                max: PerResource {
+                    cpu: 4.0,
+                    mem: 4096.0,
+                    net: 10.0,
+                },
+                demand: PerResource {
+                    cpu: Some(0.5 + (i % 3) as f64 * 0.6),
+                    mem: None,
+                    net: None,
+                },
+                credits: 50.0,
+                credit_cap: 100.0,
+                candidates: Vec::new(),
+            })
+            .collect();
+        let mut p = Problem {
+            hosts,
+            instances,
+            policy,
+        };
+        p.choose_candidates();
+        p
+    }
+
+    #[test]
+    fn splits_by_cell_then_by_size_and_covers_everything() {
+        let mut p = problem(2, 4, 3);
+        assert_eq!(split(&p).len(), 2);
+        p.policy.solver.partition_instances = 6;
+        let parts = split(&p);
+        assert_eq!(parts.len(), 4);
+        let mut seen: Vec<usize> = parts.iter().flat_map(|x| x.instances.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..24).collect::<Vec<_>>());
+        for part in &parts {
+            let cells: std::collections::BTreeSet<&str> =
+                part.problem.hosts.iter().map(|h| h.cell.as_str()).collect();
+            assert_eq!(cells.len(), 1, "a part never spans cells");
+            for inst in &part.problem.instances {
+                assert!(inst
+                    .candidates
+                    .iter()
+                    .all(|&h| h < part.problem.hosts.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn partitioned_solve_matches_whole_when_cells_are_independent() {
+        let mut p = problem(2, 2, 3);
+        p.policy.disruption.max_changes = 1000;
+        p.policy.disruption.max_migrations = 1000;
+        let (whole, _) = mip::solve(&p, None).unwrap();
+        let (parts, stats) = solve_mip(&p).unwrap();
+        assert_eq!(stats.parts, 2);
+        let (a, b) = (p.assess(&whole).objective, p.assess(&parts).objective);
+        assert!(
+            (a - b).abs() < 1e-6 * a.abs().max(1.0),
+            "whole {a} vs parts {b}"
+        );
+        assert!(b <= p.assess(&greedy::solve(&p)).objective + 1e-9);
+    }
+}
