@@ -5,6 +5,7 @@ use chameleon::compare;
 use chameleon::executor;
 use chameleon::fleet::Fleet;
 use chameleon::import::{self, ImportOptions, Source};
+use chameleon::partition;
 use chameleon::plan::{Plan, PlanError};
 use chameleon::planner::{Run, RunInputs, Strategy};
 use chameleon::policy::Policy;
@@ -58,6 +59,9 @@ enum Command {
         /// Exit 0 for no changes, 2 for changes, 1 for errors.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Also write the exact MIP, with named rows and columns, as .lp or .mps.
+        #[arg(long)]
+        export_model: Option<PathBuf>,
     },
     /// Print a plan as a review table.
     Show { plan: PathBuf },
@@ -171,7 +175,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             strategy,
             out_dir,
             detailed_exitcode,
-        } => plan(inputs, strategy, &out_dir, detailed_exitcode),
+            export_model,
+        } => plan(
+            inputs,
+            strategy,
+            &out_dir,
+            detailed_exitcode,
+            export_model.as_deref(),
+        ),
         Command::Show { plan } => {
             print!("{}", Plan::read(&plan)?.summary());
             Ok(ExitCode::SUCCESS)
@@ -194,8 +205,19 @@ fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
     now.unwrap_or_else(|| Utc::now().trunc_subsecs(0))
 }
 
-fn plan(inputs: Inputs, strategy: Strategy, out_dir: &Path, detailed: bool) -> Result<ExitCode> {
+fn plan(
+    inputs: Inputs,
+    strategy: Strategy,
+    out_dir: &Path,
+    detailed: bool,
+    export_model: Option<&Path>,
+) -> Result<ExitCode> {
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
+    if let Some(path) = export_model {
+        for file in partition::export(&run.problem, path)? {
+            eprintln!("wrote model {}", file.display());
+        }
+    }
     let (solution, stats) = strategy.solve(&run.problem)?;
     eprintln!(
         "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",

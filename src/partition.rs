@@ -13,6 +13,7 @@ use crate::problem::{Problem, Solution, Swap};
 use crate::rng::SplitMix;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Seed of the POP shuffle: fixed, so plans stay reproducible.
@@ -155,6 +156,28 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         parts: parts.len(),
     };
     Ok((solution, stats))
+}
+
+/// Exports each part's exact program: `path` itself for one part, `stem.partK.ext` for several.
+pub fn export(p: &Problem, path: &Path) -> Result<Vec<PathBuf>, SolveError> {
+    let parts = split(p);
+    let mut written = Vec::with_capacity(parts.len());
+    for (k, part) in parts.iter().enumerate() {
+        let file = if parts.len() == 1 {
+            path.to_owned()
+        } else {
+            let stem = path
+                .file_stem()
+                .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+            let ext = path
+                .extension()
+                .map_or(String::new(), |e| e.to_string_lossy().into_owned());
+            path.with_file_name(format!("{stem}.part{k}.{ext}"))
+        };
+        mip::export(&part.problem, &file)?;
+        written.push(file);
+    }
+    Ok(written)
 }
 
 /// Maps part solutions back onto the whole problem.

@@ -130,6 +130,8 @@ pub struct SolverSummary {
     pub gap: f64,
     pub variables: usize,
     pub constraints: usize,
+    /// Independent parts solved (cells, and POP partitions of large cells).
+    pub parts: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solve_seconds: Option<f64>,
 }
@@ -239,6 +241,7 @@ impl Plan {
                 gap: round6(inputs.stats.gap),
                 variables: inputs.stats.variables,
                 constraints: inputs.stats.constraints,
+                parts: inputs.stats.parts,
                 solve_seconds: inputs.record_timing.then(|| round6(inputs.stats.seconds)),
             },
             totals: Totals {

@@ -460,3 +460,36 @@ fn compare_reports_both_strategies() {
     assert!(objective("mip") <= objective("greedy") + 1e-6, "{out}");
     assert!(objective("mip") < objective("none"), "{out}");
 }
+
+#[test]
+fn export_model_matches_golden() {
+    let dir = workspace();
+    plan(dir.path(), &["--export-model", "model.lp"]);
+    let actual = std::fs::read_to_string(dir.path().join("model.lp")).unwrap();
+    assert!(actual.contains("cap(h0,cpu):") && actual.contains("swap(vm_633346.to.58,cpu)"));
+    let golden = root().join("tests/golden/fixture.lp");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    assert!(actual == std::fs::read_to_string(&golden).unwrap(), "exported model differs from {}", golden.display());
+    let o = chameleon(dir.path(), &["plan", "--fleet", "fleet.toml", "--telemetry", "telemetry.csv", "--now", NOW, "--export-model", "model.txt"]);
+    assert_fails(&o, "model.txt", ".lp or .mps");
+}
+
+#[test]
+fn infeasible_minimums_name_the_host_and_row() {
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    let text = std::fs::read_to_string(&fleet).unwrap();
+    let shrunk: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("cpu = ") {
+            Some(_) => "cpu = 0.5".to_owned(),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&fleet, shrunk).unwrap();
+    let o = chameleon(dir.path(), &["plan", "--fleet", "fleet.toml", "--telemetry", "telemetry.csv", "--now", NOW]);
+    assert_fails(&o, "infeasible", "cap[h2,cpu]: minimum allocations 1.5 cores exceed capacity 0.5");
+}
