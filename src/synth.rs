@@ -10,6 +10,8 @@ use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
 use crate::rng::SplitMix;
 use crate::telemetry::Telemetry;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Allocation given to a resource that has no telemetry (kept fixed by the planner).
 const UNMEASURED: PerResource<f64> = PerResource {
@@ -43,14 +45,27 @@ pub fn synth_fleet(
     opts: &SynthOptions,
     policy: &Policy,
 ) -> Result<Fleet, SynthError> {
+    let ids: Vec<String> = telemetry.instances().map(str::to_owned).collect();
+    let peaks = ids.iter().map(|id| peak(telemetry, id)).collect();
+    fleet_from_peaks(ids, peaks, opts, policy)
+}
+
+/// Builds the fleet from each instance's peak demand (`None`: no telemetry for that resource).
+pub fn fleet_from_peaks(
+    ids: Vec<String>,
+    peaks: Vec<PerResource<Option<f64>>>,
+    opts: &SynthOptions,
+    policy: &Policy,
+) -> Result<Fleet, SynthError> {
     check(opts)?;
-    let mut rng = SplitMix(opts.seed);
-    let mut ids: Vec<String> = telemetry.instances().map(str::to_owned).collect();
     if ids.is_empty() {
         return Err(SynthError::Options("the telemetry has no instances".into()));
     }
-    rng.shuffle(&mut ids);
-    let peaks: Vec<PerResource<Option<f64>>> = ids.iter().map(|id| peak(telemetry, id)).collect();
+    let mut rng = SplitMix(opts.seed);
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    rng.shuffle(&mut order);
+    let (ids, peaks): (Vec<String>, Vec<_>) =
+        order.iter().map(|&k| (ids[k].clone(), peaks[k])).unzip();
     let placement = place(&peaks, opts.hosts);
     let g = policy.granularity;
     let mut instances: Vec<Instance> = ids
@@ -59,9 +74,22 @@ pub fn synth_fleet(
         .zip(&placement)
         .map(|((id, peak), &h)| instance(id, h, peak, opts.overcommit, &g, &mut rng))
         .collect();
+    let mut demand = vec![PerResource::<f64>::default(); opts.hosts];
+    for (peak, &h) in peaks.iter().zip(&placement) {
+        for r in Resource::ALL {
+            demand[h][r] += peak[r].map_or(UNMEASURED[r], |p| p / opts.overcommit);
+        }
+    }
     instances.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut allocated = vec![PerResource::<f64>::default(); opts.hosts];
+    for inst in &instances {
+        let h: usize = inst.host[1..].parse().expect("synthetic host ids are h<N>");
+        for r in Resource::ALL {
+            allocated[h][r] += inst.resource(r).alloc;
+        }
+    }
     let hosts = (0..opts.hosts)
-        .map(|h| host(h, opts, &ids, &peaks, &placement, &instances, &g))
+        .map(|h| host(h, opts, &demand[h], &allocated[h], &g))
         .collect();
     Ok(Fleet {
         last_plan: None,
@@ -100,22 +128,28 @@ fn peak(telemetry: &Telemetry, id: &str) -> PerResource<Option<f64>> {
 fn place(peaks: &[PerResource<Option<f64>>], hosts: usize) -> Vec<usize> {
     let cpu = |k: usize| peaks[k].cpu.unwrap_or(UNMEASURED.cpu);
     let mut order: Vec<usize> = (0..peaks.len()).collect();
-    order.sort_by(|&a, &b| cpu(b).partial_cmp(&cpu(a)).expect("finite").then(a.cmp(&b)));
-    let mut load = vec![0.0; hosts];
+    order.sort_by(|&a, &b| cpu(b).total_cmp(&cpu(a)).then(a.cmp(&b)));
+    let mut heap: BinaryHeap<Reverse<(Load, usize)>> =
+        (0..hosts).map(|h| Reverse((Load(0.0), h))).collect();
     let mut placement = vec![0; peaks.len()];
     for k in order {
-        let h = (0..hosts)
-            .min_by(|&a, &b| {
-                load[a]
-                    .partial_cmp(&load[b])
-                    .expect("finite")
-                    .then(a.cmp(&b))
-            })
-            .expect("hosts > 0");
-        load[h] += cpu(k);
+        let Reverse((Load(load), h)) = heap.pop().expect("hosts > 0");
         placement[k] = h;
+        heap.push(Reverse((Load(load + cpu(k)), h)));
     }
     placement
+}
+
+/// A host's load, totally ordered for the placement heap.
+#[derive(PartialEq, PartialOrd)]
+struct Load(f64);
+
+impl Eq for Load {}
+
+impl Ord for Load {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 fn steps_up(v: f64, g: f64) -> f64 {
@@ -163,25 +197,11 @@ fn instance(
 fn host(
     h: usize,
     opts: &SynthOptions,
-    ids: &[String],
-    peaks: &[PerResource<Option<f64>>],
-    placement: &[usize],
-    instances: &[Instance],
+    demand: &PerResource<f64>,
+    allocated: &PerResource<f64>,
     g: &PerResource<f64>,
 ) -> Host {
-    let here: Vec<usize> = (0..ids.len()).filter(|&k| placement[k] == h).collect();
-    let capacity = PerResource::from_fn(|r| {
-        let demand: f64 = here
-            .iter()
-            .map(|&k| peaks[k][r].map_or(UNMEASURED[r], |p| p / opts.overcommit))
-            .sum();
-        let allocated: f64 = instances
-            .iter()
-            .filter(|i| i.host == format!("h{h}"))
-            .map(|i| i.resource(r).alloc)
-            .sum();
-        steps_up(demand, g[r]).max(allocated)
-    });
+    let capacity = PerResource::from_fn(|r| steps_up(demand[r], g[r]).max(allocated[r]));
     let per_cell = opts.hosts.div_ceil(opts.cells);
     Host {
         id: format!("h{h}"),

@@ -471,8 +471,25 @@ fn export_model_matches_golden() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &actual).unwrap();
     }
-    assert!(actual == std::fs::read_to_string(&golden).unwrap(), "exported model differs from {}", golden.display());
-    let o = chameleon(dir.path(), &["plan", "--fleet", "fleet.toml", "--telemetry", "telemetry.csv", "--now", NOW, "--export-model", "model.txt"]);
+    assert!(
+        actual == std::fs::read_to_string(&golden).unwrap(),
+        "exported model differs from {}",
+        golden.display()
+    );
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            NOW,
+            "--export-model",
+            "model.txt",
+        ],
+    );
     assert_fails(&o, "model.txt", ".lp or .mps");
 }
 
@@ -490,6 +507,21 @@ fn infeasible_minimums_name_the_host_and_row() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&fleet, shrunk).unwrap();
-    let o = chameleon(dir.path(), &["plan", "--fleet", "fleet.toml", "--telemetry", "telemetry.csv", "--now", NOW]);
-    assert_fails(&o, "infeasible", "cap[h2,cpu]: minimum allocations 1.5 cores exceed capacity 0.5");
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            NOW,
+        ],
+    );
+    assert_fails(
+        &o,
+        "infeasible",
+        "cap[h2,cpu]: minimum allocations 1.5 cores exceed capacity 0.5",
+    );
 }
