@@ -4,9 +4,7 @@
 //! [`Problem::assess`](crate::problem::Problem::assess), so the table answers
 //! "what does optimising buy us" without applying anything.
 
-use crate::mip::SolveError;
-use crate::planner::Strategy;
-use crate::problem::Problem;
+use crate::planner::{PlannerError, Run, Strategy};
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -27,7 +25,8 @@ pub struct Row {
 }
 
 /// Solves `p` with every strategy, plus the do-nothing baseline.
-pub fn compare(p: &Problem) -> Result<Vec<Row>, SolveError> {
+pub fn compare(run: &Run) -> Result<Vec<Row>, PlannerError> {
+    let p = &run.problem;
     let before = p.assess(&p.unchanged());
     let mut rows = vec![Row {
         strategy: "none",
@@ -43,7 +42,7 @@ pub fn compare(p: &Problem) -> Result<Vec<Row>, SolveError> {
     }];
     for strategy in [Strategy::Mip, Strategy::Greedy] {
         let clock = Instant::now();
-        let (solution, stats) = strategy.solve(p)?;
+        let (solution, stats) = run.solve(strategy)?;
         let a = p.assess(&solution);
         rows.push(Row {
             strategy: strategy.name(),

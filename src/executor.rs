@@ -30,6 +30,8 @@ pub enum ApplyError {
         id: String,
         message: String,
     },
+    #[error("{path}: the fleet changed while the plan was being applied; nothing was written")]
+    Changed { path: PathBuf },
     #[error("{path}: actions {} cannot run without exceeding a host's capacity", ids.join(", "))]
     Unorderable { path: PathBuf, ids: Vec<String> },
 }
@@ -60,6 +62,13 @@ pub fn apply(
     let fleet = Fleet::read(fleet_path)?;
     let verified = Plan::read(plan_path)?.verify(plan_path, &fleet, now)?;
     let outcome = execute(&verified, &fleet, plan_path, &mut |_| {})?;
+    // The result must itself be a valid fleet, and nobody may have changed the file meanwhile.
+    Fleet::parse(fleet_path, &outcome.fleet.to_toml())?;
+    if Fleet::read(fleet_path)?.fingerprint() != fleet.fingerprint() {
+        return Err(ApplyError::Changed {
+            path: fleet_path.to_owned(),
+        });
+    }
     outcome.fleet.write_atomic(fleet_path)?;
     Ok(outcome)
 }
@@ -182,7 +191,7 @@ fn resize(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
             a.instance, cur.alloc
         )));
     }
-    if to < cur.min - EPS || to > cur.max + EPS {
+    if !to.is_finite() || to < cur.min - EPS || to > cur.max + EPS {
         return Err(invalid(format!(
             "{r} {to} is outside [{}, {}] for `{}`",
             cur.min, cur.max, a.instance
@@ -218,6 +227,14 @@ fn swap(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
     };
     let (rec, don) = (find(&a.instance)?, find(donor_id)?);
     let checks = [
+        (
+            !(amount > 0.0 && amount.is_finite()),
+            format!("amount {amount} must be a positive number"),
+        ),
+        (
+            !(credits >= 0.0 && credits.is_finite()),
+            format!("credits {credits} must be a number >= 0"),
+        ),
         (
             rec.host != don.host,
             format!("`{}` and `{donor_id}` are on different hosts", a.instance),

@@ -59,6 +59,8 @@ pub enum ImportError {
     },
     #[error("{path}: unsupported NAB metric `{metric}` (only cpu_utilization, grok_asg_anomaly and network_in series map to cpu or net)")]
     Unsupported { path: PathBuf, metric: String },
+    #[error("{0}")]
+    Options(String),
     #[error("{path}: CPU is given in percent; --cores is required to convert it to cores")]
     MissingCores { path: PathBuf },
     #[error("{path}: no samples")]
@@ -96,6 +98,22 @@ pub fn import(
     paths: &[PathBuf],
     opts: &ImportOptions,
 ) -> Result<Vec<Sample>, ImportError> {
+    if let Some(cores) = opts.cores.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(ImportError::Options(format!(
+            "--cores {cores} must be a number > 0"
+        )));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for path in paths {
+        if let Some(other) = seen.insert(instance_name(path), path) {
+            return Err(ImportError::Options(format!(
+                "{} and {} would both become instance `{}`",
+                other.display(),
+                path.display(),
+                instance_name(path)
+            )));
+        }
+    }
     let mut samples = Vec::new();
     for path in paths {
         let mut file = match source {

@@ -3,7 +3,6 @@
 use anyhow::{Context, Result};
 use chameleon::compare;
 use chameleon::executor;
-use chameleon::fleet::Fleet;
 use chameleon::import::{self, ImportOptions, Source};
 use chameleon::partition;
 use chameleon::plan::{Plan, PlanError};
@@ -122,7 +121,15 @@ enum Backend {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors exit 1, never 2 (which `--detailed-exitcode` reserves for changes).
+            let _ = e.print();
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -195,7 +202,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => apply(&plan, &fleet, now),
         Command::Compare { inputs } => {
             let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
-            print!("{}", compare::render(&compare::compare(&run.problem)?));
+            print!("{}", compare::render(&compare::compare(&run)?));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -218,7 +225,7 @@ fn plan(
             eprintln!("wrote model {}", file.display());
         }
     }
-    let (solution, stats) = strategy.solve(&run.problem)?;
+    let (solution, stats) = run.solve(strategy)?;
     eprintln!(
         "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",
         run.forecast_seconds,
@@ -256,7 +263,7 @@ fn apply(plan: &Path, fleet: &Path, now: Option<DateTime<Utc>>) -> Result<ExitCo
             for (id, why) in &outcome.skipped {
                 println!("skipped {id}: {why}");
             }
-            let credits = Fleet::read(fleet)?.total_credits();
+            let credits = outcome.fleet.total_credits();
             println!(
                 "{} applied, {} skipped; fleet written to {} (total credits {credits:.2})",
                 outcome.applied.len(),

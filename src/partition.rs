@@ -130,7 +130,10 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         .par_iter()
         .map(|part| {
             let start = greedy::solve(&part.problem);
-            mip::solve(&part.problem, Some(&start))
+            match mip::solve(&part.problem, Some(&start)) {
+                Err(SolveError::NoIncumbent(status)) => Ok(fallback(&part.problem, start, status)),
+                other => other,
+            }
         })
         .collect();
     let mut solved = Vec::with_capacity(parts.len());
@@ -156,6 +159,22 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         parts: parts.len(),
     };
     Ok((solution, stats))
+}
+
+/// A plan is always produced: if HiGHS stops without an incumbent, the part keeps greedy's plan.
+fn fallback(p: &Problem, start: Solution, status: String) -> (Solution, SolverStats) {
+    let objective = p.assess(&start).objective;
+    let stats = SolverStats {
+        status: format!("{status}_greedy_fallback"),
+        objective,
+        best_bound: 0.0,
+        gap: relative_gap(objective, 0.0),
+        seconds: 0.0,
+        variables: 0,
+        constraints: 0,
+        parts: 1,
+    };
+    (start, stats)
 }
 
 /// Exports each part's exact program: `path` itself for one part, `stem.partK.ext` for several.

@@ -5,7 +5,8 @@
 //! [`Plan::verify`], which refuses tampered, expired, stale or already applied
 //! plans. The executor accepts nothing but the [`VerifiedPlan`] that returns.
 
-use crate::fleet::{hex, Fleet};
+use crate::file::{hex, line_of, write_atomic};
+use crate::fleet::Fleet;
 use crate::forecast::{Demand, Forecasts};
 use crate::mip::SolverStats;
 use crate::problem::{round6, Problem, Solution, MIB};
@@ -298,11 +299,9 @@ impl Plan {
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         let path = dir.join(format!("{}.plan.toml", self.plan.id));
-        crate::fleet::write_atomic(&path, self.to_text().as_bytes()).map_err(|source| {
-            PlanError::Io {
-                path: path.clone(),
-                source,
-            }
+        write_atomic(&path, self.to_text().as_bytes()).map_err(|source| PlanError::Io {
+            path: path.clone(),
+            source,
         })?;
         Ok(path)
     }
@@ -313,13 +312,47 @@ impl Plan {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| PlanError::Invalid {
+        let invalid = |line, message| PlanError::Invalid {
             path: path.to_owned(),
-            line: e
-                .span()
-                .map_or(0, |s| text[..s.start].matches('\n').count() + 1),
-            message: e.message().trim().to_owned(),
-        })
+            line,
+            message,
+        };
+        let plan: Plan = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(&text, s.start));
+            invalid(line, e.message().trim().to_owned())
+        })?;
+        plan.check_references().map_err(|(id, message)| {
+            let key = format!("id = \"{id}\"");
+            let line = text
+                .lines()
+                .position(|l| l.trim() == key)
+                .map_or(0, |n| n + 1);
+            invalid(line, message)
+        })?;
+        Ok(plan)
+    }
+
+    /// Action ids are unique and every `depends_on` names an earlier-listed or later action.
+    fn check_references(&self) -> Result<(), (String, String)> {
+        let mut ids = std::collections::BTreeSet::new();
+        for a in &self.actions {
+            if !ids.insert(a.id.as_str()) {
+                return Err((a.id.clone(), format!("duplicate action id `{}`", a.id)));
+            }
+        }
+        for a in &self.actions {
+            if let Some(d) = a
+                .depends_on
+                .iter()
+                .find(|d| !ids.contains(d.as_str()) || **d == a.id)
+            {
+                return Err((
+                    a.id.clone(),
+                    format!("action {} depends on unknown action `{d}`", a.id),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks digest, prior application, expiry and fleet fingerprint, in that order.

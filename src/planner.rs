@@ -26,8 +26,12 @@ pub enum PlannerError {
     Telemetry(#[from] TelemetryError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    #[error(transparent)]
-    Solve(#[from] SolveError),
+    #[error("{fleet}: {source}")]
+    Solve {
+        fleet: PathBuf,
+        #[source]
+        source: SolveError,
+    },
     #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
     UnknownInstance {
         path: PathBuf,
@@ -38,7 +42,7 @@ pub enum PlannerError {
     #[error(
         "{path}: no samples in the {days} days before {now}: telemetry is stale or --now is wrong"
     )]
-    Stale {
+    StaleTelemetry {
         path: PathBuf,
         days: u32,
         now: String,
@@ -101,6 +105,7 @@ pub struct RunInputs {
 
 /// The loaded, cross-checked inputs of a run and the problem they define.
 pub struct Run {
+    pub inputs: RunInputs,
     pub fleet: Fleet,
     pub telemetry: Telemetry,
     pub policy: Policy,
@@ -133,7 +138,7 @@ impl Run {
         let clock = Instant::now();
         let forecasts = Forecasts::build(&telemetry, now, &policy.forecast);
         if forecasts.samples == 0 {
-            return Err(PlannerError::Stale {
+            return Err(PlannerError::StaleTelemetry {
                 path: telemetry_path.to_owned(),
                 days: policy.forecast.history_days,
                 now: rfc3339(now),
@@ -142,6 +147,7 @@ impl Run {
         let forecast_seconds = clock.elapsed().as_secs_f64();
         let problem = Problem::new(&fleet, &forecasts, &policy);
         Ok(Run {
+            inputs: inputs.clone(),
             fleet,
             telemetry,
             policy,
@@ -149,5 +155,15 @@ impl Run {
             problem,
             forecast_seconds,
         })
+    }
+
+    /// Solves the run's problem with `strategy`; an infeasible fleet is reported against its file.
+    pub fn solve(&self, strategy: Strategy) -> Result<(Solution, SolverStats), PlannerError> {
+        strategy
+            .solve(&self.problem)
+            .map_err(|source| PlannerError::Solve {
+                fleet: self.inputs.fleet.clone(),
+                source,
+            })
     }
 }

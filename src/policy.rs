@@ -4,6 +4,7 @@
 //! and disruption budgets live in one reviewed file, so a plan can always be
 //! traced back to the numbers that produced it. Unknown keys are errors.
 
+use crate::file::line_of;
 use crate::forecast;
 use crate::resource::PerResource;
 use serde::{Deserialize, Serialize};
@@ -130,9 +131,7 @@ impl Policy {
             message,
         };
         let policy: Policy = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map_or(0, |s| text[..s.start].matches('\n').count() + 1);
+            let line = e.span().map_or(0, |s| line_of(text, s.start));
             invalid(line, e.message().trim().to_owned())
         })?;
         policy.validate().map_err(|(key, m)| {
@@ -146,29 +145,52 @@ impl Policy {
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        for (r, &g) in self.granularity.iter() {
-            if !(g.is_finite() && g > 0.0) {
-                return Err(("[granularity]", format!("granularity.{r} must be > 0")));
-            }
-        }
-        for (r, &u) in self.unit.iter() {
-            if !(u.is_finite() && u > 0.0) {
-                return Err(("[unit]", format!("unit.{r} must be > 0")));
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        let per_resource = [
+            (
+                "granularity",
+                &self.granularity,
+                positive as fn(f64) -> bool,
+                "> 0",
+            ),
+            ("unit", &self.unit, positive, "> 0"),
+            ("credit_price", &self.credit_price, non_negative, ">= 0"),
+        ];
+        for (key, values, ok, bound) in per_resource {
+            if let Some((r, v)) = values.iter().find(|(_, v)| !ok(**v)) {
+                return Err((
+                    key,
+                    format!("{key}.{r} = {v} must be a finite number {bound}"),
+                ));
             }
         }
         let w = &self.weights;
         let weights = [
-            w.shortfall,
-            w.change,
-            w.unit_move,
-            w.migration_per_gib,
-            w.idle,
+            ("shortfall", w.shortfall),
+            ("change", w.change),
+            ("unit_move", w.unit_move),
+            ("migration_per_gib", w.migration_per_gib),
+            ("idle", w.idle),
         ];
-        if weights.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || w.cross_cell_factor < 1.0 {
+        if let Some((key, v)) = weights.into_iter().find(|(_, v)| !non_negative(*v)) {
             return Err((
-                "[weights]",
-                "weights must be >= 0 and cross_cell_factor >= 1".into(),
+                key,
+                format!("weights.{key} = {v} must be a finite number >= 0"),
             ));
+        }
+        if !(w.cross_cell_factor.is_finite() && w.cross_cell_factor >= 1.0) {
+            let v = w.cross_cell_factor;
+            return Err((
+                "cross_cell_factor",
+                format!("weights.cross_cell_factor = {v} must be a finite number >= 1"),
+            ));
+        }
+        let s = &self.solver;
+        if !positive(s.time_limit_seconds) || !non_negative(s.relative_gap) || s.threads == 0 {
+            let message =
+                "solver: time_limit_seconds must be > 0, relative_gap >= 0 and threads >= 1";
+            return Err(("[solver]", message.into()));
         }
         self.forecast.validate().map_err(|m| ("[forecast]", m))?;
         if self.interval_minutes == 0 || self.plan_ttl_minutes == 0 {
@@ -212,5 +234,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn rejects_non_finite_and_negative_numbers_at_their_line() {
+        let cases = [
+            (
+                "cross_cell_factor = 3.0",
+                "cross_cell_factor = nan",
+                "cross_cell_factor",
+                "= NaN must be",
+            ),
+            (
+                "time_limit_seconds = 30.0",
+                "time_limit_seconds = -1.0",
+                "[solver]",
+                "time_limit_seconds must be > 0",
+            ),
+            (
+                "cpu = 60.0",
+                "cpu = -60.0",
+                "credit_price",
+                "credit_price.cpu = -60",
+            ),
+            (
+                "cpu = 0.25",
+                "cpu = 0.0",
+                "granularity",
+                "granularity.cpu = 0 must be",
+            ),
+        ];
+        for (from, to, key, what) in cases {
+            let text = DEFAULT.replacen(from, to, 1);
+            let line = 1 + text.lines().position(|l| l.starts_with(key)).unwrap();
+            let e = Policy::parse(Path::new("m.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("m.toml:{line}: ")) && e.contains(what),
+                "{e}"
+            );
+        }
     }
 }

@@ -58,8 +58,13 @@ pub fn fleet_from_peaks(
     policy: &Policy,
 ) -> Result<Fleet, SynthError> {
     check(opts)?;
-    if ids.is_empty() {
-        return Err(SynthError::Options("the telemetry has no instances".into()));
+    if ids.len() < opts.hosts {
+        return Err(SynthError::Options(format!(
+            "{} instances cannot fill {} hosts: use at most {} hosts",
+            ids.len(),
+            opts.hosts,
+            ids.len()
+        )));
     }
     let mut rng = SplitMix(opts.seed);
     let mut order: Vec<usize> = (0..ids.len()).collect();
@@ -152,6 +157,10 @@ impl Ord for Load {
     }
 }
 
+fn steps_down(v: f64, g: f64) -> f64 {
+    ((v / g + 1e-9).floor().max(1.0)) * g
+}
+
 fn steps_up(v: f64, g: f64) -> f64 {
     ((v / g - 1e-9).ceil().max(1.0)) * g
 }
@@ -166,7 +175,8 @@ fn instance(
 ) -> Instance {
     let alloc = |r: Resource| match peak[r] {
         Some(p) => {
-            let a = steps_up(p / f, g[r]);
+            // Rounded down, so the allocations fit the capacity sized at peak / F.
+            let a = steps_down(p / f, g[r]);
             Allocation {
                 alloc: a,
                 min: g[r],
@@ -275,5 +285,16 @@ mod tests {
             seed: 3,
         };
         assert!(synth_fleet(&telemetry(), &opts, &Policy::default()).is_err());
+        let opts = SynthOptions {
+            hosts: 5,
+            cells: 1,
+            overcommit: 1.5,
+            seed: 3,
+        };
+        let e = synth_fleet(&telemetry(), &opts, &Policy::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("4 instances cannot fill 5 hosts"),
+            "{e}"
+        );
     }
 }

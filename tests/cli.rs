@@ -274,7 +274,7 @@ fn plan_fails(dir: &Path, location: &str, what: &str) {
 fn malformed_fleet_toml() {
     let dir = workspace();
     edit(&dir.path().join("fleet.toml"), "[[host]]", "[[host]");
-    plan_fails(dir.path(), "fleet.toml:1:", "");
+    plan_fails(dir.path(), "fleet.toml:1:", "invalid table header");
 }
 
 #[test]
@@ -297,8 +297,8 @@ fn unknown_host_in_fleet() {
 #[test]
 fn negative_capacity_and_duplicate_id_in_fleet() {
     let dir = workspace();
-    edit(&dir.path().join("fleet.toml"), "cpu = 9.0", "cpu = -9.0");
-    plan_fails(dir.path(), "fleet.toml:4:", "cpu capacity -9");
+    edit(&dir.path().join("fleet.toml"), "cpu = 8.75", "cpu = -8.75");
+    plan_fails(dir.path(), "fleet.toml:4:", "cpu capacity -8.75");
     let dir = workspace();
     edit(&dir.path().join("fleet.toml"), "id = \"h1\"", "id = \"h0\"");
     plan_fails(dir.path(), "fleet.toml:9:", "duplicate host id `h0`");
@@ -524,4 +524,187 @@ fn infeasible_minimums_name_the_host_and_row() {
         "infeasible",
         "cap[h2,cpu]: minimum allocations 1.5 cores exceed capacity 0.5",
     );
+}
+
+/// Line (1-based) of the first line of `path` equal to `needle` after `edit`.
+fn line_of(path: &Path, needle: &str) -> usize {
+    1 + std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .position(|l| l == needle)
+        .unwrap()
+}
+
+#[test]
+fn duplicate_instance_nan_and_negative_allocation_in_fleet() {
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    let ids: Vec<String> = std::fs::read_to_string(&fleet)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("id = \"") && !l.starts_with("id = \"h"))
+        .map(str::to_owned)
+        .collect();
+    edit(&fleet, &ids[1], &ids[0]);
+    let line = 1 + std::fs::read_to_string(&fleet)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == ids[0])
+        .nth(1)
+        .unwrap()
+        .0;
+    plan_fails(
+        dir.path(),
+        &format!("fleet.toml:{line}:"),
+        "duplicate instance id",
+    );
+    for (from, to, what) in [
+        ("credits = ", "credits = nan\nx", "credits NaN"),
+        (
+            "alloc = ",
+            "alloc = -1.0\nx",
+            "alloc, min and max must be finite numbers >= 0",
+        ),
+    ] {
+        let dir = workspace();
+        let fleet = dir.path().join("fleet.toml");
+        let text = std::fs::read_to_string(&fleet).unwrap();
+        let at = text.find(from).unwrap();
+        let end = at + text[at..].find('\n').unwrap();
+        let bad = to.split('\n').next().unwrap();
+        std::fs::write(&fleet, format!("{}{bad}{}", &text[..at], &text[end..])).unwrap();
+        let key = if from.starts_with("credits") {
+            bad
+        } else {
+            "[instance.cpu]"
+        };
+        plan_fails(
+            dir.path(),
+            &format!("fleet.toml:{}:", line_of(&fleet, key)),
+            what,
+        );
+    }
+}
+
+#[test]
+fn malformed_model_file_names_file_and_line() {
+    let dir = workspace();
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        model.replace("[weights]", "[weights"),
+    )
+    .unwrap();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            NOW,
+            "--model",
+            "bad.toml",
+        ],
+    );
+    let line = 1 + model.lines().position(|l| l == "[weights]").unwrap();
+    assert_fails(&o, &format!("bad.toml:{line}:"), "invalid table header");
+}
+
+#[test]
+fn malformed_plan_file_names_file_and_line() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    edit(&path, "kind = \"swap\"", "kind = \"teleport\"");
+    let line = line_of(&path, "kind = \"teleport\"");
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            path.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+        ],
+    );
+    assert_fails(
+        &o,
+        &format!(".plan.toml:{line}:"),
+        "unknown variant `teleport`",
+    );
+}
+
+/// Edits a plan through the library and re-signs it, as a forger who knows the digest scheme could.
+fn forge(path: &Path, change: impl FnOnce(&mut chameleon::plan::Plan)) {
+    let mut plan = chameleon::plan::Plan::read(path).unwrap();
+    change(&mut plan);
+    plan.plan.digest = plan.compute_digest();
+    std::fs::write(path, plan.to_text()).unwrap();
+}
+
+#[test]
+fn forged_plans_with_bad_references_are_refused_without_touching_the_fleet() {
+    let dir = workspace();
+    let before = std::fs::read(dir.path().join("fleet.toml")).unwrap();
+    let apply = |path: &Path| {
+        chameleon(
+            dir.path(),
+            &[
+                "apply",
+                path.to_str().unwrap(),
+                "--fleet",
+                "fleet.toml",
+                "--now",
+                LATER,
+            ],
+        )
+    };
+    let path = plan(dir.path(), &["--out-dir", "f1"]);
+    forge(&path, |plan| plan.actions[0].instance = "ghost".into());
+    assert_fails(&apply(&path), "action a01", "unknown instance `ghost`");
+    let path = plan(dir.path(), &["--out-dir", "f2"]);
+    forge(&path, |plan| {
+        plan.actions[1].depends_on = vec!["a99".into()]
+    });
+    let line = line_of(&path, "id = \"a02\"");
+    assert_fails(
+        &apply(&path),
+        &format!(".plan.toml:{line}:"),
+        "depends on unknown action `a99`",
+    );
+    let path = plan(dir.path(), &["--out-dir", "f3"]);
+    forge(&path, |plan| plan.actions[0].amount = Some(-5.0));
+    assert_fails(
+        &apply(&path),
+        "action a01",
+        "amount -5 must be a positive number",
+    );
+    assert_eq!(
+        before,
+        std::fs::read(dir.path().join("fleet.toml")).unwrap()
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_even_with_detailed_exitcode() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            "bogus",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(chameleon(dir.path(), &["--help"]).status.code(), Some(0));
 }

@@ -279,7 +279,7 @@ fn flows_ok(p: &Problem, k: &[i64], host: &[usize], pairs: &[(usize, usize)], f:
             .on_host(h)
             .filter(|&i| p.instances[i].adjustable(Resource::Cpu))
             .collect();
-        let grows: i64 = on.iter().map(|&i| up(i)).sum();
+        let grows: i64 = on.iter().filter(|&&i| !moved(i)).map(|&i| up(i)).sum();
         let swapped: i64 = pairs
             .iter()
             .zip(f)

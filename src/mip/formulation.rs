@@ -311,7 +311,7 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
             format!("swap_take[{},{r}]", p.instances[j].id),
             constraint!(take <= up),
         );
-        grows += up;
+        grows += grow_here(p, m, d, j, r, up);
     }
     for &(i, j, _, f) in flows {
         for k in [i, j] {
@@ -338,6 +338,33 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         format!("cover[{hid},{r}]"),
         constraint!(g * grows - g * swapped <= freed),
     );
+}
+
+/// The steps instance `j` grows on its current host: `up`, or 0 if it migrates (it grows
+/// on arrival, within the destination's capacity row instead).
+fn grow_here(
+    p: &Problem,
+    m: &mut Program,
+    d: &Decisions,
+    j: usize,
+    r: Resource,
+    up: Variable,
+) -> Expression {
+    if d.migrate[j].is_empty() {
+        return up.into();
+    }
+    let id = &p.instances[j].id;
+    let span = steps(
+        p.instances[j].max[r] - p.instances[j].current[r],
+        p.policy.granularity[r],
+    );
+    let stay_up = m.var(format!("stay_up[{id},{r}]"), variable().min(0));
+    let leave: Expression = d.migrate[j].iter().map(|&(_, x)| x).sum();
+    m.row(
+        format!("stay_up_def[{id},{r}]"),
+        constraint!(stay_up - up + span * leave >= 0.0),
+    );
+    stay_up.into()
 }
 
 /// Receivers pay donors; nobody pays more than it has or ends above its cap, in whatever

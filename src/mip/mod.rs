@@ -25,6 +25,8 @@ pub enum SolveError {
     Infeasible { conflicts: Vec<String> },
     #[error("HiGHS failed: {0}")]
     Solver(String),
+    #[error("HiGHS stopped ({0}) before finding any feasible plan")]
+    NoIncumbent(String),
     #[error("{path}: cannot export the model: {message}")]
     Export {
         path: std::path::PathBuf,
@@ -81,10 +83,16 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         names,
         rows,
     } = load(p)?;
-    model.set_option("output_flag", false);
-    model.set_option("time_limit", p.policy.solver.time_limit_seconds);
-    model.set_option("mip_rel_gap", p.policy.solver.relative_gap);
-    model.set_option("threads", p.policy.solver.threads.max(1) as i32);
+    let limits = &p.policy.solver;
+    let options = [
+        model.try_set_option("output_flag", false),
+        model.try_set_option("time_limit", limits.time_limit_seconds),
+        model.try_set_option("mip_rel_gap", limits.relative_gap),
+        model.try_set_option("threads", limits.threads.max(1) as i32),
+    ];
+    if let Some(Err(e)) = options.into_iter().find(Result::is_err) {
+        return Err(SolveError::Solver(format!("invalid solver option: {e:?}")));
+    }
     if let Some(s) = start {
         // HiGHS checks the start itself and ignores it if it is not feasible.
         let cols = start_values(p, &d, s, names.len());
@@ -108,9 +116,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         other => return Err(SolveError::Solver(format!("model status {other:?}"))),
     };
     if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
-        return Err(SolveError::Solver(format!(
-            "no feasible solution found ({status})"
-        )));
+        return Err(SolveError::NoIncumbent(status.to_owned()));
     }
     let solution = read_solution(p, &d, solved.get_solution().columns());
     let objective = p.assess(&solution).objective;
