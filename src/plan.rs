@@ -512,22 +512,24 @@ fn telemetry_summary(inputs: &Inputs) -> TelemetrySummary {
 /// Why an allocation should change, in words an operator can check.
 fn reason(p: &Problem, forecasts: &Forecasts, i: usize, r: Resource, to: f64) -> String {
     let inst = &p.instances[i];
-    let Some(d) = forecasts.get(&inst.id, r) else {
-        return format!("no telemetry for {r}: kept at {}", inst.current[r]);
-    };
-    let q = (p.policy.forecast.quantile * 100.0).round();
     let unit = r.unit();
+    let Some(d) = forecasts.get(&inst.id, r) else {
+        return format!("no telemetry for {r}: kept at {} {unit}", inst.current[r]);
+    };
     let (before, after) = (p.shortfall(i, r, inst.current[r]), p.shortfall(i, r, to));
     let mut text = format!(
-        "forecast p{q} {:.3} {unit} ({}) vs allocation {} {unit}: predicted shortfall {:.3} -> {:.3} units",
-        d.quantile,
-        method_name(d.method),
+        "{}; planned allocation {} -> {to} {unit}; predicted shortfall {before:.3} -> {after:.3} units",
+        forecast_text(p, d, r),
         inst.current[r],
-        before,
-        after
     );
     append_note(&mut text, d);
     text
+}
+
+/// `forecast p90 7.562 cores (seasonal_naive)`.
+fn forecast_text(p: &Problem, d: &Demand, r: Resource) -> String {
+    let q = (p.policy.forecast.quantile * 100.0).round();
+    format!("forecast p{q} {:.3} {} ({})", d.quantile, r.unit(), method_name(d.method))
 }
 
 fn append_note(text: &mut String, d: &Demand) {
@@ -565,9 +567,10 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
     for sw in &s.swaps {
         let (d, j) = (&p.instances[sw.donor], &p.instances[sw.receiver]);
         let r = sw.resource;
-        let from = alloc[sw.receiver][r];
+        let (from, donor_from) = (alloc[sw.receiver][r], alloc[sw.donor][r]);
         alloc[sw.receiver][r] = round6(from + sw.amount);
-        alloc[sw.donor][r] = round6(alloc[sw.donor][r] - sw.amount);
+        alloc[sw.donor][r] = round6(donor_from - sw.amount);
+        let donor_forecast = forecasts.get(&d.id, r).map_or(String::new(), |f| forecast_text(p, f, r));
         out.push(Action {
             kind: Kind::Swap,
             donor: Some(d.id.clone()),
@@ -577,12 +580,10 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
             amount: Some(sw.amount),
             credits: Some(sw.credits),
             reason: format!(
-                "{}; donor {} forecast {:.3} {} below its allocation {}",
-                reason(p, forecasts, sw.receiver, r, s.alloc[sw.receiver][r]),
+                "donor {} ({donor_forecast}) gives {donor_from} -> {}; receiver {}",
                 d.id,
-                d.demand[r].unwrap_or(0.0),
-                r.unit(),
-                d.current[r]
+                alloc[sw.donor][r],
+                reason(p, forecasts, sw.receiver, r, s.alloc[sw.receiver][r]),
             ),
             ..blank(&j.id)
         });
