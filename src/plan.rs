@@ -15,7 +15,7 @@ use crate::telemetry::Telemetry;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -633,55 +633,39 @@ fn blank(instance: &str) -> Action {
 /// Shrinks before the grows they make room for; a migrated instance shrinks before it moves
 /// and grows after; an instance's resize after its swaps.
 fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
-    let host_of = |id: &str| {
-        let i = p
-            .instances
-            .iter()
-            .position(|x| x.id == id)
-            .expect("planned instance");
-        (
-            p.hosts[p.instances[i].host].id.clone(),
-            p.hosts[s.host[i]].id.clone(),
-        )
-    };
+    let final_host: HashMap<&str, &str> = p
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| (inst.id.as_str(), p.hosts[s.host[i]].id.as_str()))
+        .collect();
     let snapshot = actions.to_vec();
     for a in actions.iter_mut() {
-        let (old, new) = host_of(&a.instance);
         let deps = snapshot
             .iter()
-            .filter(|b| b.id != a.id && depends(a, b, (&old, &new), &host_of));
+            .filter(|b| b.id != a.id && depends(a, b, &final_host));
         a.depends_on = deps.map(|b| b.id.clone()).collect();
     }
 }
 
-fn depends(
-    a: &Action,
-    b: &Action,
-    (_, a_new): (&String, &String),
-    host_of: &dyn Fn(&str) -> (String, String),
-) -> bool {
+/// Whether action `a` must wait for action `b`. `final_host` maps instances to where they end up.
+fn depends(a: &Action, b: &Action, final_host: &HashMap<&str, &str>) -> bool {
     let is_shrink = |x: &Action| x.kind == Kind::Resize && x.to < x.from;
     let same_instance = a.instance == b.instance;
+    let a_host = final_host[a.instance.as_str()];
+    let shrinks_on_a_host = is_shrink(b) && final_host[b.instance.as_str()] == a_host;
+    let same_resource_swap = b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource;
     match a.kind {
         // Swaps record the receiver's allocation before them: run them in plan order.
-        Kind::Swap => {
-            b.kind == Kind::Swap
-                && b.resource == a.resource
-                && involves(b, &a.instance)
-                && ordinal(&b.id) < ordinal(&a.id)
-        }
+        Kind::Swap => same_resource_swap && ordinal(&b.id) < ordinal(&a.id),
         // A migrant shrinks on its old host first, so it lands at its smaller size.
-        Kind::Migrate => is_shrink(b) && (same_instance || host_of(&b.instance).1 == *a_new),
-        Kind::Resize if is_shrink(a) => {
-            b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource
-        }
+        Kind::Migrate => is_shrink(b) && (same_instance || shrinks_on_a_host),
+        Kind::Resize if is_shrink(a) => same_resource_swap,
         Kind::Resize => {
-            let frees_room =
-                (is_shrink(b) && b.resource == a.resource && host_of(&b.instance).1 == *a_new)
-                    || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_new.as_str()));
-            let own = same_instance && b.kind == Kind::Migrate;
-            let swap = b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource;
-            frees_room || own || swap
+            let frees_room = (shrinks_on_a_host && b.resource == a.resource)
+                || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_host));
+            let own_move = same_instance && b.kind == Kind::Migrate;
+            frees_room || own_move || same_resource_swap
         }
     }
 }

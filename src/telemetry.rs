@@ -184,16 +184,6 @@ impl Telemetry {
         self.series.get(&(instance.to_owned(), resource))
     }
 
-    /// The newest timestamp in the file.
-    pub fn last_timestamp(&self) -> Option<DateTime<Utc>> {
-        let t = self
-            .series
-            .values()
-            .filter_map(|s| s.points.last())
-            .map(|p| p.0)
-            .max()?;
-        DateTime::from_timestamp(t, 0)
-    }
 }
 
 fn parse_record(record: &csv::StringRecord) -> Result<Sample, String> {

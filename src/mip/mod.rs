@@ -37,7 +37,7 @@ pub enum SolveError {
 /// What HiGHS reported, written into every plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolverStats {
-    /// `optimal`, `time_limit` or `greedy`.
+    /// `optimal`, `time_limit`, `time_limit_greedy_fallback`, or `heuristic` for greedy.
     pub status: String,
     pub objective: f64,
     pub best_bound: f64,
