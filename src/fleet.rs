@@ -168,6 +168,7 @@ impl Fleet {
                 }
             }
         }
+        let hosts = seen;
         let mut seen = BTreeSet::new();
         for (k, i) in self.instances.iter().enumerate() {
             if !seen.insert(i.id.as_str()) {
@@ -176,7 +177,7 @@ impl Fleet {
                     format!("duplicate instance id `{}`", i.id),
                 ));
             }
-            if self.host(&i.host).is_none() {
+            if !hosts.contains(i.host.as_str()) {
                 let message = format!("instance `{}`: unknown host `{}`", i.id, i.host);
                 return Err((Entry::Instance(k, "host"), message));
             }

@@ -21,5 +21,6 @@ pub mod policy;
 pub mod problem;
 pub mod resource;
 pub mod rng;
+pub mod scenario;
 pub mod synth;
 pub mod telemetry;

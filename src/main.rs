@@ -8,6 +8,7 @@ use chameleon::partition;
 use chameleon::plan::{Plan, PlanError};
 use chameleon::planner::{Run, RunInputs, Strategy};
 use chameleon::policy::Policy;
+use chameleon::scenario::{self, ScenarioOptions};
 use chameleon::synth::{synth_fleet, SynthOptions};
 use chameleon::telemetry::{self, Telemetry};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -74,6 +75,29 @@ enum Command {
         /// The current time, for checking expiry (default: now).
         #[arg(long)]
         now: Option<DateTime<Utc>>,
+    },
+    /// Write a synthetic fleet and telemetry shaped like the real traces, at any scale.
+    Synth {
+        #[arg(long)]
+        instances: usize,
+        #[arg(long)]
+        hosts: usize,
+        #[arg(long, default_value_t = 1)]
+        cells: usize,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Telemetry step (a multiple of 5).
+        #[arg(long, default_value_t = 5)]
+        step_minutes: u32,
+        #[arg(long, default_value_t = 1.3)]
+        overcommit: f64,
+        /// Time of the first sample.
+        #[arg(long, default_value = "2024-01-01T00:00:00Z")]
+        start: DateTime<Utc>,
+        #[arg(long)]
+        out_dir: PathBuf,
     },
     /// Run the MIP and the greedy heuristic side by side on the same forecasts.
     Compare {
@@ -200,6 +224,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             backend: Backend::Sim,
             now,
         } => apply(&plan, &fleet, now),
+        Command::Synth {
+            instances,
+            hosts,
+            cells,
+            days,
+            seed,
+            step_minutes,
+            overcommit,
+            start,
+            out_dir,
+        } => {
+            let opts = ScenarioOptions {
+                instances,
+                hosts,
+                cells,
+                days,
+                seed,
+                step_minutes,
+                overcommit,
+                start,
+            };
+            scenario::write(&opts, &Policy::default(), &out_dir)?;
+            eprintln!(
+                "wrote {} instances on {hosts} hosts to {}",
+                instances,
+                out_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare { inputs } => {
             let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
             print!("{}", compare::render(&compare::compare(&run)?));

@@ -529,7 +529,12 @@ fn reason(p: &Problem, forecasts: &Forecasts, i: usize, r: Resource, to: f64) ->
 /// `forecast p90 7.562 cores (seasonal_naive)`.
 fn forecast_text(p: &Problem, d: &Demand, r: Resource) -> String {
     let q = (p.policy.forecast.quantile * 100.0).round();
-    format!("forecast p{q} {:.3} {} ({})", d.quantile, r.unit(), method_name(d.method))
+    format!(
+        "forecast p{q} {:.3} {} ({})",
+        d.quantile,
+        r.unit(),
+        method_name(d.method)
+    )
 }
 
 fn append_note(text: &mut String, d: &Demand) {
@@ -570,7 +575,9 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
         let (from, donor_from) = (alloc[sw.receiver][r], alloc[sw.donor][r]);
         alloc[sw.receiver][r] = round6(from + sw.amount);
         alloc[sw.donor][r] = round6(donor_from - sw.amount);
-        let donor_forecast = forecasts.get(&d.id, r).map_or(String::new(), |f| forecast_text(p, f, r));
+        let donor_forecast = forecasts
+            .get(&d.id, r)
+            .map_or(String::new(), |f| forecast_text(p, f, r));
         out.push(Action {
             kind: Kind::Swap,
             donor: Some(d.id.clone()),
@@ -654,7 +661,8 @@ fn depends(a: &Action, b: &Action, final_host: &HashMap<&str, &str>) -> bool {
     let same_instance = a.instance == b.instance;
     let a_host = final_host[a.instance.as_str()];
     let shrinks_on_a_host = is_shrink(b) && final_host[b.instance.as_str()] == a_host;
-    let same_resource_swap = b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource;
+    let same_resource_swap =
+        b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource;
     match a.kind {
         // Swaps record the receiver's allocation before them: run them in plan order.
         Kind::Swap => same_resource_swap && ordinal(&b.id) < ordinal(&a.id),

@@ -8,6 +8,7 @@ use crate::fleet::Fleet;
 use crate::forecast::Forecasts;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
+use std::collections::HashMap;
 
 /// Bytes in one MiB.
 pub const MIB: f64 = 1024.0 * 1024.0;
@@ -85,6 +86,17 @@ pub struct Assessment {
 impl Problem {
     /// Builds the problem from the fleet, the forecasts and the planning model.
     pub fn new(fleet: &Fleet, forecasts: &Forecasts, policy: &Policy) -> Problem {
+        Self::with_demand(fleet, policy, |id, r| {
+            forecasts.get(id, r).map(|d| d.quantile)
+        })
+    }
+
+    /// Builds the problem with demand from any source (forecasts, or realised demand for replay).
+    pub fn with_demand(
+        fleet: &Fleet,
+        policy: &Policy,
+        demand: impl Fn(&str, Resource) -> Option<f64>,
+    ) -> Problem {
         let hosts: Vec<HostSpec> = fleet
             .hosts
             .iter()
@@ -94,22 +106,21 @@ impl Problem {
                 capacity: h.capacity(),
             })
             .collect();
-        let host_index = |id: &str| {
-            hosts
-                .iter()
-                .position(|h| h.id == id)
-                .expect("validated fleet")
-        };
+        let host_index: HashMap<&str, usize> = hosts
+            .iter()
+            .enumerate()
+            .map(|(k, h)| (h.id.as_str(), k))
+            .collect();
         let instances = fleet
             .instances
             .iter()
             .map(|i| InstanceSpec {
                 id: i.id.clone(),
-                host: host_index(&i.host),
+                host: host_index[i.host.as_str()],
                 current: PerResource::from_fn(|r| i.resource(r).alloc),
                 min: PerResource::from_fn(|r| i.resource(r).min),
                 max: PerResource::from_fn(|r| i.resource(r).max),
-                demand: PerResource::from_fn(|r| forecasts.get(&i.id, r).map(|d| d.quantile)),
+                demand: PerResource::from_fn(|r| demand(&i.id, r)),
                 credits: i.credits,
                 credit_cap: i.credit_cap(),
                 candidates: Vec::new(),
@@ -225,6 +236,14 @@ impl Problem {
         self.instances[i].demand[r].map_or(0.0, |d| (d - alloc).max(0.0)) / self.policy.unit[r]
     }
 
+    /// Weighted shortfall plus idle cost of one instance and resource under an allocation.
+    pub fn mismatch_cost(&self, i: usize, r: Resource, alloc: f64) -> f64 {
+        let w = &self.policy.weights;
+        let idle =
+            self.instances[i].demand[r].map_or(0.0, |d| (alloc - d).max(0.0)) / self.policy.unit[r];
+        w.shortfall * self.shortfall(i, r, alloc) + w.idle * idle
+    }
+
     /// Prices a solution under the objective the MIP minimises.
     pub fn assess(&self, s: &Solution) -> Assessment {
         let w = &self.policy.weights;
@@ -232,13 +251,11 @@ impl Problem {
         for (i, inst) in self.instances.iter().enumerate() {
             let mut changed = s.host[i] != inst.host;
             for r in Resource::ALL {
-                let (new, unit) = (s.alloc[i][r], self.policy.unit[r]);
-                let short = self.shortfall(i, r, new);
-                let idle = inst.demand[r].map_or(0.0, |d| (new - d).max(0.0)) / unit;
-                let moved = (new - inst.current[r]).abs() / unit;
+                let new = s.alloc[i][r];
+                let moved = (new - inst.current[r]).abs() / self.policy.unit[r];
                 changed |= moved > 1e-9;
-                a.shortfall += short;
-                a.objective += w.shortfall * short + w.idle * idle + w.unit_move * moved;
+                a.shortfall += self.shortfall(i, r, new);
+                a.objective += self.mismatch_cost(i, r, new) + w.unit_move * moved;
             }
             if s.host[i] != inst.host {
                 a.migrations += 1;

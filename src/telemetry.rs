@@ -183,7 +183,6 @@ impl Telemetry {
     pub fn get(&self, instance: &str, resource: Resource) -> Option<&Series> {
         self.series.get(&(instance.to_owned(), resource))
     }
-
 }
 
 fn parse_record(record: &csv::StringRecord) -> Result<Sample, String> {

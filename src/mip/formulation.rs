@@ -21,9 +21,21 @@ pub(super) struct Program {
     pub(super) rows: Vec<(String, Constraint)>,
     pub(super) objective: Expression,
     index: HashMap<Variable, usize>,
+    /// Integrality dropped: the LP relaxation, for its bound.
+    relaxed: bool,
 }
 
 impl Program {
+    /// An integer variable in `[lo, hi]`, or a continuous one when the program is relaxed.
+    fn int(&self, lo: f64, hi: f64) -> VariableDefinition {
+        let def = variable().min(lo).max(hi);
+        if self.relaxed {
+            def
+        } else {
+            def.integer()
+        }
+    }
+
     fn var(&mut self, name: String, def: VariableDefinition) -> Variable {
         self.names.push(name.clone());
         let v = self.vars.add(def.name(name));
@@ -40,8 +52,11 @@ impl Program {
 pub(super) struct Decisions {
     up: Vec<Steps>,
     down: Vec<Steps>,
-    short: Vec<Steps>,
-    idle: Vec<Steps>,
+    mismatch: Vec<Steps>,
+    /// Cost of resources that cannot change, carried by a fixed column so HiGHS'
+    /// objective and bound equal the full objective.
+    offset: f64,
+    fixed: Option<Variable>,
     change: Vec<Option<Variable>>,
     migrate: Vec<Vec<(usize, Variable)>>,
     share: Vec<Vec<PerResource<Variable>>>,
@@ -56,14 +71,18 @@ fn steps(x: f64, g: f64) -> f64 {
     (x / g + 1e-9).floor().max(0.0)
 }
 
-pub(super) fn build(p: &Problem) -> (Program, Decisions) {
-    let mut m = Program::default();
+pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
+    let mut m = Program {
+        relaxed,
+        ..Program::default()
+    };
     let n = p.instances.len();
     let mut d = Decisions {
         up: Vec::with_capacity(n),
         down: Vec::with_capacity(n),
-        short: Vec::with_capacity(n),
-        idle: Vec::with_capacity(n),
+        mismatch: Vec::with_capacity(n),
+        offset: 0.0,
+        fixed: None,
         change: Vec::with_capacity(n),
         migrate: Vec::with_capacity(n),
         share: Vec::with_capacity(n),
@@ -86,6 +105,9 @@ pub(super) fn build(p: &Problem) -> (Program, Decisions) {
     }
     add_credits(p, &mut m, &d);
     add_budgets(p, &mut m, &d);
+    let fixed = m.var("fixed_cost".into(), variable().min(d.offset).max(d.offset));
+    m.objective += fixed;
+    d.fixed = Some(fixed);
     d.index = std::mem::take(&mut m.index);
     (m, d)
 }
@@ -111,14 +133,8 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
             steps(inst.max[r] - inst.current[r], g),
             steps(inst.current[r] - inst.min[r], g),
         );
-        let u = m.var(
-            format!("up[{},{r}]", inst.id),
-            variable().integer().min(0).max(su),
-        );
-        let v = m.var(
-            format!("down[{},{r}]", inst.id),
-            variable().integer().min(0).max(sd),
-        );
+        let u = m.var(format!("up[{},{r}]", inst.id), m.int(0.0, su));
+        let v = m.var(format!("down[{},{r}]", inst.id), m.int(0.0, sd));
         m.objective += w.unit_move * g / p.policy.unit[r] * (u + v);
         span += su + sd;
         (up[r], down[r]) = (Some(u), Some(v));
@@ -133,7 +149,7 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
                 h,
                 m.var(
                     format!("migrate[{},{}]", inst.id, p.hosts[h].id),
-                    variable().binary(),
+                    m.int(0.0, 1.0),
                 ),
             )
         })
@@ -142,7 +158,7 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
         m.objective += p.migration_cost(i, h) * x;
     }
     let change = (span > 0.0 || !migrate.is_empty()).then(|| {
-        let z = m.var(format!("change[{}]", inst.id), variable().binary());
+        let z = m.var(format!("change[{}]", inst.id), m.int(0.0, 1.0));
         m.objective += w.change * z;
         z
     });
@@ -176,29 +192,53 @@ fn link_change(p: &Problem, m: &mut Program, d: &Decisions, i: usize, span: f64)
     }
 }
 
-/// Shortfall and idle slack against the forecast quantile.
+/// Shortfall and idle cost against the forecast quantile, as one variable per instance and
+/// resource bounded below by three planes: the shortfall line, the idle line, and the chord
+/// between the two whole steps around the forecast. Their maximum equals the true cost at
+/// every whole step, so the LP relaxation pays no rounding gap for the granularity.
 fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let inst = &p.instances[i];
-    let (mut short, mut idle) = (Steps::default(), Steps::default());
+    let mut mismatch = Steps::default();
     for r in Resource::ALL {
         let Some(dem) = inst.demand[r] else { continue };
-        let unit = p.policy.unit[r];
-        let s = m.var(format!("short[{},{r}]", inst.id), variable().min(0));
-        let o = m.var(format!("idle[{},{r}]", inst.id), variable().min(0));
-        let a = alloc_expr(p, d, i, r);
+        let (a0, g) = (inst.current[r], p.policy.granularity[r]);
+        let cost = |n: f64| p.mismatch_cost(i, r, a0 + g * n);
+        let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) else {
+            d.offset += cost(0.0);
+            continue;
+        };
+        let (lo, hi) = (-steps(a0 - inst.min[r], g), steps(inst.max[r] - a0, g));
+        if hi - lo < 1.0 {
+            d.offset += cost(0.0);
+            continue;
+        }
+        let k = ((dem - a0) / g).floor().clamp(lo, hi - 1.0);
+        let (ws, wi) = (
+            p.policy.weights.shortfall / p.policy.unit[r],
+            p.policy.weights.idle / p.policy.unit[r],
+        );
+        let id = &inst.id;
+        let x = m.var(format!("mismatch[{id},{r}]"), variable().min(0));
+        let n = Expression::from(u) - v;
+        let short = ws * (dem - a0) - ws * g * n.clone();
+        let idle = wi * (a0 - dem) + wi * g * n.clone();
+        let chord = cost(k) + (cost(k + 1.0) - cost(k)) * (n - k);
         m.row(
-            format!("short_def[{},{r}]", inst.id),
-            constraint!(s + a.clone() >= dem),
+            format!("mismatch_short[{id},{r}]"),
+            constraint!(x - short >= 0.0),
         );
         m.row(
-            format!("idle_def[{},{r}]", inst.id),
-            constraint!(o - a >= -dem),
+            format!("mismatch_idle[{id},{r}]"),
+            constraint!(x - idle >= 0.0),
         );
-        m.objective += p.policy.weights.shortfall / unit * s + p.policy.weights.idle / unit * o;
-        (short[r], idle[r]) = (Some(s), Some(o));
+        m.row(
+            format!("mismatch_steps[{id},{r}]"),
+            constraint!(x - chord >= 0.0),
+        );
+        m.objective += x;
+        mismatch[r] = Some(x);
     }
-    d.short.push(short);
-    d.idle.push(idle);
+    d.mismatch.push(mismatch);
 }
 
 /// Per candidate host, the share of the allocation that lands there if the instance moves.
@@ -289,7 +329,7 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
     for &i in &donors {
         for &j in receivers.iter().filter(|&&j| j != i) {
             let name = format!("swap[{}>{},{r}]", p.instances[i].id, p.instances[j].id);
-            let f = m.var(name, variable().integer().min(0));
+            let f = m.var(name, m.int(0.0, f64::INFINITY));
             swapped += f;
             d.flows.push((i, j, r, f));
         }
@@ -456,6 +496,9 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
 pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -> Vec<f64> {
     let mut v = vec![0.0; n];
     let mut set = |x: Variable, value: f64| v[d.index[&x]] = value;
+    if let Some(fixed) = d.fixed {
+        set(fixed, d.offset);
+    }
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
             let new = s.alloc[i][r];
@@ -464,9 +507,8 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
                 set(u, delta.max(0.0));
                 set(w, (-delta).max(0.0));
             }
-            if let (Some(sh), Some(id), Some(dem)) = (d.short[i][r], d.idle[i][r], inst.demand[r]) {
-                set(sh, (dem - new).max(0.0));
-                set(id, (new - dem).max(0.0));
+            if let Some(x) = d.mismatch[i][r] {
+                set(x, p.mismatch_cost(i, r, new));
             }
         }
         let moved = s.host[i] != inst.host;

@@ -57,8 +57,8 @@ struct Loaded {
     rows: Vec<String>,
 }
 
-fn load(p: &Problem) -> Result<Loaded, SolveError> {
-    let (program, decisions) = build(p);
+fn load(p: &Problem, relaxed: bool) -> Result<Loaded, SolveError> {
+    let (program, decisions) = build(p, relaxed);
     let rows: Vec<String> = program.rows.iter().map(|(name, _)| name.clone()).collect();
     let mut hp = program.vars.minimise(program.objective).using(highs);
     for (_, c) in program.rows {
@@ -82,7 +82,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         decisions: d,
         names,
         rows,
-    } = load(p)?;
+    } = load(p, false)?;
     let limits = &p.policy.solver;
     let options = [
         model.try_set_option("output_flag", false),
@@ -137,6 +137,20 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     Ok((solution, stats))
 }
 
+/// The optimum of the LP relaxation: a lower bound on every plan's objective.
+pub fn relaxation_bound(p: &Problem) -> Result<f64, SolveError> {
+    let mut model = load(p, true)?.model;
+    model.make_quiet();
+    let _ = model.try_set_option("threads", p.policy.solver.threads.max(1) as i32);
+    let solved = model
+        .try_solve()
+        .map_err(|e| SolveError::Solver(format!("{e:?}")))?;
+    match solved.status() {
+        HighsModelStatus::Optimal => Ok(solved.objective_value()),
+        other => Err(SolveError::Solver(format!("LP relaxation: {other:?}"))),
+    }
+}
+
 /// The relative gap between an objective and a lower bound, as HiGHS defines it.
 pub fn relative_gap(objective: f64, bound: f64) -> f64 {
     if objective.abs() < 1e-9 {
@@ -161,7 +175,7 @@ pub fn export(p: &Problem, path: &Path) -> Result<(), SolveError> {
         names,
         rows,
         ..
-    } = load(p)?;
+    } = load(p, false)?;
     let ptr = model.as_mut_ptr();
     let name_all = |names: &[String], pass: NameFn| -> Result<(), SolveError> {
         for (k, name) in names.iter().enumerate() {

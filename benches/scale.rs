@@ -1,0 +1,103 @@
+//! How the optimiser scales: greedy vs the partitioned MIP on synthetic fleets.
+//!
+//! `cargo bench --bench scale -- [SIZES…]` (default 1000 10000). Each size N
+//! is N instances on N/20 hosts, shaped like the fixture traces, with the last
+//! hour's peak as the demand (this measures the optimiser, not forecasting).
+//! Prints one row per size and configuration; see benches/RESULTS.md.
+
+use chameleon::greedy;
+use chameleon::mip;
+use chameleon::partition;
+use chameleon::policy::Policy;
+use chameleon::problem::Problem;
+use chameleon::resource::Resource;
+use chameleon::scenario::{self, ScenarioOptions};
+use std::time::Instant;
+
+fn problem(instances: usize, cells: usize, policy: &Policy) -> Problem {
+    let opts = ScenarioOptions {
+        instances,
+        hosts: instances / 20,
+        cells,
+        days: 1,
+        seed: 1,
+        step_minutes: 15,
+        overcommit: 1.3,
+        start: "2024-01-01T00:00:00Z".parse().unwrap(),
+    };
+    let (fleet, recent) = scenario::generate(&opts, policy).expect("valid options");
+    let index: std::collections::HashMap<String, usize> =
+        (0..instances).map(|k| (format!("vm{k:06}"), k)).collect();
+    Problem::with_demand(&fleet, policy, |id, r: Resource| recent[index[id]][r])
+}
+
+fn row(label: &str, n: usize, p: &Problem, greedy_objective: f64, f: impl FnOnce() -> String) {
+    let clock = Instant::now();
+    let detail = f();
+    println!(
+        "{label:<28} {n:>7} {:>6} {:>9.2} {greedy_objective:>14.1} {detail}",
+        p.hosts.len(),
+        clock.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1000, 10000]
+    } else {
+        sizes
+    };
+    println!(
+        "{:<28} {:>7} {:>6} {:>9} {:>14} objective / bound / gap / parts / mip÷greedy",
+        "configuration", "inst", "hosts", "seconds", "greedy obj"
+    );
+    for n in sizes {
+        let mut policy = Policy::default();
+        policy.migration.allow_cross_cell = false;
+        policy.disruption.max_changes = n / 4;
+        policy.disruption.max_migrations = n / 100;
+        let cells = (n / 2000).max(1);
+        let p = problem(n, cells, &policy);
+        let clock = Instant::now();
+        let g = p.assess(&greedy::solve(&p)).objective;
+        println!(
+            "{:<28} {n:>7} {:>6} {:>9.2} {g:>14.1}",
+            "greedy",
+            p.hosts.len(),
+            clock.elapsed().as_secs_f64()
+        );
+        row("mip, parts by cell", n, &p, g, || {
+            let (s, st) = partition::solve_mip(&p).expect("solves");
+            let o = p.assess(&s).objective;
+            format!(
+                "{o:.1} / {:.1} / {:.4}% / {} / {:.4}",
+                st.best_bound,
+                st.gap * 100.0,
+                st.parts,
+                o / g
+            )
+        });
+        row("lp relaxation (whole)", n, &p, g, || {
+            format!("bound {:.1}", mip::relaxation_bound(&p).expect("lp solves"))
+        });
+        if n <= 20000 {
+            let mut one = p.clone();
+            one.policy.migration.allow_cross_cell = true;
+            one.policy.solver.partition_instances = 0;
+            row("mip, unpartitioned", n, &one, g, || {
+                let (s, st) = mip::solve(&one, Some(&greedy::solve(&one))).expect("solves");
+                let o = one.assess(&s).objective;
+                format!(
+                    "{o:.1} / {:.1} / {:.4}% / 1 / {:.4}",
+                    st.best_bound,
+                    st.gap * 100.0,
+                    o / g
+                )
+            });
+        }
+    }
+}
