@@ -466,7 +466,7 @@ fn export_model_matches_golden() {
     let dir = workspace();
     plan(dir.path(), &["--export-model", "model.lp"]);
     let actual = std::fs::read_to_string(dir.path().join("model.lp")).unwrap();
-    assert!(actual.contains("cap(h0,cpu):") && actual.contains("swap(vm_633346.to.58,cpu)"));
+    assert!(actual.contains("cap(h0,cpu):") && actual.contains("take(58,cpu)") && actual.contains("swap_balance(h0,cpu)"));
     let golden = root().join("tests/golden/fixture.lp");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &actual).unwrap();

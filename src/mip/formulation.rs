@@ -53,6 +53,10 @@ pub(super) struct Decisions {
     up: Vec<Steps>,
     down: Vec<Steps>,
     mismatch: Vec<Steps>,
+    /// Per instance and resource, the `(down, up)` step bounds.
+    span: Vec<PerResource<(f64, f64)>>,
+    /// Per host and resource, whether current allocations already exceed capacity.
+    over: Vec<PerResource<bool>>,
     /// Cost of resources that cannot change, carried by a fixed column so HiGHS'
     /// objective and bound equal the full objective.
     offset: f64,
@@ -60,7 +64,11 @@ pub(super) struct Decisions {
     change: Vec<Option<Variable>>,
     migrate: Vec<Vec<(usize, Variable)>>,
     share: Vec<Vec<PerResource<Variable>>>,
-    flows: Vec<(usize, usize, Resource, Variable)>,
+    /// Steps each instance gives and takes in swaps.
+    give: Vec<Steps>,
+    take: Vec<Steps>,
+    /// Steps grown on the current host, for instances that may migrate.
+    stay_up: Vec<Steps>,
     index: HashMap<Variable, usize>,
     residents: Vec<Vec<usize>>,
     /// For every host, the instances that may migrate onto it, with the candidate's position.
@@ -69,6 +77,22 @@ pub(super) struct Decisions {
 
 fn steps(x: f64, g: f64) -> f64 {
     (x / g + 1e-9).floor().max(0.0)
+}
+
+/// How many steps `(down, up)` instance `i` may usefully move in `r`: never past its
+/// forecast (beyond it, a change only adds idle or shortfall cost at the same weight as
+/// it relieves elsewhere), except downwards on a host already over capacity.
+fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
+    let inst = &p.instances[i];
+    let g = p.policy.granularity[r];
+    let (down, up) = (steps(inst.current[r] - inst.min[r], g), steps(inst.max[r] - inst.current[r], g));
+    let Some(dem) = inst.demand[r] else { return (down, up) };
+    let need = (dem - inst.current[r]) / g;
+    let up = up.min(need.ceil().max(0.0));
+    if over_capacity {
+        return (down, up);
+    }
+    (down.min((-need).ceil().max(0.0)), up)
 }
 
 pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
@@ -81,12 +105,16 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         up: Vec::with_capacity(n),
         down: Vec::with_capacity(n),
         mismatch: Vec::with_capacity(n),
+        span: Vec::with_capacity(n),
+        over: over_capacity(p),
         offset: 0.0,
         fixed: None,
         change: Vec::with_capacity(n),
         migrate: Vec::with_capacity(n),
         share: Vec::with_capacity(n),
-        flows: Vec::new(),
+        give: vec![Steps::default(); n],
+        take: vec![Steps::default(); n],
+        stay_up: vec![Steps::default(); n],
         index: HashMap::new(),
         residents: p.residents(),
         arrivals: vec![Vec::new(); p.hosts.len()],
@@ -112,6 +140,20 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
     (m, d)
 }
 
+fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
+    let mut used = vec![PerResource::<f64>::default(); p.hosts.len()];
+    for inst in &p.instances {
+        for r in Resource::ALL {
+            used[inst.host][r] += inst.current[r];
+        }
+    }
+    p.hosts
+        .iter()
+        .zip(&used)
+        .map(|(h, u)| PerResource::from_fn(|r| u[r] > h.capacity[r] + 1e-9))
+        .collect()
+}
+
 /// The allocation of instance `i` in `r` as an expression of its step variables.
 fn alloc_expr(p: &Problem, d: &Decisions, i: usize, r: Resource) -> Expression {
     let g = p.policy.granularity[r];
@@ -126,21 +168,22 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let inst = &p.instances[i];
     let w = &p.policy.weights;
     let (mut up, mut down) = (Steps::default(), Steps::default());
-    let mut span = 0.0;
+    let mut span = PerResource::<(f64, f64)>::default();
     for r in Resource::ALL.into_iter().filter(|&r| inst.adjustable(r)) {
         let g = p.policy.granularity[r];
-        let (su, sd) = (
-            steps(inst.max[r] - inst.current[r], g),
-            steps(inst.current[r] - inst.min[r], g),
-        );
+        let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r]);
+        if sd + su < 1.0 {
+            continue;
+        }
         let u = m.var(format!("up[{},{r}]", inst.id), m.int(0.0, su));
         let v = m.var(format!("down[{},{r}]", inst.id), m.int(0.0, sd));
         m.objective += w.unit_move * g / p.policy.unit[r] * (u + v);
-        span += su + sd;
+        span[r] = (sd, su);
         (up[r], down[r]) = (Some(u), Some(v));
     }
     d.up.push(up);
     d.down.push(down);
+    d.span.push(span);
     let migrate: Vec<(usize, Variable)> = inst
         .candidates
         .iter()
@@ -157,30 +200,29 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     for &(h, x) in &migrate {
         m.objective += p.migration_cost(i, h) * x;
     }
-    let change = (span > 0.0 || !migrate.is_empty()).then(|| {
+    let steps_any = span.iter().any(|(_, &(sd, su))| sd + su > 0.0);
+    let change = (steps_any || !migrate.is_empty()).then(|| {
         let z = m.var(format!("change[{}]", inst.id), m.int(0.0, 1.0));
         m.objective += w.change * z;
         z
     });
     d.change.push(change);
     d.migrate.push(migrate);
-    link_change(p, m, d, i, span);
+    link_change(p, m, d, i);
     add_demand(p, m, d, i);
     add_shares(p, m, d, i);
 }
 
 /// Any step or migration switches the change indicator on.
-fn link_change(p: &Problem, m: &mut Program, d: &Decisions, i: usize, span: f64) {
+fn link_change(p: &Problem, m: &mut Program, d: &Decisions, i: usize) {
     let Some(z) = d.change[i] else { return };
     let id = &p.instances[i].id;
-    let mut moves = Expression::from(0.0);
     for r in Resource::ALL {
         if let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) {
-            moves += u + v;
+            let (sd, su) = d.span[i][r];
+            m.row(format!("change_up[{id},{r}]"), constraint!(u <= su * z));
+            m.row(format!("change_down[{id},{r}]"), constraint!(v <= sd * z));
         }
-    }
-    if span > 0.0 {
-        m.row(format!("change_link[{id}]"), constraint!(moves <= span * z));
     }
     let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
     m.row(format!("one_host[{id}]"), constraint!(leave.clone() <= 1.0));
@@ -207,11 +249,8 @@ fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
             d.offset += cost(0.0);
             continue;
         };
-        let (lo, hi) = (-steps(a0 - inst.min[r], g), steps(inst.max[r] - a0, g));
-        if hi - lo < 1.0 {
-            d.offset += cost(0.0);
-            continue;
-        }
+        let (sd, su) = d.span[i][r];
+        let (lo, hi) = (-sd, su);
         let k = ((dem - a0) / g).floor().clamp(lo, hi - 1.0);
         let (ws, wi) = (
             p.policy.weights.shortfall / p.policy.unit[r],
@@ -305,79 +344,46 @@ fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resour
     );
 }
 
-/// Explicit donor → receiver flows on one host; grows beyond free capacity must be swapped for.
+/// Swaps on one host: donors give steps, receivers take them, and what is given equals
+/// what is taken. Grows beyond the host's free capacity must be taken by swap. Pairing
+/// donors with receivers needs no variables of its own: at one price per step, any split
+/// of the totals pays the same, so [`pair_swaps`] pairs them after solving.
 fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resource) {
     let g = p.policy.granularity[r];
     let hid = p.hosts[h].id.clone();
-    let on: Vec<usize> = d.residents[h]
-        .iter()
-        .copied()
-        .filter(|&i| d.up[i][r].is_some())
-        .collect();
-    let donors: Vec<usize> = on
-        .iter()
-        .copied()
-        .filter(|&i| p.instances[i].current[r] - p.instances[i].min[r] >= g - 1e-9)
-        .collect();
-    let receivers: Vec<usize> = on
-        .iter()
-        .copied()
-        .filter(|&j| p.instances[j].demand[r].is_some_and(|dem| dem > p.instances[j].current[r]))
-        .collect();
-    let mut swapped = Expression::from(0.0);
-    let first = d.flows.len();
-    for &i in &donors {
-        for &j in receivers.iter().filter(|&&j| j != i) {
-            let name = format!("swap[{}>{},{r}]", p.instances[i].id, p.instances[j].id);
-            let f = m.var(name, m.int(0.0, f64::INFINITY));
-            swapped += f;
-            d.flows.push((i, j, r, f));
+    let on: Vec<usize> = d.residents[h].iter().copied().filter(|&i| d.up[i][r].is_some()).collect();
+    let (mut given, mut taken, mut grows) = (Expression::from(0.0), Expression::from(0.0), Expression::from(0.0));
+    for &i in &on {
+        let id = &p.instances[i].id;
+        let (sd, su) = d.span[i][r];
+        let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
+        if sd >= 1.0 {
+            let e = m.var(format!("give[{id},{r}]"), m.int(0.0, sd));
+            let down = d.down[i][r].expect("adjustable");
+            m.row(format!("give_le_down[{id},{r}]"), constraint!(e <= down));
+            m.row(format!("give_stay[{id},{r}]"), constraint!(e + sd * leave.clone() <= sd));
+            given += e;
+            d.give[i][r] = Some(e);
         }
-    }
-    let flows = &d.flows[first..];
-    for &i in &donors {
-        let give: Expression = flows.iter().filter(|f| f.0 == i).map(|f| f.3).sum();
-        let down = d.down[i][r].expect("adjustable");
-        m.row(
-            format!("swap_give[{},{r}]", p.instances[i].id),
-            constraint!(give <= down),
-        );
-    }
-    let mut grows = Expression::from(0.0);
-    for &j in &on {
-        let take: Expression = flows.iter().filter(|f| f.1 == j).map(|f| f.3).sum();
-        let up = d.up[j][r].expect("adjustable");
-        m.row(
-            format!("swap_take[{},{r}]", p.instances[j].id),
-            constraint!(take <= up),
-        );
-        grows += grow_here(p, m, d, j, r, up);
-    }
-    for &(i, j, _, f) in flows {
-        for k in [i, j] {
-            let leave: Expression = d.migrate[k].iter().map(|&(_, x)| x).sum();
-            let big = steps(p.instances[k].max[r] - p.instances[k].min[r], g);
-            let name = format!(
-                "swap_stay[{}>{},{r},{}]",
-                p.instances[i].id, p.instances[j].id, p.instances[k].id
-            );
-            m.row(name, constraint!(f + big * leave <= big));
+        let up = d.up[i][r].expect("adjustable");
+        if su >= 1.0 {
+            let t = m.var(format!("take[{id},{r}]"), m.int(0.0, su));
+            m.row(format!("take_le_up[{id},{r}]"), constraint!(t <= up));
+            m.row(format!("take_stay[{id},{r}]"), constraint!(t + su * leave <= su));
+            taken += t;
+            d.take[i][r] = Some(t);
         }
+        grows += grow_here(p, m, d, i, r, up);
     }
-    let used: f64 = d.residents[h]
-        .iter()
-        .map(|&i| p.instances[i].current[r])
-        .sum();
+    m.row(format!("swap_balance[{hid},{r}]"), constraint!(given - taken.clone() == 0.0));
+    let used: f64 = d.residents[h].iter().map(|&i| p.instances[i].current[r]).sum();
     let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0));
     for &i in &d.residents[h] {
         for &(_, x) in &d.migrate[i] {
             freed += p.instances[i].current[r] * x;
         }
     }
-    m.row(
-        format!("cover[{hid},{r}]"),
-        constraint!(g * grows - g * swapped <= freed),
-    );
+    m.row(format!("cover[{hid},{r}]"), constraint!(g * grows - g * taken <= freed));
 }
 
 /// The steps instance `j` grows on its current host: `up`, or 0 if it migrates (it grows
@@ -385,7 +391,7 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
 fn grow_here(
     p: &Problem,
     m: &mut Program,
-    d: &Decisions,
+    d: &mut Decisions,
     j: usize,
     r: Resource,
     up: Variable,
@@ -399,6 +405,7 @@ fn grow_here(
         p.policy.granularity[r],
     );
     let stay_up = m.var(format!("stay_up[{id},{r}]"), variable().min(0));
+    d.stay_up[j][r] = Some(stay_up);
     let leave: Expression = d.migrate[j].iter().map(|&(_, x)| x).sum();
     m.row(
         format!("stay_up_def[{id},{r}]"),
@@ -407,28 +414,26 @@ fn grow_here(
     stay_up.into()
 }
 
-/// Receivers pay donors; nobody pays more than it has or ends above its cap, in whatever
-/// order the executor runs the swaps (so payments and receipts are bounded separately).
+/// Receivers pay donors; nobody pays more than it has or receives more than fits under its
+/// cap, bounded separately so balances stay in range in whatever order swaps run.
 fn add_credits(p: &Problem, m: &mut Program, d: &Decisions) {
-    let n = p.instances.len();
-    let mut paid = vec![Expression::from(0.0); n];
-    let mut received = vec![Expression::from(0.0); n];
-    for &(i, j, r, f) in &d.flows {
-        let price = p.swap_price(r, p.policy.granularity[r]);
-        paid[j] += price * f;
-        received[i] += price * f;
-    }
     for (k, inst) in p.instances.iter().enumerate() {
-        if d.flows.iter().any(|f| f.0 == k || f.1 == k) {
-            let (pay, get) = (paid[k].clone(), received[k].clone());
-            m.row(
-                format!("credit_pay[{}]", inst.id),
-                constraint!(pay <= inst.credits),
-            );
-            m.row(
-                format!("credit_cap[{}]", inst.id),
-                constraint!(get <= inst.credit_cap - inst.credits),
-            );
+        let (mut pay, mut get) = (Expression::from(0.0), Expression::from(0.0));
+        for r in Resource::ALL {
+            let price = p.swap_price(r, p.policy.granularity[r]);
+            if let Some(t) = d.take[k][r] {
+                pay += price * t;
+            }
+            if let Some(e) = d.give[k][r] {
+                get += price * e;
+            }
+        }
+        let id = &inst.id;
+        if Resource::ALL.iter().any(|&r| d.take[k][r].is_some()) {
+            m.row(format!("credit_pay[{id}]"), constraint!(pay <= inst.credits));
+        }
+        if Resource::ALL.iter().any(|&r| d.give[k][r].is_some()) {
+            m.row(format!("credit_cap[{id}]"), constraint!(get <= inst.credit_cap - inst.credits));
         }
     }
 }
@@ -474,22 +479,43 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
                 .map_or(p.instances[i].host, |&(h, _)| h)
         })
         .collect();
-    let swaps = d
-        .flows
-        .iter()
-        .filter(|f| val(f.3) > 0.5)
-        .map(|&(donor, receiver, resource, f)| {
-            let amount = round6(val(f) * p.policy.granularity[resource]);
-            Swap {
-                donor,
-                receiver,
-                resource,
-                amount,
-                credits: p.swap_price(resource, amount),
-            }
-        })
-        .collect();
+    let steps_of = |x: Option<Variable>| x.map_or(0.0, val);
+    let mut swaps = Vec::new();
+    for residents in &d.residents {
+        for r in Resource::ALL {
+            let given: Vec<(usize, f64)> = residents.iter().map(|&i| (i, steps_of(d.give[i][r]))).collect();
+            let taken: Vec<(usize, f64)> = residents.iter().map(|&i| (i, steps_of(d.take[i][r]))).collect();
+            swaps.extend(pair_swaps(p, r, given, taken));
+        }
+    }
     Solution { alloc, host, swaps }
+}
+
+/// Pairs each host's donors with its receivers, in index order, into explicit swaps.
+fn pair_swaps(p: &Problem, r: Resource, mut given: Vec<(usize, f64)>, taken: Vec<(usize, f64)>) -> Vec<Swap> {
+    let g = p.policy.granularity[r];
+    let mut swaps = Vec::new();
+    for (receiver, mut want) in taken {
+        for (donor, left) in given.iter_mut() {
+            if want < 0.5 {
+                break;
+            }
+            if *donor == receiver || *left < 0.5 {
+                continue;
+            }
+            let steps = want.min(*left);
+            (*left, want) = (*left - steps, want - steps);
+            let amount = round6(steps * g);
+            swaps.push(Swap {
+                donor: *donor,
+                receiver,
+                resource: r,
+                amount,
+                credits: p.swap_price(r, amount),
+            });
+        }
+    }
+    swaps
 }
 
 /// Column values that reproduce `s` (a greedy plan) in this program, for a warm start.
@@ -506,6 +532,9 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
                 let delta = ((new - inst.current[r]) / p.policy.granularity[r]).round();
                 set(u, delta.max(0.0));
                 set(w, (-delta).max(0.0));
+                if let Some(x) = d.stay_up[i][r].filter(|_| s.host[i] == inst.host) {
+                    set(x, delta.max(0.0));
+                }
             }
             if let Some(x) = d.mismatch[i][r] {
                 set(x, p.mismatch_cost(i, r, new));
@@ -528,14 +557,12 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
             }
         }
     }
-    for &(i, j, r, f) in &d.flows {
-        let amount: f64 = s
-            .swaps
-            .iter()
-            .filter(|w| (w.donor, w.receiver, w.resource) == (i, j, r))
-            .map(|w| w.amount)
-            .sum();
-        set(f, (amount / p.policy.granularity[r]).round());
+    for sw in &s.swaps {
+        let steps = (sw.amount / p.policy.granularity[sw.resource]).round();
+        let sides = [d.give[sw.donor][sw.resource], d.take[sw.receiver][sw.resource]];
+        for x in sides.into_iter().flatten() {
+            v[d.index[&x]] += steps;
+        }
     }
     v
 }
