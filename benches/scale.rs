@@ -1,9 +1,11 @@
 //! How the optimiser scales: greedy vs the partitioned MIP on synthetic fleets.
 //!
 //! `cargo bench --bench scale -- [SIZES…]` (default 1000 10000). Each size N
-//! is N instances on N/20 hosts, shaped like the fixture traces, with the last
+//! is N instances on N/20 hosts in cells of 2000, shaped like the fixture traces, with the last
 //! hour's peak as the demand (this measures the optimiser, not forecasting).
-//! Prints one row per size and configuration; see benches/RESULTS.md.
+//! The MIP runs in POP parts of 100 instances, 5 s and 1% gap each; the
+//! unpartitioned solve (N <= 2000) gets 60 s. Prints one row per size and
+//! configuration; see benches/RESULTS.md.
 
 use chameleon::greedy;
 use chameleon::mip;
@@ -58,6 +60,9 @@ fn main() {
     for n in sizes {
         let mut policy = Policy::default();
         policy.migration.allow_cross_cell = false;
+        policy.solver.partition_instances = 100;
+        policy.solver.time_limit_seconds = 5.0;
+        policy.solver.relative_gap = 0.01;
         policy.disruption.max_changes = n / 4;
         policy.disruption.max_migrations = n / 100;
         let cells = (n / 2000).max(1);
@@ -84,10 +89,11 @@ fn main() {
         row("lp relaxation (whole)", n, &p, g, || {
             format!("bound {:.1}", mip::relaxation_bound(&p).expect("lp solves"))
         });
-        if n <= 20000 {
+        if n <= 2000 {
             let mut one = p.clone();
             one.policy.migration.allow_cross_cell = true;
             one.policy.solver.partition_instances = 0;
+            one.policy.solver.time_limit_seconds = 60.0;
             row("mip, unpartitioned", n, &one, g, || {
                 let (s, st) = mip::solve(&one, Some(&greedy::solve(&one))).expect("solves");
                 let o = one.assess(&s).objective;
