@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use chameleon::compare;
 use chameleon::executor;
 use chameleon::fleet::Fleet;
+use chameleon::forecast;
 use chameleon::import::{self, ImportOptions, Source};
 use chameleon::plan::{Plan, PlanError};
 use chameleon::planner::{Run, RunInputs, Strategy};
@@ -71,6 +72,27 @@ enum Command {
         /// The current time, for checking expiry (default: now).
         #[arg(long)]
         now: Option<DateTime<Utc>>,
+    },
+    /// Forecast every series, or evaluate forecast accuracy by rolling origins.
+    Forecast {
+        #[arg(long)]
+        telemetry: PathBuf,
+        /// Forecast (or evaluate up to) this time (default: now; evaluation: each series' end).
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Backtest every method and the selection on the last `--origins` horizons.
+        #[arg(long)]
+        evaluate: bool,
+        #[arg(long, default_value_t = 4)]
+        origins: usize,
+        /// Forecast horizon, e.g. `1h` or `30m` (default: the model file's).
+        #[arg(long, value_parser = parse_minutes)]
+        horizon: Option<u32>,
+        /// Write the evaluation report as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Run the MIP and the greedy heuristic side by side on the same forecasts.
     Compare {
@@ -182,12 +204,83 @@ fn run(cli: Cli) -> Result<ExitCode> {
             backend: Backend::Sim,
             now,
         } => apply(&plan, &fleet, now),
+        Command::Forecast {
+            telemetry,
+            now,
+            model,
+            evaluate,
+            origins,
+            horizon,
+            report,
+        } => {
+            let t = Telemetry::read(&telemetry)?;
+            let mut settings = Policy::load(model.as_deref())?.forecast;
+            settings.horizon_minutes = horizon.unwrap_or(settings.horizon_minutes);
+            if evaluate {
+                evaluate_forecasts(&t, &settings, origins, now, report.as_deref())
+            } else {
+                print_forecasts(&t, &settings, resolve_now(now))
+            }
+        }
         Command::Compare { inputs } => {
             let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
             print!("{}", compare::render(&compare::compare(&run.problem)?));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Minutes from `90`, `90m` or `2h`.
+fn parse_minutes(text: &str) -> Result<u32, String> {
+    let (digits, factor) = match text.strip_suffix('h') {
+        Some(d) => (d, 60),
+        None => (text.strip_suffix('m').unwrap_or(text), 1),
+    };
+    match digits.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n * factor),
+        _ => Err(format!("`{text}` is not a positive duration like 60m or 1h")),
+    }
+}
+
+fn evaluate_forecasts(
+    t: &Telemetry,
+    settings: &forecast::Settings,
+    origins: usize,
+    now: Option<DateTime<Utc>>,
+    report: Option<&Path>,
+) -> Result<ExitCode> {
+    let clock = std::time::Instant::now();
+    let r = forecast::evaluate::evaluate(t, settings, origins, now);
+    eprintln!(
+        "evaluated {} series ({} skipped), {} origins of {} min, {:.1}s",
+        r.series,
+        r.skipped,
+        origins,
+        settings.horizon_minutes,
+        clock.elapsed().as_secs_f64()
+    );
+    print!("{}", r.table());
+    if let Some(path) = report {
+        let text = serde_json::to_string_pretty(&r)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_forecasts(t: &Telemetry, settings: &forecast::Settings, now: DateTime<Utc>) -> Result<ExitCode> {
+    let f = forecast::Forecasts::build(t, now, settings);
+    println!("instance,resource,method,quantile,mean,last,note");
+    for ((id, r), d) in &f.demands {
+        println!(
+            "{id},{r},{},{:.6},{:.6},{:.6},{}",
+            d.method.name(),
+            d.quantile,
+            d.mean,
+            d.last,
+            d.note.replace(',', ";")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {

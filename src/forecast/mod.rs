@@ -1,0 +1,515 @@
+//! Load Prediction Engine: a calibrated quantile of each instance's demand over the planning window.
+//!
+//! The optimiser sizes capacity against forecasts, not against the last sample, so
+//! every `(instance, resource)` series gets a [`Demand`]. Each series is put on a
+//! regular grid ([`grid`]), its candidates ([`method`]) are compared by a
+//! rolling-origin backtest ([`backtest`]) and the winner's quantile is corrected
+//! conformally ([`calibrate`]). The choice is persisted ([`state`]) so that later
+//! runs only refit it, and an unchanged series is not refitted at all. Short,
+//! flat or failing series fall back to simpler rules, and the `note` says why.
+
+pub mod backtest;
+pub mod calibrate;
+pub mod evaluate;
+pub mod grid;
+pub mod method;
+pub mod select;
+pub mod state;
+
+pub use method::Method;
+use select::{Context, Selection};
+use state::{Entry, Fingerprint, State};
+
+use crate::resource::Resource;
+use crate::telemetry::{Series, Telemetry};
+use chrono::{DateTime, Duration, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+/// Forecast settings, read from the `[forecast]` table of the planning model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The quantile of demand to plan for, in (0, 1).
+    pub quantile: f64,
+    /// The planning window.
+    pub horizon_minutes: u32,
+    /// The seasonal period (a day by default).
+    pub season_minutes: u32,
+    /// Only the last this many days before `now` are used.
+    pub history_days: u32,
+    /// Rolling-origin backtest origins used for model selection.
+    pub origins: usize,
+    /// Minutes between backtest origins.
+    pub origin_spacing_minutes: u32,
+    /// Model selection is redone when older than this.
+    pub reselect_hours: u32,
+    /// The selection state file (relative to the working directory); empty disables it.
+    pub state: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            quantile: 0.9,
+            horizon_minutes: 60,
+            season_minutes: 1440,
+            history_days: 7,
+            origins: 6,
+            origin_spacing_minutes: 60,
+            reselect_hours: 24,
+            state: "models/forecast-state.json".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Checks the ranges serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return Err(format!(
+                "forecast.quantile {} must be in (0, 1)",
+                self.quantile
+            ));
+        }
+        let zero = [
+            ("horizon_minutes", self.horizon_minutes),
+            ("season_minutes", self.season_minutes),
+            ("history_days", self.history_days),
+            ("origin_spacing_minutes", self.origin_spacing_minutes),
+        ];
+        match zero.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("forecast.{name} must be positive")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The forecast demand of one series over the horizon. All values finite and `>= 0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    /// The requested quantile of the peak: max over horizon steps of the per-step quantile.
+    pub quantile: f64,
+    /// Mean point forecast over the horizon.
+    pub mean: f64,
+    /// Last observed value.
+    pub last: f64,
+    pub method: Method,
+    /// Empty, or why a fallback was used.
+    pub note: String,
+}
+
+impl Demand {
+    /// A demand that is not a model's forecast.
+    pub fn fixed(values: &[f64], quantile: f64, method: Method, note: String) -> Demand {
+        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        Demand {
+            quantile,
+            mean,
+            last: values.last().copied().unwrap_or(0.0),
+            method,
+            note,
+        }
+    }
+
+    /// Summarises a path shifted by the calibration offset, clamped at zero.
+    fn from_path(path: &method::Path, offset: f64, values: &[f64], method: Method, note: String) -> Demand {
+        let clamp = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
+        let steps = path.point.len().max(1) as f64;
+        Demand {
+            quantile: path.base.iter().fold(0.0, |m, &b| m.max(clamp(b + offset))),
+            mean: path.point.iter().map(|&p| clamp(p)).sum::<f64>() / steps,
+            last: values.last().copied().unwrap_or(0.0),
+            method,
+            note,
+        }
+    }
+}
+
+/// How a series' demand was obtained this run, for the run log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Work {
+    /// Selection by backtest (new, stale or changed settings).
+    Selected,
+    /// The stored selection, refitted on new data.
+    Refitted,
+    /// Unchanged history: the stored demand.
+    Reused,
+    /// A fallback rule; nothing to store.
+    Fallback,
+}
+
+/// Demand forecasts for every series with history in the window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Forecasts {
+    pub demands: BTreeMap<(String, Resource), Demand>,
+    pub now: DateTime<Utc>,
+    /// The oldest sample used, over all series.
+    pub history_start: Option<DateTime<Utc>>,
+    /// The newest sample used, over all series.
+    pub history_end: Option<DateTime<Utc>>,
+    /// Samples used, over all series.
+    pub samples: usize,
+    /// Grid slots without a sample, interpolated, over all series.
+    pub gaps_filled: usize,
+    /// How many series each kind of work produced.
+    pub work: BTreeMap<Work, usize>,
+}
+
+/// One series' result.
+struct Outcome {
+    demand: Demand,
+    entry: Option<Entry>,
+    gaps: usize,
+    work: Work,
+}
+
+impl Forecasts {
+    /// Forecasts every series from its samples in `[now - history_days, now)`, selecting afresh.
+    pub fn build(telemetry: &Telemetry, now: DateTime<Utc>, settings: &Settings) -> Forecasts {
+        Self::build_with_state(telemetry, now, settings, &mut State::default())
+    }
+
+    /// Like [`Forecasts::build`], reusing the selections in `state` and updating it.
+    pub fn build_with_state(
+        telemetry: &Telemetry,
+        now: DateTime<Utc>,
+        settings: &Settings,
+        state: &mut State,
+    ) -> Forecasts {
+        let windows = history_windows(telemetry, now, settings);
+        let bar = progress(windows.len() as u64);
+        let outcomes: Vec<Outcome> = windows
+            .par_iter()
+            .map(|(key, w)| {
+                let outcome = forecast_key(key, w, now, settings, state.get(key, settings));
+                bar.inc(1);
+                outcome
+            })
+            .collect();
+        bar.finish_and_clear();
+        let mut out = Forecasts {
+            now,
+            ..Forecasts::default()
+        };
+        let mut entries = Vec::new();
+        for ((key, w), o) in windows.into_iter().zip(outcomes) {
+            out.record(key, w, o.demand, o.gaps, o.work);
+            entries.extend(o.entry);
+        }
+        state.update(settings, entries);
+        out
+    }
+
+    fn record(&mut self, key: &(String, Resource), w: &[(i64, f64)], d: Demand, gaps: usize, work: Work) {
+        let first = DateTime::from_timestamp(w[0].0, 0);
+        let last = DateTime::from_timestamp(w[w.len() - 1].0, 0);
+        self.history_start = self.history_start.min(first).or(first);
+        self.history_end = self.history_end.max(last);
+        self.samples += w.len();
+        self.gaps_filled += gaps;
+        *self.work.entry(work).or_default() += 1;
+        self.demands.insert(key.clone(), d);
+    }
+
+    /// The demand of one instance and resource, if it had history.
+    pub fn get(&self, instance: &str, r: Resource) -> Option<&Demand> {
+        self.demands.get(&(instance.to_owned(), r))
+    }
+
+    /// How many series each method produced, for the run log.
+    pub fn method_counts(&self) -> BTreeMap<Method, usize> {
+        let mut counts = BTreeMap::new();
+        for d in self.demands.values() {
+            *counts.entry(d.method).or_default() += 1;
+        }
+        counts
+    }
+}
+
+type Key = (String, Resource);
+
+/// Each series' samples in `[now - history_days, now)`, non-empty ones only.
+fn history_windows<'a>(
+    telemetry: &'a Telemetry,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> Vec<(&'a Key, &'a [(i64, f64)])> {
+    let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
+    let end = now.timestamp();
+    telemetry
+        .series
+        .iter()
+        .filter_map(|(key, series)| {
+            let lo = series.points.partition_point(|&(t, _)| t < start);
+            let hi = series.points.partition_point(|&(t, _)| t < end);
+            let w = series.points.get(lo..hi).filter(|w| !w.is_empty())?;
+            Some((key, w))
+        })
+        .collect()
+}
+
+/// A progress bar on stderr for long runs, hidden under `CI` or when stderr is not a terminal.
+fn progress(len: u64) -> ProgressBar {
+    let visible = len >= 1000 && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("forecast {bar:40} {pos}/{len} series, eta {eta}");
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Forecasts one series, reusing `prior` where it is fresh.
+fn forecast_key(
+    key: &Key,
+    points: &[(i64, f64)],
+    now: DateTime<Utc>,
+    settings: &Settings,
+    prior: Option<&Entry>,
+) -> Outcome {
+    let step = Series {
+        points: points.to_vec(),
+        first_line: 0,
+    }
+    .step_seconds()
+    .unwrap_or(1);
+    let grid = grid::regularise(points, step);
+    let y = &grid.values;
+    let gaps = grid.filled;
+    if let Some(demand) = select::fallback(y) {
+        return Outcome { demand, entry: None, gaps, work: Work::Fallback };
+    }
+    let fingerprint = Fingerprint {
+        step,
+        end: grid.end,
+        samples: points.len(),
+        sum: y.iter().sum(),
+    };
+    let ctx = Context::new(settings, step);
+    let fresh = prior.filter(|e| is_fresh(e, now, settings));
+    let (selection, selected_at, work) = match fresh {
+        Some(e) if e.fingerprint == fingerprint => {
+            let demand = cached(e, y);
+            return Outcome { demand, entry: Some(e.clone()), gaps, work: Work::Reused };
+        }
+        Some(e) => (e.selection.clone(), e.selected_at, Work::Refitted),
+        None => (select::select(y, &ctx).0, now, Work::Selected),
+    };
+    let (demand, selection) = finish(y, &ctx, selection);
+    let entry = Entry {
+        instance: key.0.clone(),
+        resource: key.1,
+        selection,
+        selected_at,
+        fingerprint,
+        quantile: demand.quantile,
+        mean: demand.mean,
+    };
+    Outcome { demand, entry: Some(entry), gaps, work }
+}
+
+/// Whether a stored selection is younger than the re-selection period.
+fn is_fresh(e: &Entry, now: DateTime<Utc>, settings: &Settings) -> bool {
+    let age = now - e.selected_at;
+    age >= Duration::zero() && age < Duration::hours(i64::from(settings.reselect_hours))
+}
+
+fn cached(e: &Entry, y: &[f64]) -> Demand {
+    Demand {
+        quantile: e.quantile,
+        mean: e.mean,
+        last: y.last().copied().unwrap_or(0.0),
+        method: e.selection.method,
+        note: e.selection.note.clone(),
+    }
+}
+
+/// Refits the selection on the whole history; a failure falls back to the recent peak.
+fn finish(y: &[f64], ctx: &Context, mut selection: Selection) -> (Demand, Selection) {
+    match select::refit(y, ctx, &selection) {
+        Ok((path, spec)) => {
+            selection.spec = spec.or(selection.spec);
+            let d = Demand::from_path(&path, selection.offset, y, selection.method, selection.note.clone());
+            (d, selection)
+        }
+        Err(e) => {
+            let peak = y.iter().fold(0.0, |m: f64, &v| m.max(v));
+            let d = Demand::fixed(y, peak, Method::RecentPeak, format!("{e}: recent peak"));
+            (d, selection)
+        }
+    }
+}
+
+/// Forecasts one series of evenly spaced samples, `step_seconds` apart, selecting afresh.
+pub fn forecast_series(values: &[f64], step_seconds: i64, settings: &Settings) -> Demand {
+    if let Some(d) = select::fallback(values) {
+        return d;
+    }
+    let ctx = Context::new(settings, step_seconds);
+    finish(values, &ctx, select::select(values, &ctx).0).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Path as FsPath;
+
+    const DAY: usize = 288;
+
+    /// Deterministic noise in [-1, 1).
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
+    }
+
+    /// A daily cosine (peak 70 at the start of each day) plus noise of amplitude `amp`.
+    fn daily(days: usize, amp: f64) -> Vec<f64> {
+        let period = DAY as f64;
+        noise(days * DAY, 7)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 50.0 + 20.0 * (std::f64::consts::TAU * i as f64 / period).cos() + amp * e)
+            .collect()
+    }
+
+    fn with_quantile(quantile: f64) -> Settings {
+        Settings {
+            quantile,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn constant_series_forecasts_its_value() {
+        let d = forecast_series(&[3.5; 100], 300, &Settings::default());
+        assert_eq!(
+            (d.method, d.quantile, d.mean, d.last),
+            (Method::Constant, 3.5, 3.5, 3.5)
+        );
+    }
+
+    #[test]
+    fn short_history_uses_non_seasonal_ets() {
+        let values: Vec<f64> = noise(100, 1).iter().map(|e| 10.0 + e).collect();
+        let d = forecast_series(&values, 300, &Settings::default());
+        assert_eq!(d.method, Method::Ets, "{d:?}");
+        assert!(d.note.contains("non-seasonal ETS"), "{}", d.note);
+        assert!(d.quantile > d.mean && d.quantile < 15.0, "{d:?}");
+    }
+
+    #[test]
+    fn very_short_history_uses_recent_peak() {
+        let d = forecast_series(&[1.0, 4.0, 2.0], 300, &Settings::default());
+        assert_eq!(
+            (d.method, d.quantile, d.last),
+            (Method::RecentPeak, 4.0, 2.0)
+        );
+        assert!(d.note.contains("3 samples"), "{}", d.note);
+    }
+
+    #[test]
+    fn seasonal_series_forecasts_near_the_true_peak() {
+        let d = forecast_series(&daily(4, 1.0), 300, &Settings::default());
+        assert!(
+            matches!(d.method, Method::SeasonalNaive | Method::MstlEts),
+            "{d:?}"
+        );
+        assert!(d.note.is_empty(), "{}", d.note);
+        assert!(d.quantile > d.mean, "{d:?}");
+        assert!((d.quantile - 70.0).abs() < 4.0, "{d:?}");
+    }
+
+    #[test]
+    fn higher_quantiles_are_not_lower() {
+        let seasonal = daily(4, 8.0);
+        let short: Vec<f64> = noise(200, 3).iter().map(|e| 20.0 + 5.0 * e).collect();
+        for values in [seasonal, short] {
+            let p50 = forecast_series(&values, 300, &with_quantile(0.5));
+            let p95 = forecast_series(&values, 300, &with_quantile(0.95));
+            assert_eq!(p50.method, p95.method);
+            assert!(p95.quantile >= p50.quantile, "{p50:?} {p95:?}");
+        }
+    }
+
+    #[test]
+    fn forecasts_are_deterministic() {
+        let values = daily(3, 5.0);
+        let settings = Settings::default();
+        assert_eq!(
+            forecast_series(&values, 300, &settings),
+            forecast_series(&values, 300, &settings)
+        );
+    }
+
+    #[test]
+    fn settings_read_from_toml_with_defaults() {
+        let s: Settings = toml::from_str("quantile = 0.95").unwrap();
+        assert_eq!(s, with_quantile(0.95));
+        assert!(toml::from_str::<Settings>("quantil = 0.95").is_err());
+        assert!(with_quantile(1.0).validate().is_err());
+        assert!(Settings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn build_uses_only_the_history_window() {
+        let csv = "timestamp,instance,resource,value\n\
+                   2024-01-01T00:00:00Z,a,cpu,9\n\
+                   2024-01-09T00:00:00Z,a,cpu,1\n\
+                   2024-01-09T00:05:00Z,a,cpu,2\n\
+                   2024-01-09T00:10:00Z,a,cpu,5\n\
+                   2024-01-09T00:05:00Z,b,mem,512\n\
+                   2024-01-09T00:10:00Z,b,mem,512\n\
+                   2024-01-09T01:00:00Z,c,net,3\n";
+        let telemetry = Telemetry::from_reader(FsPath::new("t.csv"), csv.as_bytes()).unwrap();
+        let now = "2024-01-09T00:10:00Z".parse().unwrap();
+        let f = Forecasts::build(&telemetry, now, &Settings::default());
+        assert_eq!(f.demands.len(), 2);
+        assert_eq!(f.samples, 3);
+        assert_eq!(
+            f.history_start,
+            Some("2024-01-09T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(f.history_end, Some("2024-01-09T00:05:00Z".parse().unwrap()));
+        let a = f.get("a", Resource::Cpu).unwrap();
+        assert_eq!(
+            (a.method, a.quantile, a.last),
+            (Method::RecentPeak, 2.0, 2.0)
+        );
+        assert_eq!(f.get("b", Resource::Mem).unwrap().method, Method::Constant);
+        assert!(f.get("c", Resource::Net).is_none());
+        let counts = f.method_counts();
+        assert_eq!(
+            counts,
+            BTreeMap::from([(Method::RecentPeak, 1), (Method::Constant, 1)])
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn outputs_are_finite_and_non_negative(
+            values in proptest::collection::vec(0.0..1e4f64, 0..700),
+            quantile in 0.05..0.99f64,
+        ) {
+            let d = forecast_series(&values, 300, &with_quantile(quantile));
+            for v in [d.quantile, d.mean, d.last] {
+                prop_assert!(v.is_finite() && v >= 0.0, "{:?}", d);
+            }
+        }
+    }
+}
