@@ -8,7 +8,7 @@
 use super::backtest::{coverage, mae, mase_scale};
 use super::grid;
 use super::method::{Method, Path};
-use super::select::{self, Context};
+use super::select::{self, Context, Selection};
 use super::{calibrate, Settings};
 use crate::resource::Resource;
 use crate::telemetry::{Series, Telemetry};
@@ -195,7 +195,7 @@ fn evaluate_window(history: &[f64], actual: &[f64], ctx: &Context, out: &mut Ser
     let clock = Instant::now();
     let (selection, windows) = select::select(history, ctx);
     let selection_seconds = clock.elapsed().as_secs_f64();
-    let (paths, seconds) = timed_paths(history, ctx, &selection.periods);
+    let (paths, seconds) = timed_paths(history, ctx, &selection);
     let naive = paths.get(&Method::SeasonalNaive)?;
     let yard = Yardstick {
         actual,
@@ -215,10 +215,10 @@ fn evaluate_window(history: &[f64], actual: &[f64], ctx: &Context, out: &mut Ser
 }
 
 /// Every candidate's forecast from one origin with the seconds each took.
-fn timed_paths(history: &[f64], ctx: &Context, periods: &[usize]) -> (BTreeMap<Method, Path>, BTreeMap<Method, f64>) {
+fn timed_paths(history: &[f64], ctx: &Context, selection: &Selection) -> (BTreeMap<Method, Path>, BTreeMap<Method, f64>) {
     let mut seconds = BTreeMap::new();
     let mut paths = BTreeMap::new();
-    for c in select::candidates(history, ctx, periods, None) {
+    for c in select::candidates(history, ctx, &selection.periods, selection.spec.clone()) {
         let clock = Instant::now();
         if let Ok(p) = c.forecast(history, ctx.horizon, ctx.q) {
             if p.is_finite() {

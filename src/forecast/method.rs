@@ -6,6 +6,7 @@
 
 use augurs::ets::AutoETS;
 use augurs::mstl::MSTLModel;
+use super::grid::aggregate;
 use augurs::{Fit, Predict};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,21 @@ impl Path {
         }
     }
 
+    /// Repeats each step `factor` times and keeps the first `horizon` steps.
+    fn expand(self, factor: usize, horizon: usize) -> Path {
+        let stretch = |v: Vec<f64>| -> Vec<f64> {
+            v.into_iter()
+                .flat_map(|x| std::iter::repeat_n(x, factor.max(1)))
+                .take(horizon)
+                .collect()
+        };
+        Path {
+            point: stretch(self.point),
+            base: stretch(self.base),
+            spec: self.spec,
+        }
+    }
+
     /// Whether every value is finite.
     pub fn is_finite(&self) -> bool {
         self.point.iter().chain(&self.base).all(|v| v.is_finite())
@@ -110,9 +126,11 @@ pub fn naive_point(y: &[f64], season: usize, horizon: usize) -> Vec<f64> {
     (0..horizon).map(|i| y[base + i % s]).collect()
 }
 
-/// Non-seasonal AutoETS on the most recent `window` samples; `spec` pins the model.
+/// Non-seasonal AutoETS on the most recent `window` samples, averaged over blocks of
+/// `factor` samples; `spec` pins the model.
 pub struct Ets {
     pub window: usize,
+    pub factor: usize,
     pub spec: Option<String>,
 }
 
@@ -122,18 +140,24 @@ impl Candidate for Ets {
     }
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
-        let y = &y[y.len().saturating_sub(self.window)..];
-        let model = match self.spec.as_deref() {
-            Some(spec) => pinned_ets(spec)?,
-            None => AutoETS::non_seasonal(),
-        };
-        let fitted = model.fit(y).map_err(|e| format!("ETS fit failed ({e})"))?;
+        let y = aggregate(&y[y.len().saturating_sub(self.window)..], self.factor);
+        let pinned = self.spec.as_deref().map(pinned_ets).and_then(Result::ok);
+        let fitted = pinned
+            .and_then(|m| m.fit(&y).ok())
+            .map_or_else(|| additive_ets().fit(&y), Ok)
+            .map_err(|e| format!("ETS fit failed ({e})"))?;
         let m = fitted.model();
         let spec = format!("{}{}", m.model_type(), if m.damped() { "d" } else { "" });
-        let mut path = predict(&fitted, horizon, q)?;
+        let mut path = predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon);
         path.spec = Some(spec);
         Ok(path)
     }
+}
+
+/// AutoETS over the additive-error, non-seasonal models: a pinned one then refits
+/// on any window, zeros included.
+fn additive_ets() -> AutoETS {
+    AutoETS::new(1, "AZN").expect("AZN is a valid spec")
 }
 
 /// An AutoETS restricted to one model, from a spec such as `AAN` or `AAN` + `d` (damped).
@@ -146,9 +170,12 @@ fn pinned_ets(spec: &str) -> Result<AutoETS, String> {
     AutoETS::new(1, spec).map_err(bad)?.damped(damped).map_err(bad)
 }
 
-/// MSTL with the given periods and a non-seasonal AutoETS trend.
+/// MSTL with the given periods and a non-seasonal ETS trend (pinned to `spec` if
+/// given), on block means of `factor` samples (periods are multiples of `factor`).
 pub struct MstlEts {
     pub periods: Vec<usize>,
+    pub factor: usize,
+    pub spec: Option<String>,
 }
 
 impl Candidate for MstlEts {
@@ -157,12 +184,21 @@ impl Candidate for MstlEts {
     }
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
-        let model = MSTLModel::new(
-            self.periods.clone(),
-            AutoETS::non_seasonal().into_trend_model(),
-        );
-        let fitted = model.fit(y).map_err(|e| format!("MSTL fit failed ({e})"))?;
-        predict(&fitted, horizon, q)
+        let periods: Vec<usize> = self.periods.iter().map(|p| p / self.factor).collect();
+        let y = aggregate(y, self.factor);
+        // A multiplicative-error spec can fail on a window with zeros: search again.
+        let fitted = self
+            .spec
+            .as_deref()
+            .map(pinned_ets)
+            .and_then(Result::ok)
+            .and_then(|t| MSTLModel::new(periods.clone(), t.into_trend_model()).fit(&y).ok())
+            .map_or_else(
+                || MSTLModel::new(periods, additive_ets().into_trend_model()).fit(&y),
+                Ok,
+            )
+            .map_err(|e| format!("MSTL fit failed ({e})"))?;
+        Ok(predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon))
     }
 }
 
@@ -287,12 +323,14 @@ mod tests {
         let y: Vec<f64> = (0..200).map(|i| 10.0 + (i % 7) as f64 * 0.3).collect();
         let auto = Ets {
             window: 100,
+            factor: 1,
             spec: None,
         };
         let path = auto.forecast(&y, 3, 0.9).unwrap();
         let spec = path.spec.clone().unwrap();
         let pinned = Ets {
             window: 100,
+            factor: 1,
             spec: Some(spec),
         };
         assert_eq!(pinned.forecast(&y, 3, 0.9).unwrap(), path);

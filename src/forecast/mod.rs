@@ -45,6 +45,8 @@ pub struct Settings {
     pub origins: usize,
     /// Minutes between backtest origins.
     pub origin_spacing_minutes: u32,
+    /// The augurs models fit block means of this many minutes (the planning step).
+    pub fit_step_minutes: u32,
     /// Model selection is redone when older than this.
     pub reselect_hours: u32,
     /// The selection state file (relative to the working directory); empty disables it.
@@ -60,6 +62,7 @@ impl Default for Settings {
             history_days: 7,
             origins: 6,
             origin_spacing_minutes: 60,
+            fit_step_minutes: 15,
             reselect_hours: 24,
             state: "models/forecast-state.json".into(),
         }
@@ -80,6 +83,7 @@ impl Settings {
             ("season_minutes", self.season_minutes),
             ("history_days", self.history_days),
             ("origin_spacing_minutes", self.origin_spacing_minutes),
+            ("fit_step_minutes", self.fit_step_minutes),
         ];
         match zero.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("forecast.{name} must be positive")),

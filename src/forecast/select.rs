@@ -17,6 +17,8 @@ pub const MIN_MODEL_SAMPLES: usize = 24;
 const ETS_WINDOW_SECONDS: i64 = 2 * 86_400;
 /// The VPA recommender's default histogram half-life.
 const VPA_HALF_LIFE_SECONDS: i64 = 86_400;
+/// Blocks per season for period detection: a power of two, so a season is one FFT bin.
+const DETECT_BLOCKS_PER_SEASON: usize = 32;
 /// Detected periods within this relative distance of a day (or week) count as one.
 const PERIOD_TOLERANCE: f64 = 0.1;
 
@@ -46,6 +48,8 @@ pub struct Context {
     pub spacing: usize,
     pub ets_window: usize,
     pub half_life: usize,
+    /// Samples per block for the augurs models (the fitting step).
+    pub factor: usize,
 }
 
 impl Context {
@@ -61,6 +65,7 @@ impl Context {
             spacing: samples(settings.origin_spacing_minutes),
             ets_window: (ETS_WINDOW_SECONDS.unsigned_abs() / step).max(1) as usize,
             half_life: (VPA_HALF_LIFE_SECONDS.unsigned_abs() / step).max(1) as usize,
+            factor: (u64::from(settings.fit_step_minutes) * 60 / step).max(1) as usize,
         }
     }
 
@@ -105,16 +110,22 @@ pub fn fallback(y: &[f64]) -> Option<Demand> {
 }
 
 /// The daily (and weekly) periods augurs' periodogram finds in `y`, in samples.
+///
+/// The periodogram resolves periods as FFT length / k, so the series is averaged
+/// to 32 blocks a day (a day is then exactly one bin) and centred, so that the
+/// lowest bin does not just pick up the level.
 pub fn periods(y: &[f64], ctx: &Context) -> Vec<usize> {
     if !ctx.seasonal(y.len()) {
         return Vec::new();
     }
-    let factor = (ctx.season / 24).max(1);
-    let hourly = super::grid::aggregate(y, factor);
+    let factor = (ctx.season / DETECT_BLOCKS_PER_SEASON).max(1);
+    let blocks = super::grid::aggregate(y, factor);
+    let mean = blocks.iter().sum::<f64>() / blocks.len().max(1) as f64;
+    let centred: Vec<f64> = blocks.iter().map(|v| v - mean).collect();
     let detector = PeriodogramDetector::builder()
-        .max_period((hourly.len() / 2).min(u32::MAX as usize) as u32)
+        .max_period((centred.len() / 2).min(u32::MAX as usize) as u32)
         .build();
-    let found = detector.detect(&hourly);
+    let found = detector.detect(&centred);
     let near = |target: usize| {
         found
             .iter()
@@ -122,6 +133,7 @@ pub fn periods(y: &[f64], ctx: &Context) -> Vec<usize> {
     };
     [ctx.season, 7 * ctx.season]
         .into_iter()
+        .filter(|p| p % ctx.factor == 0)
         .filter(|&p| y.len() >= 2 * p + ctx.horizon && near(p))
         .collect()
 }
@@ -133,7 +145,8 @@ pub fn candidates(y: &[f64], ctx: &Context, periods: &[usize], spec: Option<Stri
         Box::new(SeasonalNaive { season }),
         Box::new(Ets {
             window: ctx.ets_window,
-            spec,
+            factor: ctx.factor,
+            spec: spec.clone(),
         }),
         Box::new(Vpa {
             half_life: ctx.half_life,
@@ -143,6 +156,8 @@ pub fn candidates(y: &[f64], ctx: &Context, periods: &[usize], spec: Option<Stri
     if !periods.is_empty() {
         out.push(Box::new(MstlEts {
             periods: periods.to_vec(),
+            factor: ctx.factor,
+            spec,
         }));
     }
     out
@@ -151,7 +166,13 @@ pub fn candidates(y: &[f64], ctx: &Context, periods: &[usize], spec: Option<Stri
 /// Backtests every candidate and keeps the one with the lowest mean log error ratio.
 pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
     let periods = periods(y, ctx);
-    let windows = backtest::rolling(y, &candidates(y, ctx, &periods, None), &ctx.origins(y.len()), ctx.q);
+    // AutoETS searches its model space once, on the full history; the backtest refits that model.
+    let spec = candidates(y, ctx, &[], None)
+        .iter()
+        .find(|c| c.method() == Method::Ets)
+        .and_then(|c| c.forecast(y, ctx.horizon, ctx.q).ok()?.spec);
+    let pool = candidates(y, ctx, &periods, spec.clone());
+    let windows = backtest::rolling(y, &pool, &ctx.origins(y.len()), ctx.q);
     let methods = windows.first().map(|w| w.paths.keys().copied().collect::<Vec<_>>()).unwrap_or_default();
     let method = methods
         .into_iter()
@@ -167,7 +188,7 @@ pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
     let selection = Selection {
         method,
         periods,
-        spec: None,
+        spec,
         offset: calibrate::offset(&windows, method, ctx.q),
         note,
     };
