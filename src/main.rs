@@ -289,7 +289,21 @@ fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
 
 fn plan(inputs: Inputs, strategy: Strategy, out_dir: &Path, detailed: bool) -> Result<ExitCode> {
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
+    run.save_state()?;
     let (solution, stats) = strategy.solve(&run.problem)?;
+    let f = &run.forecasts;
+    eprintln!(
+        "forecast: {} series ({}), {} gaps filled, {} duplicates, {} out of order",
+        f.demands.len(),
+        f.work
+            .iter()
+            .map(|(w, n)| format!("{n} {}", w.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        f.gaps_filled,
+        run.telemetry.stats.duplicates,
+        run.telemetry.stats.out_of_order
+    );
     eprintln!(
         "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",
         run.forecast_seconds,

@@ -78,14 +78,11 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-#[test]
-fn golden_plan_for_the_fixture() {
-    let dir = workspace();
-    let path = plan(dir.path(), &[]);
-    let actual = std::fs::read_to_string(&path).unwrap();
-    let golden = root().join("tests/golden/fixture.plan.toml");
+/// Compares `actual` with a golden file, rewriting it under `UPDATE_GOLDEN=1`.
+fn assert_golden(name: &str, actual: &str) {
+    let golden = root().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &actual).unwrap();
+        std::fs::write(&golden, actual).unwrap();
     }
     let expected = std::fs::read_to_string(&golden).unwrap();
     if actual != expected {
@@ -98,10 +95,62 @@ fn golden_plan_for_the_fixture() {
             .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
             .collect();
         panic!(
-            "plan differs from {} (rerun with UPDATE_GOLDEN=1 to accept):\n{}",
+            "output differs from {} (rerun with UPDATE_GOLDEN=1 to accept):\n{}",
             golden.display(),
             diff.join("\n")
         );
+    }
+}
+
+#[test]
+fn golden_plan_for_the_fixture() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    assert_golden("fixture.plan.toml", &std::fs::read_to_string(&path).unwrap());
+}
+
+#[test]
+fn golden_model_selection_for_the_fixture() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &["forecast", "--telemetry", "telemetry.csv", "--now", NOW],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_golden("fixture.forecast.csv", &stdout(&o));
+}
+
+#[test]
+fn plan_persists_the_selection_and_reuses_it() {
+    let dir = workspace();
+    let args = ["plan", "--fleet", "fleet.toml", "--telemetry", "telemetry.csv", "--now", NOW];
+    let first = chameleon(dir.path(), &args);
+    assert!(stderr(&first).contains("20 selected"), "{}", stderr(&first));
+    assert!(dir.path().join("models/forecast-state.json").exists());
+    let second = chameleon(dir.path(), &args);
+    assert!(stderr(&second).contains("20 reused"), "{}", stderr(&second));
+    assert_eq!(stdout(&first), stdout(&second));
+}
+
+#[test]
+fn forecast_evaluate_writes_the_report_keys() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "forecast", "--telemetry", "telemetry.csv", "--evaluate", "--origins", "2",
+            "--horizon", "1h", "--report", "r.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("selected"), "{}", stdout(&o));
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    for key in [
+        "\"selected\"", "\"seasonal_naive\"", "\"ets\"", "\"vpa\"", "mase_median",
+        "share_mase_below_1", "rel_error_geomean", "share_beats_seasonal_naive", "coverage",
+        "bias", "seconds", "by_instance", "by_resource",
+    ] {
+        assert!(report.contains(key), "{key} missing from {report}");
     }
 }
 

@@ -1,23 +1,34 @@
 //! Conformal correction: make the requested quantile cover that share of actuals.
 //!
-//! augurs' intervals assume Gaussian, independent errors; CPU traces are neither.
-//! The backtest windows give the scores `actual - base quantile`; shifting the
-//! base by their conformal q-quantile restores coverage whatever the model.
+//! augurs' intervals assume Gaussian, independent errors; CPU traces are neither,
+//! and a spike in the history can inflate an interval (or VPA's histogram) for
+//! days. The backtest windows give residuals `actual - point`; the point plus
+//! their conformal q-quantile covers that share of actuals whatever the model.
+//! Without backtest windows, the method's own quantile stands.
 
 use super::backtest::Window;
-use super::method::Method;
+use super::method::{Method, Path};
 
-/// The offset to add to `method`'s base quantile, or 0 without backtest scores.
-pub fn offset(windows: &[Window], method: Method, q: f64) -> f64 {
+/// The offset to add to `method`'s point forecast, if the backtest had windows.
+pub fn offset(windows: &[Window], method: Method, q: f64) -> Option<f64> {
     let mut scores: Vec<f64> = windows
         .iter()
         .filter_map(|w| {
             let p = w.paths.get(&method)?;
-            Some(p.base.iter().zip(&w.actual).map(|(b, a)| a - b.max(0.0)))
+            Some(p.point.iter().zip(&w.actual).map(|(f, a)| a - f.max(0.0)))
         })
         .flatten()
         .collect();
-    conformal_quantile(&mut scores, q)
+    (!scores.is_empty()).then(|| conformal_quantile(&mut scores, q))
+}
+
+/// The calibrated quantile per step, clamped at zero.
+pub fn quantile_path(path: &Path, offset: Option<f64>) -> Vec<f64> {
+    let clamp = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
+    match offset {
+        Some(o) => path.point.iter().map(|p| clamp(p.max(0.0) + o)).collect(),
+        None => path.base.iter().map(|&b| clamp(b)).collect(),
+    }
 }
 
 /// The `ceil((n + 1) q)`-th smallest score (the split-conformal rank), 0 for none.
@@ -34,6 +45,18 @@ pub fn conformal_quantile(scores: &mut [f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offset_applies_to_the_point_and_the_base_stands_without_windows() {
+        let path = Path {
+            point: vec![1.0, -2.0],
+            base: vec![3.0, 4.0],
+            spec: None,
+        };
+        assert_eq!(quantile_path(&path, Some(0.5)), vec![1.5, 0.5]);
+        assert_eq!(quantile_path(&path, None), vec![3.0, 4.0]);
+        assert_eq!(offset(&[], Method::Ets, 0.9), None);
+    }
 
     #[test]
     fn conformal_rank_is_conservative() {

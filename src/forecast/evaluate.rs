@@ -243,10 +243,10 @@ struct Yardstick<'a> {
 }
 
 impl Yardstick<'_> {
-    fn score(&self, path: &Path, offset: f64, seconds: f64) -> Score {
+    fn score(&self, path: &Path, offset: Option<f64>, seconds: f64) -> Score {
         let err = mae(&path.point, self.actual);
         let eps = 1e-9 * self.scale.max(1e-9);
-        let quantile: Vec<f64> = path.base.iter().map(|b| (b + offset).max(0.0)).collect();
+        let quantile = calibrate::quantile_path(path, offset);
         Score {
             mase: err / self.scale.max(eps),
             rel: (err + eps) / (self.naive_mae + eps),

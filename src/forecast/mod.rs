@@ -119,12 +119,13 @@ impl Demand {
         }
     }
 
-    /// Summarises a path shifted by the calibration offset, clamped at zero.
-    fn from_path(path: &method::Path, offset: f64, values: &[f64], method: Method, note: String) -> Demand {
+    /// Summarises a path with its calibrated quantile, clamped at zero.
+    fn from_path(path: &method::Path, offset: Option<f64>, values: &[f64], method: Method, note: String) -> Demand {
         let clamp = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
         let steps = path.point.len().max(1) as f64;
+        let quantiles = calibrate::quantile_path(path, offset);
         Demand {
-            quantile: path.base.iter().fold(0.0, |m, &b| m.max(clamp(b + offset))),
+            quantile: quantiles.iter().fold(0.0, |m, &q| m.max(q)),
             mean: path.point.iter().map(|&p| clamp(p)).sum::<f64>() / steps,
             last: values.last().copied().unwrap_or(0.0),
             method,
@@ -144,6 +145,18 @@ pub enum Work {
     Reused,
     /// A fallback rule; nothing to store.
     Fallback,
+}
+
+impl Work {
+    /// The word used in the run log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Work::Selected => "selected",
+            Work::Refitted => "refitted",
+            Work::Reused => "reused",
+            Work::Fallback => "fallback",
+        }
+    }
 }
 
 /// Demand forecasts for every series with history in the window.
@@ -399,20 +412,38 @@ mod tests {
     }
 
     #[test]
-    fn constant_series_forecasts_its_value() {
+    fn constant_series_forecasts_its_value_and_says_so() {
         let d = forecast_series(&[3.5; 100], 300, &Settings::default());
         assert_eq!(
             (d.method, d.quantile, d.mean, d.last),
             (Method::Constant, 3.5, 3.5, 3.5)
         );
+        assert!(d.note.contains("constant series"), "{}", d.note);
     }
 
     #[test]
-    fn short_history_uses_non_seasonal_ets() {
+    fn zero_series_is_a_constant_fallback() {
+        let d = forecast_series(&[0.0; 700], 300, &Settings::default());
+        assert_eq!((d.method, d.quantile), (Method::Constant, 0.0));
+        assert!(d.note.contains("all-zero"), "{}", d.note);
+    }
+
+    #[test]
+    fn empty_series_falls_back_to_zero() {
+        let d = forecast_series(&[], 300, &Settings::default());
+        assert_eq!((d.method, d.quantile), (Method::RecentPeak, 0.0));
+        assert!(d.note.contains("no samples"), "{}", d.note);
+    }
+
+    #[test]
+    fn short_history_uses_non_seasonal_candidates_and_says_so() {
         let values: Vec<f64> = noise(100, 1).iter().map(|e| 10.0 + e).collect();
         let d = forecast_series(&values, 300, &Settings::default());
-        assert_eq!(d.method, Method::Ets, "{d:?}");
-        assert!(d.note.contains("non-seasonal ETS"), "{}", d.note);
+        assert!(
+            !matches!(d.method, Method::MstlEts | Method::SeasonalNaive),
+            "{d:?}"
+        );
+        assert!(d.note.contains("< 2 seasons"), "{}", d.note);
         assert!(d.quantile > d.mean && d.quantile < 15.0, "{d:?}");
     }
 
@@ -427,15 +458,37 @@ mod tests {
     }
 
     #[test]
+    fn failing_refit_falls_back_to_the_recent_peak() {
+        let ctx = Context::new(&Settings::default(), 300);
+        let selection = Selection {
+            method: Method::MstlEts,
+            periods: Vec::new(),
+            spec: None,
+            offset: None,
+            note: String::new(),
+        };
+        let (d, _) = finish(&[1.0, 5.0, 2.0], &ctx, selection);
+        assert_eq!((d.method, d.quantile), (Method::RecentPeak, 5.0));
+        assert!(d.note.contains("mstl_ets failed"), "{}", d.note);
+    }
+
+    #[test]
     fn seasonal_series_forecasts_near_the_true_peak() {
         let d = forecast_series(&daily(4, 1.0), 300, &Settings::default());
-        assert!(
-            matches!(d.method, Method::SeasonalNaive | Method::MstlEts),
-            "{d:?}"
-        );
         assert!(d.note.is_empty(), "{}", d.note);
         assert!(d.quantile > d.mean, "{d:?}");
         assert!((d.quantile - 70.0).abs() < 4.0, "{d:?}");
+    }
+
+    #[test]
+    fn a_level_shift_does_not_poison_the_forecast() {
+        let mut values = daily(4, 1.0);
+        let n = values.len();
+        for v in &mut values[n - 36..] {
+            *v += 100.0;
+        }
+        let d = forecast_series(&values, 300, &Settings::default());
+        assert!(d.mean > 130.0 && d.quantile > 150.0, "{d:?}");
     }
 
     #[test]
@@ -469,19 +522,24 @@ mod tests {
         assert!(Settings::default().validate().is_ok());
     }
 
+    fn telemetry(csv: &str) -> Telemetry {
+        Telemetry::from_reader(FsPath::new("t.csv"), csv.as_bytes()).unwrap()
+    }
+
     #[test]
     fn build_uses_only_the_history_window() {
-        let csv = "timestamp,instance,resource,value\n\
-                   2024-01-01T00:00:00Z,a,cpu,9\n\
-                   2024-01-09T00:00:00Z,a,cpu,1\n\
-                   2024-01-09T00:05:00Z,a,cpu,2\n\
-                   2024-01-09T00:10:00Z,a,cpu,5\n\
-                   2024-01-09T00:05:00Z,b,mem,512\n\
-                   2024-01-09T00:10:00Z,b,mem,512\n\
-                   2024-01-09T01:00:00Z,c,net,3\n";
-        let telemetry = Telemetry::from_reader(FsPath::new("t.csv"), csv.as_bytes()).unwrap();
+        let t = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-01T00:00:00Z,a,cpu,9\n\
+             2024-01-09T00:00:00Z,a,cpu,1\n\
+             2024-01-09T00:05:00Z,a,cpu,2\n\
+             2024-01-09T00:10:00Z,a,cpu,5\n\
+             2024-01-09T00:05:00Z,b,mem,512\n\
+             2024-01-09T00:10:00Z,b,mem,512\n\
+             2024-01-09T01:00:00Z,c,net,3\n",
+        );
         let now = "2024-01-09T00:10:00Z".parse().unwrap();
-        let f = Forecasts::build(&telemetry, now, &Settings::default());
+        let f = Forecasts::build(&t, now, &Settings::default());
         assert_eq!(f.demands.len(), 2);
         assert_eq!(f.samples, 3);
         assert_eq!(
@@ -496,18 +554,83 @@ mod tests {
         );
         assert_eq!(f.get("b", Resource::Mem).unwrap().method, Method::Constant);
         assert!(f.get("c", Resource::Net).is_none());
-        let counts = f.method_counts();
         assert_eq!(
-            counts,
+            f.method_counts(),
             BTreeMap::from([(Method::RecentPeak, 1), (Method::Constant, 1)])
         );
+    }
+
+    /// Two days of a noisy series `a`, five-minute steps, with one gap.
+    fn two_days() -> Telemetry {
+        let mut csv = String::from("timestamp,instance,resource,value\n");
+        let start = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+        for (i, e) in noise(576, 5).iter().enumerate().filter(|(i, _)| *i != 100) {
+            let t = start + Duration::minutes(5 * i as i64);
+            csv += &format!("{},a,cpu,{}\n", t.to_rfc3339(), 4.0 + e);
+        }
+        telemetry(&csv)
+    }
+
+    #[test]
+    fn state_skips_selection_until_it_is_stale() {
+        let (t, settings) = (two_days(), Settings::default());
+        let now: DateTime<Utc> = "2024-01-03T00:00:00Z".parse().unwrap();
+        let mut state = State::default();
+        let cold = Forecasts::build_with_state(&t, now, &settings, &mut state);
+        assert_eq!(cold.work, BTreeMap::from([(Work::Selected, 1)]));
+        assert_eq!(cold.gaps_filled, 1);
+        let again = Forecasts::build_with_state(&t, now, &settings, &mut state);
+        assert_eq!(again.work, BTreeMap::from([(Work::Reused, 1)]));
+        assert_eq!(again.demands, cold.demands);
+        let later = now - Duration::hours(1);
+        let unchanged = Forecasts::build_with_state(&t, now + Duration::hours(1), &settings, &mut state);
+        assert_eq!(unchanged.work, BTreeMap::from([(Work::Reused, 1)]));
+        let window = Forecasts::build_with_state(&t, later, &settings, &mut state);
+        assert_eq!(window.work, BTreeMap::from([(Work::Selected, 1)]));
+        let stale = Forecasts::build_with_state(&t, later + Duration::hours(25), &settings, &mut state);
+        assert_eq!(stale.work, BTreeMap::from([(Work::Selected, 1)]));
+    }
+
+    #[test]
+    fn new_samples_refit_the_stored_selection_and_state_round_trips() {
+        let (t, settings) = (two_days(), Settings::default());
+        let now: DateTime<Utc> = "2024-01-02T23:00:00Z".parse().unwrap();
+        let mut state = State::default();
+        Forecasts::build_with_state(&t, now, &settings, &mut state);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models/state.json");
+        state.save(&path).unwrap();
+        let mut loaded = State::load(&path).unwrap();
+        assert_eq!(loaded.len(), 1);
+        let next = now + Duration::minutes(30);
+        let f = Forecasts::build_with_state(&t, next, &settings, &mut loaded);
+        assert_eq!(f.work, BTreeMap::from([(Work::Refitted, 1)]));
+        assert!(State::load(&dir.path().join("missing.json")).unwrap().is_empty());
+        std::fs::write(&path, "{ not json").unwrap();
+        let e = State::load(&path).unwrap_err().to_string();
+        assert!(e.contains("state.json:1"), "{e}");
+    }
+
+    /// Arbitrary series plus adversarial shapes: spikes, steps, zeros, tiny and huge values.
+    fn adversarial() -> impl Strategy<Value = Vec<f64>> {
+        let any = proptest::collection::vec(0.0..1e4f64, 0..700);
+        let spiky = (proptest::collection::vec(0.0..1.0f64, 600..700), 0usize..600, 1e3..1e9f64)
+            .prop_map(|(mut v, at, spike)| {
+                v[at] = spike;
+                v
+            });
+        let step = (1usize..699, 0.0..1e6f64).prop_map(|(at, level)| {
+            (0..700).map(|i| if i < at { 0.0 } else { level }).collect()
+        });
+        let tiny = proptest::collection::vec(0.0..1e-12f64, 20..400);
+        prop_oneof![any, spiky, step, tiny]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]
         fn outputs_are_finite_and_non_negative(
-            values in proptest::collection::vec(0.0..1e4f64, 0..700),
+            values in adversarial(),
             quantile in 0.05..0.99f64,
         ) {
             let d = forecast_series(&values, 300, &with_quantile(quantile));

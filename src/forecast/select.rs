@@ -31,8 +31,9 @@ pub struct Selection {
     /// The pinned ETS model, e.g. `AAdN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
-    /// The conformal offset added to the base quantile.
-    pub offset: f64,
+    /// The conformal offset added to the point forecast (none: the method's own quantile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<f64>,
     /// Why a restricted candidate set was used, or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
