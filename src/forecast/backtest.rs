@@ -7,8 +7,12 @@
 use super::method::{median_path, Candidate, Method, Path};
 use std::collections::BTreeMap;
 
+/// Window log error ratios are clipped to this, so one window where seasonal naive
+/// happens to be exact (a flat stretch) cannot decide the selection alone.
+const LOG_CLIP: f64 = 2.0;
+
 /// The members of the ensemble, when present.
-pub const ENSEMBLE: [Method; 3] = [Method::Ets, Method::MstlEts, Method::RecentMean];
+pub const ENSEMBLE: [Method; 4] = [Method::Ets, Method::MstlEts, Method::RecentMean, Method::ShiftedNaive];
 
 /// One backtest window: what every candidate forecast from one origin, and what happened.
 #[derive(Debug, Clone)]
@@ -121,7 +125,7 @@ pub fn score(windows: &[Window], method: Method) -> Option<f64> {
     let logs: Vec<f64> = windows
         .iter()
         .filter_map(|w| w.rel_error(method))
-        .map(f64::ln)
+        .map(|r| r.ln().clamp(-LOG_CLIP, LOG_CLIP))
         .collect();
     (!logs.is_empty()).then(|| logs.iter().sum::<f64>() / logs.len() as f64)
 }

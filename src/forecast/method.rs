@@ -21,6 +21,8 @@ pub enum Method {
     Vpa,
     /// The mean of the last horizon of samples.
     RecentMean,
+    /// Seasonal naive shifted by how far the last horizon moved from a season earlier.
+    ShiftedNaive,
     /// The per-step median of the other candidates' point forecasts.
     Ensemble,
     RecentPeak,
@@ -36,6 +38,7 @@ impl Method {
             Method::Ets => "ets",
             Method::Vpa => "vpa",
             Method::RecentMean => "recent_mean",
+            Method::ShiftedNaive => "shifted_naive",
             Method::Ensemble => "ensemble",
             Method::RecentPeak => "recent_peak",
             Method::Constant => "constant",
@@ -275,6 +278,30 @@ impl Candidate for RecentMean {
         let tail = &y[y.len().saturating_sub(horizon.max(1))..];
         let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
         Ok(Path::point_only(vec![mean; horizon]))
+    }
+}
+
+/// Seasonal naive moved to the current level: each step is the value a season
+/// earlier plus the difference between the last horizon's mean and its mean a season earlier.
+pub struct ShiftedNaive {
+    pub season: usize,
+}
+
+impl Candidate for ShiftedNaive {
+    fn method(&self) -> Method {
+        Method::ShiftedNaive
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, _q: f64) -> Result<Path, String> {
+        let (n, s) = (y.len(), self.season);
+        let k = horizon.max(1);
+        if n < s + k || s == 0 {
+            return Err(format!("shifted naive needs {} samples, has {n}", s + k));
+        }
+        let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
+        let shift = mean(&y[n - k..]) - mean(&y[n - s - k..n - s]);
+        let point = naive_point(y, s, horizon).iter().map(|v| v + shift).collect();
+        Ok(Path::point_only(point))
     }
 }
 

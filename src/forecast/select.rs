@@ -6,7 +6,9 @@
 
 use super::backtest::{self, Origins, Window};
 use super::calibrate;
-use super::method::{Candidate, Ets, Method, MstlEts, Path, RecentMean, SeasonalNaive, Vpa};
+use super::method::{
+    Candidate, Ets, Method, MstlEts, Path, RecentMean, SeasonalNaive, ShiftedNaive, Vpa,
+};
 use super::{Demand, Settings};
 use augurs::seasons::{Detector as _, PeriodogramDetector};
 use serde::{Deserialize, Serialize};
@@ -154,6 +156,9 @@ pub fn candidates(y: &[f64], ctx: &Context, periods: &[usize], spec: Option<Stri
         }),
         Box::new(RecentMean),
     ];
+    if season > 1 {
+        out.push(Box::new(ShiftedNaive { season }));
+    }
     if !periods.is_empty() {
         out.push(Box::new(MstlEts {
             periods: periods.to_vec(),
