@@ -93,6 +93,10 @@ enum Command {
         /// Write the evaluation report as JSON.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// With --evaluate: score the forecasts recorded in these plans (files or
+        /// directories of *.plan.toml) instead of backtesting.
+        #[arg(long, num_args = 1..)]
+        plans: Vec<PathBuf>,
     },
     /// Run the MIP and the greedy heuristic side by side on the same forecasts.
     Compare {
@@ -212,11 +216,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             origins,
             horizon,
             report,
+            plans,
         } => {
             let t = Telemetry::read(&telemetry)?;
             let mut settings = Policy::load(model.as_deref())?.forecast;
             settings.horizon_minutes = horizon.unwrap_or(settings.horizon_minutes);
-            if evaluate {
+            if evaluate && !plans.is_empty() {
+                let plans = read_plans(&plans)?;
+                let r = chameleon::feedback::evaluate_plans(&t, &plans, &settings);
+                eprintln!("scored the forecasts of {} plans", plans.len());
+                write_report(&r, report.as_deref())
+            } else if evaluate {
                 evaluate_forecasts(&t, &settings, origins, now, report.as_deref())
             } else {
                 print_forecasts(&t, &settings, resolve_now(now))
@@ -238,7 +248,9 @@ fn parse_minutes(text: &str) -> Result<u32, String> {
     };
     match digits.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n * factor),
-        _ => Err(format!("`{text}` is not a positive duration like 60m or 1h")),
+        _ => Err(format!(
+            "`{text}` is not a positive duration like 60m or 1h"
+        )),
     }
 }
 
@@ -259,15 +271,43 @@ fn evaluate_forecasts(
         settings.horizon_minutes,
         clock.elapsed().as_secs_f64()
     );
+    write_report(&r, report)
+}
+
+/// Prints the table and writes the JSON report if asked.
+fn write_report(r: &forecast::evaluate::Report, path: Option<&Path>) -> Result<ExitCode> {
     print!("{}", r.table());
-    if let Some(path) = report {
-        let text = serde_json::to_string_pretty(&r)?;
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(r)?;
         std::fs::write(path, text + "\n").with_context(|| format!("{}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_forecasts(t: &Telemetry, settings: &forecast::Settings, now: DateTime<Utc>) -> Result<ExitCode> {
+/// Reads plan files, and the `*.plan.toml` files of directories, in name order.
+fn read_plans(paths: &[PathBuf]) -> Result<Vec<Plan>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            for entry in std::fs::read_dir(p).with_context(|| format!("{}", p.display()))? {
+                let f = entry.with_context(|| format!("{}", p.display()))?.path();
+                if f.to_string_lossy().ends_with(".plan.toml") {
+                    files.push(f);
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    files.iter().map(|f| Ok(Plan::read(f)?)).collect()
+}
+
+fn print_forecasts(
+    t: &Telemetry,
+    settings: &forecast::Settings,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
     let f = forecast::Forecasts::build(t, now, settings);
     println!("instance,resource,method,quantile,mean,last,note");
     for ((id, r), d) in &f.demands {

@@ -106,7 +106,10 @@ fn assert_golden(name: &str, actual: &str) {
 fn golden_plan_for_the_fixture() {
     let dir = workspace();
     let path = plan(dir.path(), &[]);
-    assert_golden("fixture.plan.toml", &std::fs::read_to_string(&path).unwrap());
+    assert_golden(
+        "fixture.plan.toml",
+        &std::fs::read_to_string(&path).unwrap(),
+    );
 }
 
 #[test]
@@ -123,7 +126,15 @@ fn golden_model_selection_for_the_fixture() {
 #[test]
 fn plan_persists_the_selection_and_reuses_it() {
     let dir = workspace();
-    let args = ["plan", "--fleet", "fleet.toml", "--telemetry", "telemetry.csv", "--now", NOW];
+    let args = [
+        "plan",
+        "--fleet",
+        "fleet.toml",
+        "--telemetry",
+        "telemetry.csv",
+        "--now",
+        NOW,
+    ];
     let first = chameleon(dir.path(), &args);
     assert!(stderr(&first).contains("20 selected"), "{}", stderr(&first));
     assert!(dir.path().join("models/forecast-state.json").exists());
@@ -133,22 +144,75 @@ fn plan_persists_the_selection_and_reuses_it() {
 }
 
 #[test]
+fn forecast_evaluate_scores_the_forecasts_past_plans_recorded() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            "2024-03-06T22:00:00Z",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 2)), "{}", stderr(&o));
+    let o = chameleon(
+        dir.path(),
+        &[
+            "forecast",
+            "--telemetry",
+            "telemetry.csv",
+            "--evaluate",
+            "--plans",
+            "plans",
+            "--report",
+            "p.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+    assert!(report.contains("\"windows\": 20"), "{report}");
+    assert!(stderr(&o).contains("1 plans"), "{}", stderr(&o));
+}
+
+#[test]
 fn forecast_evaluate_writes_the_report_keys() {
     let dir = workspace();
     let o = chameleon(
         dir.path(),
         &[
-            "forecast", "--telemetry", "telemetry.csv", "--evaluate", "--origins", "2",
-            "--horizon", "1h", "--report", "r.json",
+            "forecast",
+            "--telemetry",
+            "telemetry.csv",
+            "--evaluate",
+            "--origins",
+            "2",
+            "--horizon",
+            "1h",
+            "--report",
+            "r.json",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("selected"), "{}", stdout(&o));
     let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
     for key in [
-        "\"selected\"", "\"seasonal_naive\"", "\"ets\"", "\"vpa\"", "mase_median",
-        "share_mase_below_1", "rel_error_geomean", "share_beats_seasonal_naive", "coverage",
-        "bias", "seconds", "by_instance", "by_resource",
+        "\"selected\"",
+        "\"seasonal_naive\"",
+        "\"ets\"",
+        "\"vpa\"",
+        "mase_median",
+        "share_mase_below_1",
+        "rel_error_geomean",
+        "share_beats_seasonal_naive",
+        "coverage",
+        "bias",
+        "seconds",
+        "by_instance",
+        "by_resource",
     ] {
         assert!(report.contains(key), "{key} missing from {report}");
     }

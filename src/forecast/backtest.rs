@@ -12,7 +12,12 @@ use std::collections::BTreeMap;
 const LOG_CLIP: f64 = 2.0;
 
 /// The members of the ensemble, when present.
-pub const ENSEMBLE: [Method; 4] = [Method::Ets, Method::MstlEts, Method::RecentMean, Method::ShiftedNaive];
+pub const ENSEMBLE: [Method; 4] = [
+    Method::Ets,
+    Method::MstlEts,
+    Method::RecentMean,
+    Method::ShiftedNaive,
+];
 
 /// One backtest window: what every candidate forecast from one origin, and what happened.
 #[derive(Debug, Clone)]

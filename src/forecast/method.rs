@@ -4,9 +4,9 @@
 //! step and a *base* quantile per step (its own interval where it has one,
 //! otherwise the point). Calibration later shifts the base by a conformal offset.
 
+use super::grid::aggregate;
 use augurs::ets::AutoETS;
 use augurs::mstl::MSTLModel;
-use super::grid::aggregate;
 use augurs::{Fit, Predict};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,18 @@ pub enum Method {
 }
 
 impl Method {
+    pub const ALL: [Method; 9] = [
+        Method::SeasonalNaive,
+        Method::MstlEts,
+        Method::Ets,
+        Method::Vpa,
+        Method::RecentMean,
+        Method::ShiftedNaive,
+        Method::Ensemble,
+        Method::RecentPeak,
+        Method::Constant,
+    ];
+
     /// The name used in plans, state and reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -70,7 +82,7 @@ impl Path {
     fn expand(self, factor: usize, horizon: usize) -> Path {
         let stretch = |v: Vec<f64>| -> Vec<f64> {
             v.into_iter()
-                .flat_map(|x| std::iter::repeat_n(x, factor.max(1)))
+                .flat_map(|x| std::iter::repeat(x).take(factor.max(1)))
                 .take(horizon)
                 .collect()
         };
@@ -151,7 +163,8 @@ impl Candidate for Ets {
             .map_err(|e| format!("ETS fit failed ({e})"))?;
         let m = fitted.model();
         let spec = format!("{}{}", m.model_type(), if m.damped() { "d" } else { "" });
-        let mut path = predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon);
+        let mut path =
+            predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon);
         path.spec = Some(spec);
         Ok(path)
     }
@@ -170,7 +183,10 @@ fn pinned_ets(spec: &str) -> Result<AutoETS, String> {
         None => (spec, false),
     };
     let bad = |e: augurs::ets::Error| format!("bad ETS spec `{spec}` ({e})");
-    AutoETS::new(1, spec).map_err(bad)?.damped(damped).map_err(bad)
+    AutoETS::new(1, spec)
+        .map_err(bad)?
+        .damped(damped)
+        .map_err(bad)
 }
 
 /// MSTL with the given periods and a non-seasonal ETS trend (pinned to `spec` if
@@ -195,7 +211,11 @@ impl Candidate for MstlEts {
             .as_deref()
             .map(pinned_ets)
             .and_then(Result::ok)
-            .and_then(|t| MSTLModel::new(periods.clone(), t.into_trend_model()).fit(&y).ok())
+            .and_then(|t| {
+                MSTLModel::new(periods.clone(), t.into_trend_model())
+                    .fit(&y)
+                    .ok()
+            })
             .map_or_else(
                 || MSTLModel::new(periods, additive_ets().into_trend_model()).fit(&y),
                 Ok,
@@ -300,7 +320,10 @@ impl Candidate for ShiftedNaive {
         }
         let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
         let shift = mean(&y[n - k..]) - mean(&y[n - s - k..n - s]);
-        let point = naive_point(y, s, horizon).iter().map(|v| v + shift).collect();
+        let point = naive_point(y, s, horizon)
+            .iter()
+            .map(|v| v + shift)
+            .collect();
         Ok(Path::point_only(point))
     }
 }
@@ -335,6 +358,14 @@ mod tests {
         let p = SeasonalNaive { season: 3 }.forecast(&y, 4, 0.9).unwrap();
         assert_eq!(p.point, vec![1.0, 2.0, 3.0, 1.0]);
         assert_eq!(p.base, p.point);
+    }
+
+    #[test]
+    fn shifted_naive_moves_last_season_to_the_current_level() {
+        let y = [1.0, 2.0, 1.0, 2.0, 11.0, 12.0];
+        let p = ShiftedNaive { season: 2 }.forecast(&y, 2, 0.9).unwrap();
+        assert_eq!(p.point, vec![21.0, 22.0]);
+        assert!(ShiftedNaive { season: 6 }.forecast(&y, 2, 0.9).is_err());
     }
 
     #[test]

@@ -120,7 +120,13 @@ impl Demand {
     }
 
     /// Summarises a path with its calibrated quantile, clamped at zero.
-    fn from_path(path: &method::Path, offset: Option<f64>, values: &[f64], method: Method, note: String) -> Demand {
+    fn from_path(
+        path: &method::Path,
+        offset: Option<f64>,
+        values: &[f64],
+        method: Method,
+        note: String,
+    ) -> Demand {
         let clamp = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
         let steps = path.point.len().max(1) as f64;
         let quantiles = calibrate::quantile_path(path, offset);
@@ -221,7 +227,14 @@ impl Forecasts {
         out
     }
 
-    fn record(&mut self, key: &(String, Resource), w: &[(i64, f64)], d: Demand, gaps: usize, work: Work) {
+    fn record(
+        &mut self,
+        key: &(String, Resource),
+        w: &[(i64, f64)],
+        d: Demand,
+        gaps: usize,
+        work: Work,
+    ) {
         let first = DateTime::from_timestamp(w[0].0, 0);
         let last = DateTime::from_timestamp(w[w.len() - 1].0, 0);
         self.history_start = self.history_start.min(first).or(first);
@@ -271,7 +284,8 @@ fn history_windows<'a>(
 
 /// A progress bar on stderr for long runs, hidden under `CI` or when stderr is not a terminal.
 fn progress(len: u64) -> ProgressBar {
-    let visible = len >= 1000 && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
+    let visible =
+        len >= 1000 && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
     if !visible {
         return ProgressBar::hidden();
     }
@@ -301,7 +315,12 @@ fn forecast_key(
     let y = &grid.values;
     let gaps = grid.filled;
     if let Some(demand) = select::fallback(y) {
-        return Outcome { demand, entry: None, gaps, work: Work::Fallback };
+        return Outcome {
+            demand,
+            entry: None,
+            gaps,
+            work: Work::Fallback,
+        };
     }
     let fingerprint = Fingerprint {
         step,
@@ -314,7 +333,12 @@ fn forecast_key(
     let (selection, selected_at, work) = match fresh {
         Some(e) if e.fingerprint == fingerprint => {
             let demand = cached(e, y);
-            return Outcome { demand, entry: Some(e.clone()), gaps, work: Work::Reused };
+            return Outcome {
+                demand,
+                entry: Some(e.clone()),
+                gaps,
+                work: Work::Reused,
+            };
         }
         Some(e) => (e.selection.clone(), e.selected_at, Work::Refitted),
         None => (select::select(y, &ctx).0, now, Work::Selected),
@@ -329,7 +353,12 @@ fn forecast_key(
         quantile: demand.quantile,
         mean: demand.mean,
     };
-    Outcome { demand, entry: Some(entry), gaps, work }
+    Outcome {
+        demand,
+        entry: Some(entry),
+        gaps,
+        work,
+    }
 }
 
 /// Whether a stored selection is younger than the re-selection period.
@@ -353,7 +382,13 @@ fn finish(y: &[f64], ctx: &Context, mut selection: Selection) -> (Demand, Select
     match select::refit(y, ctx, &selection) {
         Ok((path, spec)) => {
             selection.spec = spec.or(selection.spec);
-            let d = Demand::from_path(&path, selection.offset, y, selection.method, selection.note.clone());
+            let d = Demand::from_path(
+                &path,
+                selection.offset,
+                y,
+                selection.method,
+                selection.note.clone(),
+            );
             (d, selection)
         }
         Err(e) => {
@@ -583,11 +618,13 @@ mod tests {
         assert_eq!(again.work, BTreeMap::from([(Work::Reused, 1)]));
         assert_eq!(again.demands, cold.demands);
         let later = now - Duration::hours(1);
-        let unchanged = Forecasts::build_with_state(&t, now + Duration::hours(1), &settings, &mut state);
+        let unchanged =
+            Forecasts::build_with_state(&t, now + Duration::hours(1), &settings, &mut state);
         assert_eq!(unchanged.work, BTreeMap::from([(Work::Reused, 1)]));
         let window = Forecasts::build_with_state(&t, later, &settings, &mut state);
         assert_eq!(window.work, BTreeMap::from([(Work::Selected, 1)]));
-        let stale = Forecasts::build_with_state(&t, later + Duration::hours(25), &settings, &mut state);
+        let stale =
+            Forecasts::build_with_state(&t, later + Duration::hours(25), &settings, &mut state);
         assert_eq!(stale.work, BTreeMap::from([(Work::Selected, 1)]));
     }
 
@@ -605,7 +642,9 @@ mod tests {
         let next = now + Duration::minutes(30);
         let f = Forecasts::build_with_state(&t, next, &settings, &mut loaded);
         assert_eq!(f.work, BTreeMap::from([(Work::Refitted, 1)]));
-        assert!(State::load(&dir.path().join("missing.json")).unwrap().is_empty());
+        assert!(State::load(&dir.path().join("missing.json"))
+            .unwrap()
+            .is_empty());
         std::fs::write(&path, "{ not json").unwrap();
         let e = State::load(&path).unwrap_err().to_string();
         assert!(e.contains("state.json:1"), "{e}");
@@ -614,14 +653,17 @@ mod tests {
     /// Arbitrary series plus adversarial shapes: spikes, steps, zeros, tiny and huge values.
     fn adversarial() -> impl Strategy<Value = Vec<f64>> {
         let any = proptest::collection::vec(0.0..1e4f64, 0..700);
-        let spiky = (proptest::collection::vec(0.0..1.0f64, 600..700), 0usize..600, 1e3..1e9f64)
+        let spiky = (
+            proptest::collection::vec(0.0..1.0f64, 600..700),
+            0usize..600,
+            1e3..1e9f64,
+        )
             .prop_map(|(mut v, at, spike)| {
                 v[at] = spike;
                 v
             });
-        let step = (1usize..699, 0.0..1e6f64).prop_map(|(at, level)| {
-            (0..700).map(|i| if i < at { 0.0 } else { level }).collect()
-        });
+        let step = (1usize..699, 0.0..1e6f64)
+            .prop_map(|(at, level)| (0..700).map(|i| if i < at { 0.0 } else { level }).collect());
         let tiny = proptest::collection::vec(0.0..1e-12f64, 20..400);
         prop_oneof![any, spiky, step, tiny]
     }

@@ -97,7 +97,12 @@ impl Context {
 pub fn fallback(y: &[f64]) -> Option<Demand> {
     let n = y.len();
     if n == 0 {
-        return Some(Demand::fixed(y, 0.0, Method::RecentPeak, "no samples".into()));
+        return Some(Demand::fixed(
+            y,
+            0.0,
+            Method::RecentPeak,
+            "no samples".into(),
+        ));
     }
     if y.iter().all(|v| (v - y[0]).abs() <= 1e-9) {
         let what = if y[0] == 0.0 { "all-zero" } else { "constant" };
@@ -142,7 +147,12 @@ pub fn periods(y: &[f64], ctx: &Context) -> Vec<usize> {
 }
 
 /// The candidates for a series with these periods; `spec` pins the ETS model.
-pub fn candidates(y: &[f64], ctx: &Context, periods: &[usize], spec: Option<String>) -> Vec<Box<dyn Candidate>> {
+pub fn candidates(
+    y: &[f64],
+    ctx: &Context,
+    periods: &[usize],
+    spec: Option<String>,
+) -> Vec<Box<dyn Candidate>> {
     let season = if ctx.seasonal(y.len()) { ctx.season } else { 1 };
     let mut out: Vec<Box<dyn Candidate>> = vec![
         Box::new(SeasonalNaive { season }),
@@ -179,7 +189,10 @@ pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
         .and_then(|c| c.forecast(y, ctx.horizon, ctx.q).ok()?.spec);
     let pool = candidates(y, ctx, &periods, spec.clone());
     let windows = backtest::rolling(y, &pool, &ctx.origins(y.len()), ctx.q);
-    let methods = windows.first().map(|w| w.paths.keys().copied().collect::<Vec<_>>()).unwrap_or_default();
+    let methods = windows
+        .first()
+        .map(|w| w.paths.keys().copied().collect::<Vec<_>>())
+        .unwrap_or_default();
     let method = methods
         .into_iter()
         .filter_map(|m| Some((m, backtest::score(&windows, m)?)))
@@ -189,7 +202,10 @@ pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
         String::new()
     } else {
         let needed = 2 * ctx.season + ctx.horizon;
-        format!("history {} samples < 2 seasons + horizon ({needed}): non-seasonal candidates", y.len())
+        format!(
+            "history {} samples < 2 seasons + horizon ({needed}): non-seasonal candidates",
+            y.len()
+        )
     };
     let selection = Selection {
         method,
@@ -202,7 +218,11 @@ pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
 }
 
 /// Refits the selected method on the whole history; the returned spec pins ETS next time.
-pub fn refit(y: &[f64], ctx: &Context, selection: &Selection) -> Result<(Path, Option<String>), String> {
+pub fn refit(
+    y: &[f64],
+    ctx: &Context,
+    selection: &Selection,
+) -> Result<(Path, Option<String>), String> {
     let candidates = candidates(y, ctx, &selection.periods, selection.spec.clone());
     let needed: Vec<Box<dyn Candidate>> = candidates
         .into_iter()
