@@ -377,6 +377,23 @@ mod tests {
     }
 
     #[test]
+    fn a_level_shift_since_the_last_run_triggers_reselection() {
+        let settings = Settings::default();
+        let now: DateTime<Utc> = "2024-01-02T22:00:00Z".parse().unwrap();
+        let mut t = two_days();
+        let mut state = State::default();
+        Forecasts::build_with_state(&t, now, &settings, &mut state);
+        let series = t.series.values_mut().next().unwrap();
+        let end = series.points.partition_point(|p| p.0 < now.timestamp());
+        for p in &mut series.points[end..] {
+            p.1 += 100.0;
+        }
+        let f = Forecasts::build_with_state(&t, now + Duration::minutes(90), &settings, &mut state);
+        assert_eq!(f.work, BTreeMap::from([(Work::Selected, 1)]));
+        assert!(f.get("a", Resource::Cpu).unwrap().quantile > 100.0);
+    }
+
+    #[test]
     fn new_samples_refit_the_stored_selection_and_state_round_trips() {
         let (t, settings) = (two_days(), Settings::default());
         let now: DateTime<Utc> = "2024-01-02T23:00:00Z".parse().unwrap();

@@ -50,7 +50,7 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
-    let fresh = prior.filter(|e| is_fresh(e, now, settings));
+    let fresh = prior.filter(|e| is_fresh(e, now, settings) && !shifted(e, points));
     let (selection, selected_at, work) = match fresh {
         Some(e) if e.fingerprint == fingerprint => {
             let demand = cached(e, y);
@@ -80,6 +80,16 @@ pub(super) fn forecast_key(
         gaps,
         work,
     }
+}
+
+/// Whether most samples since the stored forecast fell outside its band
+/// (`mean ± (quantile - mean)`): a level shift, so the stored choice is re-made now
+/// rather than at the next scheduled re-selection.
+fn shifted(e: &Entry, points: &[(i64, f64)]) -> bool {
+    let new = &points[points.partition_point(|p| p.0 <= e.fingerprint.end)..];
+    let width = (e.quantile - e.mean).abs().max(1e-9);
+    let outside = new.iter().filter(|p| (p.1 - e.mean).abs() > width).count();
+    !new.is_empty() && 2 * outside > new.len()
 }
 
 /// Whether a stored selection is younger than the re-selection period.
