@@ -50,7 +50,9 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
-    let fresh = prior.filter(|e| is_fresh(e, now, settings) && !shifted(e, points));
+    let recent =
+        &points[points.partition_point(|p| prior.is_some_and(|e| p.0 <= e.fingerprint.end))..];
+    let fresh = prior.filter(|e| is_fresh(e, now, settings));
     let (selection, selected_at, work) = match fresh {
         Some(e) if e.fingerprint == fingerprint => {
             let demand = cached(e, y);
@@ -61,8 +63,8 @@ pub(super) fn forecast_key(
                 work: Work::Reused,
             };
         }
-        Some(e) => (e.selection.clone(), e.selected_at, Work::Refitted),
-        None => (select::select(y, &ctx).0, now, Work::Selected),
+        Some(e) if !shifted(e, recent) => (e.selection.clone(), e.selected_at, Work::Refitted),
+        _ => (select::select(y, &ctx).0, now, Work::Selected),
     };
     let (demand, selection) = finish(y, &ctx, selection);
     let entry = Entry {
@@ -82,14 +84,14 @@ pub(super) fn forecast_key(
     }
 }
 
-/// Whether most samples since the stored forecast fell outside its band
-/// (`mean ± (quantile - mean)`): a level shift, so the stored choice is re-made now
-/// rather than at the next scheduled re-selection.
-fn shifted(e: &Entry, points: &[(i64, f64)]) -> bool {
-    let new = &points[points.partition_point(|p| p.0 <= e.fingerprint.end)..];
+/// Whether at least three new samples arrived since the stored forecast and three
+/// quarters of them lie outside its band (`mean ± (quantile - mean)`): a level
+/// shift, so the choice is re-made now rather than at the next scheduled
+/// re-selection. Noise alone leaves a p90 band about one sample in five.
+fn shifted(e: &Entry, new: &[(i64, f64)]) -> bool {
     let width = (e.quantile - e.mean).abs().max(1e-9);
     let outside = new.iter().filter(|p| (p.1 - e.mean).abs() > width).count();
-    !new.is_empty() && 2 * outside > new.len()
+    new.len() >= 3 && 4 * outside >= 3 * new.len()
 }
 
 /// Whether a stored selection is younger than the re-selection period.
