@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod executor;
+pub mod feedback;
 pub mod file;
 pub mod fleet;
 pub mod forecast;

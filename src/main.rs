@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use chameleon::compare;
 use chameleon::executor;
+use chameleon::forecast;
 use chameleon::import::{self, ImportOptions, Source};
 use chameleon::partition;
 use chameleon::plan::{Plan, PlanError};
@@ -98,6 +99,31 @@ enum Command {
         start: DateTime<Utc>,
         #[arg(long)]
         out_dir: PathBuf,
+    },
+    /// Forecast every series, or evaluate forecast accuracy by rolling origins.
+    Forecast {
+        #[arg(long)]
+        telemetry: PathBuf,
+        /// Forecast (or evaluate up to) this time (default: now; evaluation: each series' end).
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Backtest every method and the selection on the last `--origins` horizons.
+        #[arg(long)]
+        evaluate: bool,
+        #[arg(long, default_value_t = 4)]
+        origins: usize,
+        /// Forecast horizon, e.g. `1h` or `30m` (default: the model file's).
+        #[arg(long, value_parser = parse_minutes)]
+        horizon: Option<u32>,
+        /// Write the evaluation report as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// With --evaluate: score the forecasts recorded in these plans (files or
+        /// directories of *.plan.toml) instead of backtesting.
+        #[arg(long, num_args = 1..)]
+        plans: Vec<PathBuf>,
     },
     /// Run the MIP and the greedy heuristic side by side on the same forecasts.
     Compare {
@@ -253,12 +279,119 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Forecast {
+            telemetry,
+            now,
+            model,
+            evaluate,
+            origins,
+            horizon,
+            report,
+            plans,
+        } => {
+            let t = Telemetry::read(&telemetry)?;
+            let mut settings = Policy::load(model.as_deref())?.forecast;
+            settings.horizon_minutes = horizon.unwrap_or(settings.horizon_minutes);
+            if evaluate && !plans.is_empty() {
+                let plans = read_plans(&plans)?;
+                let r = chameleon::feedback::evaluate_plans(&t, &plans, &settings);
+                eprintln!("scored the forecasts of {} plans", plans.len());
+                write_report(&r, report.as_deref())
+            } else if evaluate {
+                evaluate_forecasts(&t, &settings, origins, now, report.as_deref())
+            } else {
+                print_forecasts(&t, &settings, resolve_now(now))
+            }
+        }
         Command::Compare { inputs } => {
             let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
             print!("{}", compare::render(&compare::compare(&run)?));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Minutes from `90`, `90m` or `2h`.
+fn parse_minutes(text: &str) -> Result<u32, String> {
+    let (digits, factor) = match text.strip_suffix('h') {
+        Some(d) => (d, 60),
+        None => (text.strip_suffix('m').unwrap_or(text), 1),
+    };
+    match digits.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n * factor),
+        _ => Err(format!(
+            "`{text}` is not a positive duration like 60m or 1h"
+        )),
+    }
+}
+
+fn evaluate_forecasts(
+    t: &Telemetry,
+    settings: &forecast::Settings,
+    origins: usize,
+    now: Option<DateTime<Utc>>,
+    report: Option<&Path>,
+) -> Result<ExitCode> {
+    let clock = std::time::Instant::now();
+    let r = forecast::evaluate::evaluate(t, settings, origins, now);
+    eprintln!(
+        "evaluated {} series ({} skipped), {} origins of {} min, {:.1}s",
+        r.series,
+        r.skipped,
+        origins,
+        settings.horizon_minutes,
+        clock.elapsed().as_secs_f64()
+    );
+    write_report(&r, report)
+}
+
+/// Prints the table and writes the JSON report if asked.
+fn write_report(r: &forecast::evaluate::Report, path: Option<&Path>) -> Result<ExitCode> {
+    print!("{}", r.table());
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(r)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads plan files, and the `*.plan.toml` files of directories, in name order.
+fn read_plans(paths: &[PathBuf]) -> Result<Vec<Plan>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            for entry in std::fs::read_dir(p).with_context(|| format!("{}", p.display()))? {
+                let f = entry.with_context(|| format!("{}", p.display()))?.path();
+                if f.to_string_lossy().ends_with(".plan.toml") {
+                    files.push(f);
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    files.iter().map(|f| Ok(Plan::read(f)?)).collect()
+}
+
+fn print_forecasts(
+    t: &Telemetry,
+    settings: &forecast::Settings,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
+    let f = forecast::Forecasts::build(t, now, settings);
+    println!("instance,resource,method,quantile,mean,last,note");
+    for ((id, r), d) in &f.demands {
+        println!(
+            "{id},{r},{},{:.6},{:.6},{:.6},{}",
+            d.method.name(),
+            d.quantile,
+            d.mean,
+            d.last,
+            d.note.replace(',', ";")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
@@ -273,12 +406,26 @@ fn plan(
     export_model: Option<&Path>,
 ) -> Result<ExitCode> {
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
+    run.save_state()?;
     if let Some(path) = export_model {
         for file in partition::export(&run.problem, path)? {
             eprintln!("wrote model {}", file.display());
         }
     }
     let (solution, stats) = run.solve(strategy)?;
+    let f = &run.forecasts;
+    eprintln!(
+        "forecast: {} series ({}), {} gaps filled, {} duplicates, {} out of order",
+        f.demands.len(),
+        f.work
+            .iter()
+            .map(|(w, n)| format!("{n} {}", w.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        f.gaps_filled,
+        run.telemetry.stats.duplicates,
+        run.telemetry.stats.out_of_order
+    );
     eprintln!(
         "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",
         run.forecast_seconds,

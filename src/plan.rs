@@ -109,6 +109,9 @@ pub struct TelemetrySummary {
     pub samples: usize,
     pub duplicates: u64,
     pub out_of_order: u64,
+    /// Grid slots without a sample, interpolated before forecasting.
+    #[serde(default)]
+    pub gaps_filled: usize,
 }
 
 /// The forecasts a plan was made from.
@@ -179,6 +182,23 @@ pub struct Plan {
     pub plan: Header,
     #[serde(default, rename = "action")]
     pub actions: Vec<Action>,
+    /// The forecasts the plan used, for accuracy feedback (`chameleon forecast --evaluate --plans`).
+    #[serde(default, rename = "forecast", skip_serializing_if = "Vec::is_empty")]
+    pub forecasts: Vec<ForecastRecord>,
+}
+
+/// One series' forecast as a plan used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRecord {
+    pub instance: String,
+    pub resource: Resource,
+    pub method: String,
+    /// The quantile of the peak over the horizon.
+    pub quantile: f64,
+    /// The mean point forecast over the horizon.
+    pub mean: f64,
+    pub last: f64,
 }
 
 /// A plan that passed [`Plan::verify`] against the current fleet.
@@ -259,6 +279,7 @@ impl Plan {
         let mut plan = Plan {
             plan: header,
             actions,
+            forecasts: forecast_records(inputs.forecasts),
         };
         let stamp = now.format("%Y%m%dT%H%M%SZ");
         plan.plan.id = format!("{stamp}-{}", &plan.compute_digest()[..8]);
@@ -478,19 +499,21 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 fn method_name(m: crate::forecast::Method) -> String {
-    serde_json_like(&m)
+    m.name().to_owned()
 }
 
-fn serde_json_like<T: Serialize>(v: &T) -> String {
-    #[derive(Serialize)]
-    struct W<'a, T> {
-        v: &'a T,
-    }
-    let text = toml::to_string(&W { v }).expect("enums serialise");
-    text.trim()
-        .trim_start_matches("v = ")
-        .trim_matches('"')
-        .to_owned()
+fn forecast_records(f: &Forecasts) -> Vec<ForecastRecord> {
+    f.demands
+        .iter()
+        .map(|((instance, resource), d)| ForecastRecord {
+            instance: instance.clone(),
+            resource: *resource,
+            method: method_name(d.method),
+            quantile: round6(d.quantile),
+            mean: round6(d.mean),
+            last: round6(d.last),
+        })
+        .collect()
 }
 
 fn telemetry_summary(inputs: &Inputs) -> TelemetrySummary {
@@ -506,6 +529,7 @@ fn telemetry_summary(inputs: &Inputs) -> TelemetrySummary {
         samples: f.samples,
         duplicates: inputs.telemetry.stats.duplicates,
         out_of_order: inputs.telemetry.stats.out_of_order,
+        gaps_filled: f.gaps_filled,
     }
 }
 

@@ -5,6 +5,7 @@
 //! instance the fleet does not have is an error at the line where it appears.
 
 use crate::fleet::{Fleet, FleetError};
+use crate::forecast::state::{State, StateError};
 use crate::forecast::Forecasts;
 use crate::greedy;
 use crate::mip::{relative_gap, SolveError, SolverStats};
@@ -14,7 +15,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::problem::{Problem, Solution};
 use crate::telemetry::{Telemetry, TelemetryError};
 use chrono::{DateTime, Utc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Why a planning run could not start or finish.
@@ -32,6 +33,8 @@ pub enum PlannerError {
         #[source]
         source: SolveError,
     },
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
     UnknownInstance {
         path: PathBuf,
@@ -113,6 +116,8 @@ pub struct Run {
     pub problem: Problem,
     /// Seconds spent forecasting.
     pub forecast_seconds: f64,
+    /// The model selection state, updated by this run's forecasts.
+    pub state: State,
 }
 
 impl Run {
@@ -135,8 +140,12 @@ impl Run {
                 fleet: fleet_path.to_owned(),
             });
         }
+        let mut state = match policy.forecast.state.as_str() {
+            "" => State::default(),
+            path => State::load(Path::new(path))?,
+        };
         let clock = Instant::now();
-        let forecasts = Forecasts::build(&telemetry, now, &policy.forecast);
+        let forecasts = Forecasts::build_with_state(&telemetry, now, &policy.forecast, &mut state);
         if forecasts.samples == 0 {
             return Err(PlannerError::StaleTelemetry {
                 path: telemetry_path.to_owned(),
@@ -154,6 +163,7 @@ impl Run {
             forecasts,
             problem,
             forecast_seconds,
+            state,
         })
     }
 
@@ -165,5 +175,13 @@ impl Run {
                 fleet: self.inputs.fleet.clone(),
                 source,
             })
+    }
+
+    /// Writes the updated selection state where the model file says (nowhere if empty).
+    pub fn save_state(&self) -> Result<(), StateError> {
+        match self.policy.forecast.state.as_str() {
+            "" => Ok(()),
+            path => self.state.save(Path::new(path)),
+        }
     }
 }

@@ -62,8 +62,9 @@ fn assert_fails(o: &Output, location: &str, what: &str) {
     assert_eq!(
         o.status.code(),
         Some(1),
-        "expected failure, got {:?}: {err}",
-        o.status
+        "expected failure, got {:?}: {err}{}",
+        o.status,
+        stdout(o)
     );
     assert!(
         err.contains(location),
@@ -78,14 +79,11 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-#[test]
-fn golden_plan_for_the_fixture() {
-    let dir = workspace();
-    let path = plan(dir.path(), &[]);
-    let actual = std::fs::read_to_string(&path).unwrap();
-    let golden = root().join("tests/golden/fixture.plan.toml");
+/// Compares `actual` with a golden file, rewriting it under `UPDATE_GOLDEN=1`.
+fn assert_golden(name: &str, actual: &str) {
+    let golden = root().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &actual).unwrap();
+        std::fs::write(&golden, actual).unwrap();
     }
     let expected = std::fs::read_to_string(&golden).unwrap();
     if actual != expected {
@@ -98,10 +96,126 @@ fn golden_plan_for_the_fixture() {
             .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
             .collect();
         panic!(
-            "plan differs from {} (rerun with UPDATE_GOLDEN=1 to accept):\n{}",
+            "output differs from {} (rerun with UPDATE_GOLDEN=1 to accept):\n{}",
             golden.display(),
             diff.join("\n")
         );
+    }
+}
+
+#[test]
+fn golden_plan_for_the_fixture() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    assert_golden(
+        "fixture.plan.toml",
+        &std::fs::read_to_string(&path).unwrap(),
+    );
+}
+
+#[test]
+fn golden_model_selection_for_the_fixture() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &["forecast", "--telemetry", "telemetry.csv", "--now", NOW],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_golden("fixture.forecast.csv", &stdout(&o));
+}
+
+#[test]
+fn plan_persists_the_selection_and_reuses_it() {
+    let dir = workspace();
+    let args = [
+        "plan",
+        "--fleet",
+        "fleet.toml",
+        "--telemetry",
+        "telemetry.csv",
+        "--now",
+        NOW,
+    ];
+    let first = chameleon(dir.path(), &args);
+    assert!(stderr(&first).contains("20 selected"), "{}", stderr(&first));
+    assert!(dir.path().join("models/forecast-state.json").exists());
+    let second = chameleon(dir.path(), &args);
+    assert!(stderr(&second).contains("20 reused"), "{}", stderr(&second));
+    assert_eq!(stdout(&first), stdout(&second));
+}
+
+#[test]
+fn forecast_evaluate_scores_the_forecasts_past_plans_recorded() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--now",
+            "2024-03-06T22:00:00Z",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 2)), "{}", stderr(&o));
+    let o = chameleon(
+        dir.path(),
+        &[
+            "forecast",
+            "--telemetry",
+            "telemetry.csv",
+            "--evaluate",
+            "--plans",
+            "plans",
+            "--report",
+            "p.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+    assert!(report.contains("\"windows\": 20"), "{report}");
+    assert!(stderr(&o).contains("1 plans"), "{}", stderr(&o));
+}
+
+#[test]
+fn forecast_evaluate_writes_the_report_keys() {
+    let dir = workspace();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "forecast",
+            "--telemetry",
+            "telemetry.csv",
+            "--evaluate",
+            "--origins",
+            "2",
+            "--horizon",
+            "1h",
+            "--report",
+            "r.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("selected"), "{}", stdout(&o));
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    for key in [
+        "\"selected\"",
+        "\"seasonal_naive\"",
+        "\"ets\"",
+        "\"vpa\"",
+        "mase_median",
+        "share_mase_below_1",
+        "rel_error_geomean",
+        "share_beats_seasonal_naive",
+        "coverage",
+        "bias",
+        "seconds",
+        "by_instance",
+        "by_resource",
+    ] {
+        assert!(report.contains(key), "{key} missing from {report}");
     }
 }
 
@@ -466,7 +580,12 @@ fn export_model_matches_golden() {
     let dir = workspace();
     plan(dir.path(), &["--export-model", "model.lp"]);
     let actual = std::fs::read_to_string(dir.path().join("model.lp")).unwrap();
-    assert!(actual.contains("cap(h0,cpu):") && actual.contains("take(58,cpu)") && actual.contains("swap_balance(h0,cpu)"));
+    assert!(
+        actual.contains("cap(h0,cpu):")
+            && actual.contains("take(63,cpu)")
+            && actual.contains("give(58,cpu)")
+            && actual.contains("swap_balance(h0,cpu)")
+    );
     let golden = root().join("tests/golden/fixture.lp");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &actual).unwrap();
@@ -677,10 +796,19 @@ fn forged_plans_with_bad_references_are_refused_without_touching_the_fleet() {
         "depends on unknown action `a99`",
     );
     let path = plan(dir.path(), &["--out-dir", "f3"]);
-    forge(&path, |plan| plan.actions[0].amount = Some(-5.0));
+    let mut swap_id = String::new();
+    forge(&path, |plan| {
+        let swap = plan
+            .actions
+            .iter_mut()
+            .find(|a| a.kind == chameleon::plan::Kind::Swap)
+            .unwrap();
+        swap.amount = Some(-5.0);
+        swap_id = swap.id.clone();
+    });
     assert_fails(
         &apply(&path),
-        "action a01",
+        &format!("action {swap_id}"),
         "amount -5 must be a positive number",
     );
     assert_eq!(

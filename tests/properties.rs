@@ -146,6 +146,7 @@ fn forecasts(rng: &mut Rng, fleet: &Fleet) -> Forecasts {
         now: now(),
         history_start: Some(now() - Duration::days(7)),
         history_end: Some(now() - Duration::minutes(5)),
+        ..Forecasts::default()
     }
 }
 
@@ -422,6 +423,7 @@ fn migrate_then_shrink_is_executable() {
         history_start: None,
         history_end: None,
         samples: 2,
+        ..Forecasts::default()
     };
     let c = Case {
         fleet,

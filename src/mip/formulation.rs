@@ -85,8 +85,13 @@ fn steps(x: f64, g: f64) -> f64 {
 fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
     let inst = &p.instances[i];
     let g = p.policy.granularity[r];
-    let (down, up) = (steps(inst.current[r] - inst.min[r], g), steps(inst.max[r] - inst.current[r], g));
-    let Some(dem) = inst.demand[r] else { return (down, up) };
+    let (down, up) = (
+        steps(inst.current[r] - inst.min[r], g),
+        steps(inst.max[r] - inst.current[r], g),
+    );
+    let Some(dem) = inst.demand[r] else {
+        return (down, up);
+    };
     let need = (dem - inst.current[r]) / g;
     let up = up.min(need.ceil().max(0.0));
     if over_capacity {
@@ -351,8 +356,16 @@ fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resour
 fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resource) {
     let g = p.policy.granularity[r];
     let hid = p.hosts[h].id.clone();
-    let on: Vec<usize> = d.residents[h].iter().copied().filter(|&i| d.up[i][r].is_some()).collect();
-    let (mut given, mut taken, mut grows) = (Expression::from(0.0), Expression::from(0.0), Expression::from(0.0));
+    let on: Vec<usize> = d.residents[h]
+        .iter()
+        .copied()
+        .filter(|&i| d.up[i][r].is_some())
+        .collect();
+    let (mut given, mut taken, mut grows) = (
+        Expression::from(0.0),
+        Expression::from(0.0),
+        Expression::from(0.0),
+    );
     for &i in &on {
         let id = &p.instances[i].id;
         let (sd, su) = d.span[i][r];
@@ -361,7 +374,10 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
             let e = m.var(format!("give[{id},{r}]"), m.int(0.0, sd));
             let down = d.down[i][r].expect("adjustable");
             m.row(format!("give_le_down[{id},{r}]"), constraint!(e <= down));
-            m.row(format!("give_stay[{id},{r}]"), constraint!(e + sd * leave.clone() <= sd));
+            m.row(
+                format!("give_stay[{id},{r}]"),
+                constraint!(e + sd * leave.clone() <= sd),
+            );
             given += e;
             d.give[i][r] = Some(e);
         }
@@ -369,21 +385,33 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         if su >= 1.0 {
             let t = m.var(format!("take[{id},{r}]"), m.int(0.0, su));
             m.row(format!("take_le_up[{id},{r}]"), constraint!(t <= up));
-            m.row(format!("take_stay[{id},{r}]"), constraint!(t + su * leave <= su));
+            m.row(
+                format!("take_stay[{id},{r}]"),
+                constraint!(t + su * leave <= su),
+            );
             taken += t;
             d.take[i][r] = Some(t);
         }
         grows += grow_here(p, m, d, i, r, up);
     }
-    m.row(format!("swap_balance[{hid},{r}]"), constraint!(given - taken.clone() == 0.0));
-    let used: f64 = d.residents[h].iter().map(|&i| p.instances[i].current[r]).sum();
+    m.row(
+        format!("swap_balance[{hid},{r}]"),
+        constraint!(given - taken.clone() == 0.0),
+    );
+    let used: f64 = d.residents[h]
+        .iter()
+        .map(|&i| p.instances[i].current[r])
+        .sum();
     let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0));
     for &i in &d.residents[h] {
         for &(_, x) in &d.migrate[i] {
             freed += p.instances[i].current[r] * x;
         }
     }
-    m.row(format!("cover[{hid},{r}]"), constraint!(g * grows - g * taken <= freed));
+    m.row(
+        format!("cover[{hid},{r}]"),
+        constraint!(g * grows - g * taken <= freed),
+    );
 }
 
 /// The steps instance `j` grows on its current host: `up`, or 0 if it migrates (it grows
@@ -430,10 +458,16 @@ fn add_credits(p: &Problem, m: &mut Program, d: &Decisions) {
         }
         let id = &inst.id;
         if Resource::ALL.iter().any(|&r| d.take[k][r].is_some()) {
-            m.row(format!("credit_pay[{id}]"), constraint!(pay <= inst.credits));
+            m.row(
+                format!("credit_pay[{id}]"),
+                constraint!(pay <= inst.credits),
+            );
         }
         if Resource::ALL.iter().any(|&r| d.give[k][r].is_some()) {
-            m.row(format!("credit_cap[{id}]"), constraint!(get <= inst.credit_cap - inst.credits));
+            m.row(
+                format!("credit_cap[{id}]"),
+                constraint!(get <= inst.credit_cap - inst.credits),
+            );
         }
     }
 }
@@ -483,8 +517,14 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
     let mut swaps = Vec::new();
     for residents in &d.residents {
         for r in Resource::ALL {
-            let given: Vec<(usize, f64)> = residents.iter().map(|&i| (i, steps_of(d.give[i][r]))).collect();
-            let taken: Vec<(usize, f64)> = residents.iter().map(|&i| (i, steps_of(d.take[i][r]))).collect();
+            let given: Vec<(usize, f64)> = residents
+                .iter()
+                .map(|&i| (i, steps_of(d.give[i][r])))
+                .collect();
+            let taken: Vec<(usize, f64)> = residents
+                .iter()
+                .map(|&i| (i, steps_of(d.take[i][r])))
+                .collect();
             swaps.extend(pair_swaps(p, r, given, taken));
         }
     }
@@ -492,7 +532,12 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
 }
 
 /// Pairs each host's donors with its receivers, in index order, into explicit swaps.
-fn pair_swaps(p: &Problem, r: Resource, mut given: Vec<(usize, f64)>, taken: Vec<(usize, f64)>) -> Vec<Swap> {
+fn pair_swaps(
+    p: &Problem,
+    r: Resource,
+    mut given: Vec<(usize, f64)>,
+    taken: Vec<(usize, f64)>,
+) -> Vec<Swap> {
     let g = p.policy.granularity[r];
     let mut swaps = Vec::new();
     for (receiver, mut want) in taken {
@@ -559,7 +604,10 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
     }
     for sw in &s.swaps {
         let steps = (sw.amount / p.policy.granularity[sw.resource]).round();
-        let sides = [d.give[sw.donor][sw.resource], d.take[sw.receiver][sw.resource]];
+        let sides = [
+            d.give[sw.donor][sw.resource],
+            d.take[sw.receiver][sw.resource],
+        ];
         for x in sides.into_iter().flatten() {
             v[d.index[&x]] += steps;
         }

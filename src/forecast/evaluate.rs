@@ -1,0 +1,361 @@
+//! Accuracy feedback: rolling-origin evaluation of every candidate and of the selection.
+//!
+//! For each series and each of the last `origins` horizons, the engine runs as a
+//! planning run would at that origin (selection on the history before it, then a
+//! forecast) and is scored on what followed: MASE against seasonal naive, the
+//! error ratio to seasonal naive on the same window, quantile coverage and bias.
+
+use super::backtest::{coverage, mae, mase_scale};
+use super::grid;
+use super::method::{Method, Path};
+use super::select::{self, Context, Selection};
+use super::{calibrate, Settings};
+use crate::resource::Resource;
+use crate::telemetry::{Series, Telemetry};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// One method's forecast on one evaluation window, scored.
+#[derive(Debug, Clone, Copy)]
+struct Score {
+    mase: f64,
+    rel: f64,
+    hits: usize,
+    steps: usize,
+    error: f64,
+    actual: f64,
+    seconds: f64,
+}
+
+/// Aggregate accuracy of one method (or of the selection) over windows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    pub windows: usize,
+    pub mase_median: f64,
+    pub share_mase_below_1: f64,
+    /// Geometric mean over windows of MAE(method) / MAE(seasonal naive).
+    pub rel_error_geomean: f64,
+    pub share_beats_seasonal_naive: f64,
+    /// Share of actuals at or below the quantile forecast.
+    pub coverage: f64,
+    /// Summed (forecast - actual) over summed actuals.
+    pub bias: f64,
+    /// Mean seconds per series and window (selected: selection plus refit).
+    pub seconds: f64,
+}
+
+/// The evaluation report; written as JSON by `chameleon forecast --report`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub quantile: f64,
+    pub horizon_minutes: u32,
+    pub origins: usize,
+    pub series: usize,
+    /// Series left out: fallbacks (constant, short) or too little history.
+    pub skipped: usize,
+    pub methods: BTreeMap<String, Metrics>,
+    pub selected: Metrics,
+    /// How often each method was selected.
+    pub selected_methods: BTreeMap<String, usize>,
+    pub by_instance: BTreeMap<String, Metrics>,
+    pub by_resource: BTreeMap<String, Metrics>,
+}
+
+/// One series' scored windows.
+#[derive(Default)]
+pub struct SeriesScores {
+    methods: BTreeMap<Method, Vec<Score>>,
+    selected: Vec<Score>,
+    choices: Vec<Method>,
+}
+
+impl SeriesScores {
+    /// Records a forecast that `method` made and that was used.
+    pub fn push(&mut self, method: Method, yard: &Yardstick, path: &Path) {
+        let score = yard.score(path, None, 0.0);
+        self.methods.entry(method).or_default().push(score);
+        self.selected.push(score);
+        self.choices.push(method);
+    }
+}
+
+/// Evaluates every series at `origins` origins, a horizon apart, the last one a
+/// horizon before `now` (default: each series' end).
+pub fn evaluate(
+    telemetry: &Telemetry,
+    settings: &Settings,
+    origins: usize,
+    now: Option<DateTime<Utc>>,
+) -> Report {
+    let keys: Vec<_> = telemetry.series.iter().collect();
+    let scored: Vec<Option<SeriesScores>> = keys
+        .par_iter()
+        .map(|(_, s)| evaluate_series(s, settings, origins, now))
+        .collect();
+    let scored = keys
+        .iter()
+        .zip(&scored)
+        .map(|((k, _), s)| ((*k).clone(), s.as_ref()));
+    Report::new(settings, origins, scored)
+}
+
+impl Report {
+    /// Aggregates per-series scores (`None`: the series was skipped).
+    pub fn new<'a>(
+        settings: &Settings,
+        origins: usize,
+        scored: impl Iterator<Item = ((String, Resource), Option<&'a SeriesScores>)>,
+    ) -> Report {
+        let scored: Vec<_> = scored.collect();
+        let mut report = Report {
+            quantile: settings.quantile,
+            horizon_minutes: settings.horizon_minutes,
+            origins,
+            series: scored.len(),
+            skipped: scored.iter().filter(|s| s.1.is_none()).count(),
+            methods: BTreeMap::new(),
+            selected: Metrics::of(&[]),
+            selected_methods: BTreeMap::new(),
+            by_instance: BTreeMap::new(),
+            by_resource: BTreeMap::new(),
+        };
+        report.fill(&scored);
+        report
+    }
+
+    fn fill(&mut self, scored: &[((String, Resource), Option<&SeriesScores>)]) {
+        let mut methods: BTreeMap<Method, Vec<Score>> = BTreeMap::new();
+        let mut selected = Vec::new();
+        let mut by_instance: BTreeMap<String, Vec<Score>> = BTreeMap::new();
+        let mut by_resource: BTreeMap<String, Vec<Score>> = BTreeMap::new();
+        for (key, s) in scored {
+            let Some(s) = s else { continue };
+            for (m, v) in &s.methods {
+                methods.entry(*m).or_default().extend(v);
+            }
+            for m in &s.choices {
+                *self
+                    .selected_methods
+                    .entry(m.name().to_owned())
+                    .or_default() += 1;
+            }
+            selected.extend(&s.selected);
+            by_instance
+                .entry(key.0.clone())
+                .or_default()
+                .extend(&s.selected);
+            by_resource
+                .entry(key.1.to_string())
+                .or_default()
+                .extend(&s.selected);
+        }
+        self.methods = methods
+            .iter()
+            .map(|(m, v)| (m.name().to_owned(), Metrics::of(v)))
+            .collect();
+        self.selected = Metrics::of(&selected);
+        self.by_instance = by_instance
+            .iter()
+            .map(|(k, v)| (k.clone(), Metrics::of(v)))
+            .collect();
+        self.by_resource = by_resource
+            .iter()
+            .map(|(k, v)| (k.clone(), Metrics::of(v)))
+            .collect();
+    }
+
+    /// A fixed-width table of the per-method and selected metrics.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<16} {:>7} {:>11} {:>10} {:>9} {:>9} {:>8} {:>7} {:>9}\n",
+            "method",
+            "windows",
+            "mase_median",
+            "mase<1",
+            "rel_geo",
+            "beats_sn",
+            "coverage",
+            "bias",
+            "ms/series"
+        );
+        let selected = "selected".to_owned();
+        let rows = self
+            .methods
+            .iter()
+            .chain(std::iter::once((&selected, &self.selected)));
+        for (name, m) in rows {
+            out += &format!(
+                "{:<16} {:>7} {:>11.3} {:>10.3} {:>9.3} {:>9.3} {:>8.3} {:>7.3} {:>9.1}\n",
+                name,
+                m.windows,
+                m.mase_median,
+                m.share_mase_below_1,
+                m.rel_error_geomean,
+                m.share_beats_seasonal_naive,
+                m.coverage,
+                m.bias,
+                m.seconds * 1000.0
+            );
+        }
+        out
+    }
+}
+
+impl Metrics {
+    fn of(scores: &[Score]) -> Metrics {
+        let n = scores.len();
+        let share = |f: &dyn Fn(&Score) -> bool| {
+            scores.iter().filter(|s| f(s)).count() as f64 / n.max(1) as f64
+        };
+        let mut mases: Vec<f64> = scores.iter().map(|s| s.mase).collect();
+        let actual: f64 = scores.iter().map(|s| s.actual).sum();
+        Metrics {
+            windows: n,
+            mase_median: if n == 0 {
+                0.0
+            } else {
+                super::method::empirical_quantile(&mut mases, 0.5)
+            },
+            share_mase_below_1: share(&|s| s.mase < 1.0),
+            rel_error_geomean: (scores.iter().map(|s| s.rel.ln()).sum::<f64>() / n.max(1) as f64)
+                .exp(),
+            share_beats_seasonal_naive: share(&|s| s.rel < 1.0),
+            coverage: scores.iter().map(|s| s.hits).sum::<usize>() as f64
+                / scores.iter().map(|s| s.steps).sum::<usize>().max(1) as f64,
+            bias: scores.iter().map(|s| s.error).sum::<f64>() / actual.max(f64::MIN_POSITIVE),
+            seconds: scores.iter().map(|s| s.seconds).sum::<f64>() / n.max(1) as f64,
+        }
+    }
+}
+
+fn evaluate_series(
+    series: &Series,
+    settings: &Settings,
+    origins: usize,
+    now: Option<DateTime<Utc>>,
+) -> Option<SeriesScores> {
+    let step = series.step_seconds()?;
+    let end = now.map_or(usize::MAX, |t| {
+        series.points.partition_point(|p| p.0 < t.timestamp())
+    });
+    let points = &series.points[..end.min(series.points.len())];
+    let y = grid::regularise(points, step).values;
+    let ctx = Context::new(settings, step);
+    let history = (i64::from(settings.history_days) * 86_400 / step.max(1)) as usize;
+    let mut out = SeriesScores::default();
+    for k in 1..=origins {
+        let origin = y.len().checked_sub(k * ctx.horizon)?;
+        let start = origin.checked_sub(history.min(origin))?;
+        evaluate_window(
+            &y[start..origin],
+            &y[origin..origin + ctx.horizon],
+            &ctx,
+            &mut out,
+        )?;
+    }
+    Some(out)
+}
+
+/// Runs selection and every candidate on `history`, scores them on `actual`.
+fn evaluate_window(
+    history: &[f64],
+    actual: &[f64],
+    ctx: &Context,
+    out: &mut SeriesScores,
+) -> Option<()> {
+    if select::fallback(history).is_some() {
+        return None;
+    }
+    let clock = Instant::now();
+    let (selection, windows) = select::select(history, ctx);
+    let selection_seconds = clock.elapsed().as_secs_f64();
+    let (paths, seconds) = timed_paths(history, ctx, &selection);
+    let naive = paths.get(&Method::SeasonalNaive)?;
+    let yard = Yardstick {
+        actual,
+        naive_mae: mae(&naive.point, actual),
+        scale: mase_scale(
+            history,
+            if history.len() > ctx.season {
+                ctx.season
+            } else {
+                1
+            },
+        ),
+    };
+    for (m, p) in &paths {
+        let offset = calibrate::offset(&windows, *m, ctx.q);
+        let t = seconds.get(m).copied().unwrap_or(0.0);
+        out.methods
+            .entry(*m)
+            .or_default()
+            .push(yard.score(p, offset, t));
+    }
+    let chosen = paths.get(&selection.method)?;
+    let t = selection_seconds + seconds.get(&selection.method).copied().unwrap_or(0.0);
+    out.selected.push(yard.score(chosen, selection.offset, t));
+    out.choices.push(selection.method);
+    Some(())
+}
+
+/// Every candidate's forecast from one origin with the seconds each took.
+fn timed_paths(
+    history: &[f64],
+    ctx: &Context,
+    selection: &Selection,
+) -> (BTreeMap<Method, Path>, BTreeMap<Method, f64>) {
+    let mut seconds = BTreeMap::new();
+    let mut paths = BTreeMap::new();
+    for c in select::candidates(history, ctx, &selection.periods, selection.spec.clone()) {
+        let clock = Instant::now();
+        if let Ok(p) = c.forecast(history, ctx.horizon, ctx.q) {
+            if p.is_finite() {
+                paths.insert(c.method(), p);
+            }
+        }
+        seconds.insert(c.method(), clock.elapsed().as_secs_f64());
+    }
+    if let Some(e) = super::backtest::ensemble(&paths) {
+        let members: f64 = super::backtest::ENSEMBLE
+            .iter()
+            .filter_map(|m| seconds.get(m))
+            .sum();
+        seconds.insert(Method::Ensemble, members);
+        paths.insert(Method::Ensemble, e);
+    }
+    (paths, seconds)
+}
+
+/// What every method on one window is compared with.
+pub struct Yardstick<'a> {
+    pub actual: &'a [f64],
+    /// MAE of seasonal naive on the same window.
+    pub naive_mae: f64,
+    /// The MASE scale of the history before the window.
+    pub scale: f64,
+}
+
+impl Yardstick<'_> {
+    fn score(&self, path: &Path, offset: Option<f64>, seconds: f64) -> Score {
+        let err = mae(&path.point, self.actual);
+        let eps = 1e-9 * self.scale.max(1e-9);
+        let quantile = calibrate::quantile_path(path, offset);
+        Score {
+            mase: err / self.scale.max(eps),
+            rel: (err + eps) / (self.naive_mae + eps),
+            hits: (coverage(&quantile, self.actual) * self.actual.len() as f64).round() as usize,
+            steps: self.actual.len(),
+            error: path
+                .point
+                .iter()
+                .zip(self.actual)
+                .map(|(p, a)| p.max(0.0) - a)
+                .sum(),
+            actual: self.actual.iter().sum(),
+            seconds,
+        }
+    }
+}

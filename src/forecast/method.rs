@@ -1,0 +1,405 @@
+//! Candidate forecasting methods behind one trait, so backtests can treat them alike.
+//!
+//! Each candidate turns a regular history into a [`Path`]: a point forecast per
+//! step and a *base* quantile per step (its own interval where it has one,
+//! otherwise the point). Calibration later shifts the base by a conformal offset.
+
+use super::grid::aggregate;
+use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
+use augurs::{Fit, Predict};
+use serde::{Deserialize, Serialize};
+
+/// How a [`super::Demand`] was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    SeasonalNaive,
+    MstlEts,
+    Ets,
+    /// Kubernetes VPA style: exponentially decaying histogram, quantile plus 15%.
+    Vpa,
+    /// The mean of the last horizon of samples.
+    RecentMean,
+    /// Seasonal naive shifted by how far the last horizon moved from a season earlier.
+    ShiftedNaive,
+    /// The per-step median of the other candidates' point forecasts.
+    Ensemble,
+    RecentPeak,
+    Constant,
+}
+
+impl Method {
+    pub const ALL: [Method; 9] = [
+        Method::SeasonalNaive,
+        Method::MstlEts,
+        Method::Ets,
+        Method::Vpa,
+        Method::RecentMean,
+        Method::ShiftedNaive,
+        Method::Ensemble,
+        Method::RecentPeak,
+        Method::Constant,
+    ];
+
+    /// The name used in plans, state and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::SeasonalNaive => "seasonal_naive",
+            Method::MstlEts => "mstl_ets",
+            Method::Ets => "ets",
+            Method::Vpa => "vpa",
+            Method::RecentMean => "recent_mean",
+            Method::ShiftedNaive => "shifted_naive",
+            Method::Ensemble => "ensemble",
+            Method::RecentPeak => "recent_peak",
+            Method::Constant => "constant",
+        }
+    }
+}
+
+/// A forecast over the horizon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub point: Vec<f64>,
+    /// The uncalibrated quantile per step.
+    pub base: Vec<f64>,
+    /// The ETS model AutoETS chose (e.g. `AAdN`), to refit it alone next time.
+    pub spec: Option<String>,
+}
+
+impl Path {
+    /// A path whose quantile is its point forecast.
+    pub fn point_only(point: Vec<f64>) -> Path {
+        Path {
+            base: point.clone(),
+            point,
+            spec: None,
+        }
+    }
+
+    /// Repeats each step `factor` times and keeps the first `horizon` steps.
+    fn expand(self, factor: usize, horizon: usize) -> Path {
+        let stretch = |v: Vec<f64>| -> Vec<f64> {
+            v.into_iter()
+                .flat_map(|x| std::iter::repeat(x).take(factor.max(1)))
+                .take(horizon)
+                .collect()
+        };
+        Path {
+            point: stretch(self.point),
+            base: stretch(self.base),
+            spec: self.spec,
+        }
+    }
+
+    /// Whether every value is finite.
+    pub fn is_finite(&self) -> bool {
+        self.point.iter().chain(&self.base).all(|v| v.is_finite())
+    }
+}
+
+/// A forecasting method configured for one series.
+pub trait Candidate: Sync {
+    fn method(&self) -> Method;
+    /// Forecasts `horizon` steps after `y` at quantile `q`.
+    fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String>;
+}
+
+/// Each step repeats the value one season earlier; the base adds the q-quantile of
+/// the seasonal differences.
+pub struct SeasonalNaive {
+    pub season: usize,
+}
+
+impl Candidate for SeasonalNaive {
+    fn method(&self) -> Method {
+        Method::SeasonalNaive
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
+        let s = self.season.clamp(1, y.len().max(1));
+        let point = naive_point(y, s, horizon);
+        let mut diffs: Vec<f64> = y[s..].iter().zip(y).map(|(a, b)| a - b).collect();
+        let offset = if diffs.is_empty() {
+            0.0
+        } else {
+            empirical_quantile(&mut diffs, q)
+        };
+        Ok(Path {
+            base: point.iter().map(|p| p + offset).collect(),
+            point,
+            spec: None,
+        })
+    }
+}
+
+/// The value `season` steps before each horizon step (cycling if the horizon is longer).
+pub fn naive_point(y: &[f64], season: usize, horizon: usize) -> Vec<f64> {
+    let s = season.clamp(1, y.len());
+    let base = y.len() - s;
+    (0..horizon).map(|i| y[base + i % s]).collect()
+}
+
+/// Non-seasonal AutoETS on the most recent `window` samples, averaged over blocks of
+/// `factor` samples; `spec` pins the model.
+pub struct Ets {
+    pub window: usize,
+    pub factor: usize,
+    pub spec: Option<String>,
+}
+
+impl Candidate for Ets {
+    fn method(&self) -> Method {
+        Method::Ets
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
+        let y = aggregate(&y[y.len().saturating_sub(self.window)..], self.factor);
+        let pinned = self.spec.as_deref().map(pinned_ets).and_then(Result::ok);
+        let fitted = pinned
+            .and_then(|m| m.fit(&y).ok())
+            .map_or_else(|| additive_ets().fit(&y), Ok)
+            .map_err(|e| format!("ETS fit failed ({e})"))?;
+        let m = fitted.model();
+        let spec = format!("{}{}", m.model_type(), if m.damped() { "d" } else { "" });
+        let mut path =
+            predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon);
+        path.spec = Some(spec);
+        Ok(path)
+    }
+}
+
+/// AutoETS over the additive-error, non-seasonal models: a pinned one then refits
+/// on any window, zeros included.
+fn additive_ets() -> AutoETS {
+    AutoETS::new(1, "AZN").expect("AZN is a valid spec")
+}
+
+/// An AutoETS restricted to one model, from a spec such as `AAN` or `AAN` + `d` (damped).
+fn pinned_ets(spec: &str) -> Result<AutoETS, String> {
+    let (spec, damped) = match spec.strip_suffix('d') {
+        Some(s) => (s, true),
+        None => (spec, false),
+    };
+    let bad = |e: augurs::ets::Error| format!("bad ETS spec `{spec}` ({e})");
+    AutoETS::new(1, spec)
+        .map_err(bad)?
+        .damped(damped)
+        .map_err(bad)
+}
+
+/// MSTL with the given periods and a non-seasonal ETS trend (pinned to `spec` if
+/// given), on block means of `factor` samples (periods are multiples of `factor`).
+pub struct MstlEts {
+    pub periods: Vec<usize>,
+    pub factor: usize,
+    pub spec: Option<String>,
+}
+
+impl Candidate for MstlEts {
+    fn method(&self) -> Method {
+        Method::MstlEts
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
+        let periods: Vec<usize> = self.periods.iter().map(|p| p / self.factor).collect();
+        let y = aggregate(y, self.factor);
+        // A multiplicative-error spec can fail on a window with zeros: search again.
+        let fitted = self
+            .spec
+            .as_deref()
+            .map(pinned_ets)
+            .and_then(Result::ok)
+            .and_then(|t| {
+                MSTLModel::new(periods.clone(), t.into_trend_model())
+                    .fit(&y)
+                    .ok()
+            })
+            .map_or_else(
+                || MSTLModel::new(periods, additive_ets().into_trend_model()).fit(&y),
+                Ok,
+            )
+            .map_err(|e| format!("MSTL fit failed ({e})"))?;
+        Ok(predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon))
+    }
+}
+
+/// Predicts `horizon` steps; the q-quantile is the matching bound of a two-sided interval.
+fn predict(model: &impl Predict, horizon: usize, q: f64) -> Result<Path, String> {
+    let level = (2.0 * q - 1.0).abs();
+    let forecast = model
+        .predict(horizon, (level > 0.0).then_some(level))
+        .map_err(|e| format!("prediction failed ({e})"))?;
+    let base = match forecast.intervals {
+        Some(i) if q > 0.5 => i.upper,
+        Some(i) => i.lower,
+        None => forecast.point.clone(),
+    };
+    Ok(Path {
+        point: forecast.point,
+        base,
+        spec: None,
+    })
+}
+
+/// VPA recommender style: samples weighted by `2^(-age / half_life)`; the point is
+/// the weighted median and the base the weighted q-quantile plus 15%.
+pub struct Vpa {
+    pub half_life: usize,
+}
+
+impl Candidate for Vpa {
+    fn method(&self) -> Method {
+        Method::Vpa
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
+        let n = y.len();
+        let decay = 0.5f64.powf(1.0 / self.half_life.max(1) as f64);
+        let mut weighted: Vec<(f64, f64)> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v, decay.powi((n - 1 - i) as i32)))
+            .collect();
+        weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let median = weighted_quantile(&weighted, 0.5);
+        let upper = weighted_quantile(&weighted, q) * 1.15;
+        Ok(Path {
+            point: vec![median; horizon],
+            base: vec![upper; horizon],
+            spec: None,
+        })
+    }
+}
+
+/// The smallest value whose cumulative weight reaches `q` of the total (sorted input).
+fn weighted_quantile(sorted: &[(f64, f64)], q: f64) -> f64 {
+    let total: f64 = sorted.iter().map(|p| p.1).sum();
+    let mut acc = 0.0;
+    for &(v, w) in sorted {
+        acc += w;
+        if acc >= q * total {
+            return v;
+        }
+    }
+    sorted.last().map_or(0.0, |p| p.0)
+}
+
+/// The mean of the last `horizon` samples, flat over the horizon.
+pub struct RecentMean;
+
+impl Candidate for RecentMean {
+    fn method(&self) -> Method {
+        Method::RecentMean
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, _q: f64) -> Result<Path, String> {
+        let tail = &y[y.len().saturating_sub(horizon.max(1))..];
+        let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+        Ok(Path::point_only(vec![mean; horizon]))
+    }
+}
+
+/// Seasonal naive moved to the current level: each step is the value a season
+/// earlier plus the difference between the last horizon's mean and its mean a season earlier.
+pub struct ShiftedNaive {
+    pub season: usize,
+}
+
+impl Candidate for ShiftedNaive {
+    fn method(&self) -> Method {
+        Method::ShiftedNaive
+    }
+
+    fn forecast(&self, y: &[f64], horizon: usize, _q: f64) -> Result<Path, String> {
+        let (n, s) = (y.len(), self.season);
+        let k = horizon.max(1);
+        if n < s + k || s == 0 {
+            return Err(format!("shifted naive needs {} samples, has {n}", s + k));
+        }
+        let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
+        let shift = mean(&y[n - k..]) - mean(&y[n - s - k..n - s]);
+        let point = naive_point(y, s, horizon)
+            .iter()
+            .map(|v| v + shift)
+            .collect();
+        Ok(Path::point_only(point))
+    }
+}
+
+/// The per-step median of several point forecasts (all of the same length).
+pub fn median_path(paths: &[&Path]) -> Path {
+    let horizon = paths.first().map_or(0, |p| p.point.len());
+    let point = (0..horizon)
+        .map(|i| {
+            let mut xs: Vec<f64> = paths.iter().map(|p| p.point[i]).collect();
+            empirical_quantile(&mut xs, 0.5)
+        })
+        .collect();
+    Path::point_only(point)
+}
+
+/// Linear-interpolated quantile (R type 7) of a non-empty slice.
+pub fn empirical_quantile(xs: &mut [f64], q: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (xs.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    xs[lo] + (xs[hi] - xs[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seasonal_naive_repeats_the_last_season() {
+        let y = [1.0, 2.0, 3.0, 1.0, 2.0, 3.0];
+        let p = SeasonalNaive { season: 3 }.forecast(&y, 4, 0.9).unwrap();
+        assert_eq!(p.point, vec![1.0, 2.0, 3.0, 1.0]);
+        assert_eq!(p.base, p.point);
+    }
+
+    #[test]
+    fn shifted_naive_moves_last_season_to_the_current_level() {
+        let y = [1.0, 2.0, 1.0, 2.0, 11.0, 12.0];
+        let p = ShiftedNaive { season: 2 }.forecast(&y, 2, 0.9).unwrap();
+        assert_eq!(p.point, vec![21.0, 22.0]);
+        assert!(ShiftedNaive { season: 6 }.forecast(&y, 2, 0.9).is_err());
+    }
+
+    #[test]
+    fn vpa_adds_fifteen_percent_to_the_decayed_quantile() {
+        let y = [10.0; 50];
+        let p = Vpa { half_life: 10 }.forecast(&y, 2, 0.9).unwrap();
+        assert_eq!(p.point, vec![10.0, 10.0]);
+        assert!((p.base[0] - 11.5).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
+    fn ets_reports_and_accepts_its_spec() {
+        let y: Vec<f64> = (0..200).map(|i| 10.0 + (i % 7) as f64 * 0.3).collect();
+        let auto = Ets {
+            window: 100,
+            factor: 1,
+            spec: None,
+        };
+        let path = auto.forecast(&y, 3, 0.9).unwrap();
+        let spec = path.spec.clone().unwrap();
+        let pinned = Ets {
+            window: 100,
+            factor: 1,
+            spec: Some(spec),
+        };
+        assert_eq!(pinned.forecast(&y, 3, 0.9).unwrap(), path);
+        assert!(pinned_ets("XYZ").is_err());
+    }
+
+    #[test]
+    fn median_of_paths_is_per_step() {
+        let a = Path::point_only(vec![1.0, 5.0]);
+        let b = Path::point_only(vec![2.0, 4.0]);
+        let c = Path::point_only(vec![3.0, 0.0]);
+        assert_eq!(median_path(&[&a, &b, &c]).point, vec![2.0, 4.0]);
+    }
+}

@@ -1,0 +1,417 @@
+//! Load Prediction Engine: a calibrated quantile of each instance's demand over the planning window.
+//!
+//! The optimiser sizes capacity against forecasts, not against the last sample, so
+//! every `(instance, resource)` series gets a [`Demand`]. Each series is put on a
+//! regular grid ([`grid`]), its candidates ([`method`]) are compared by a
+//! rolling-origin backtest ([`backtest`]) and the winner's quantile is corrected
+//! conformally ([`calibrate`]). The choice is persisted ([`state`]) so that later
+//! runs only refit it, and an unchanged series is not refitted at all. Short,
+//! flat or failing series fall back to simpler rules, and the `note` says why.
+
+pub mod backtest;
+pub mod calibrate;
+pub mod evaluate;
+pub mod grid;
+pub mod method;
+pub mod select;
+mod series;
+pub mod state;
+
+pub use method::Method;
+pub use series::forecast_series;
+use state::State;
+
+use crate::resource::Resource;
+use crate::telemetry::Telemetry;
+use chrono::{DateTime, Duration, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+/// Forecast settings, read from the `[forecast]` table of the planning model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The quantile of demand to plan for, in (0, 1).
+    pub quantile: f64,
+    /// The planning window.
+    pub horizon_minutes: u32,
+    /// The seasonal period (a day by default).
+    pub season_minutes: u32,
+    /// Only the last this many days before `now` are used.
+    pub history_days: u32,
+    /// Rolling-origin backtest origins used for model selection.
+    pub origins: usize,
+    /// Minutes between backtest origins.
+    pub origin_spacing_minutes: u32,
+    /// The augurs models fit block means of this many minutes (the planning step).
+    pub fit_step_minutes: u32,
+    /// Model selection is redone when older than this.
+    pub reselect_hours: u32,
+    /// The selection state file (relative to the working directory); empty disables it.
+    pub state: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            quantile: 0.9,
+            horizon_minutes: 60,
+            season_minutes: 1440,
+            history_days: 7,
+            origins: 6,
+            origin_spacing_minutes: 60,
+            fit_step_minutes: 15,
+            reselect_hours: 24,
+            state: "models/forecast-state.json".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Checks the ranges serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return Err(format!(
+                "forecast.quantile {} must be in (0, 1)",
+                self.quantile
+            ));
+        }
+        let zero = [
+            ("horizon_minutes", self.horizon_minutes),
+            ("season_minutes", self.season_minutes),
+            ("history_days", self.history_days),
+            ("origin_spacing_minutes", self.origin_spacing_minutes),
+            ("fit_step_minutes", self.fit_step_minutes),
+        ];
+        match zero.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("forecast.{name} must be positive")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The forecast demand of one series over the horizon. All values finite and `>= 0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    /// The requested quantile of the peak: max over horizon steps of the per-step quantile.
+    pub quantile: f64,
+    /// Mean point forecast over the horizon.
+    pub mean: f64,
+    /// Last observed value.
+    pub last: f64,
+    pub method: Method,
+    /// Empty, or why a fallback was used.
+    pub note: String,
+}
+
+impl Demand {
+    /// A demand that is not a model's forecast.
+    pub fn fixed(values: &[f64], quantile: f64, method: Method, note: String) -> Demand {
+        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        Demand {
+            quantile,
+            mean,
+            last: values.last().copied().unwrap_or(0.0),
+            method,
+            note,
+        }
+    }
+
+    /// Summarises a path with its calibrated quantile, clamped at zero.
+    fn from_path(
+        path: &method::Path,
+        offset: Option<f64>,
+        values: &[f64],
+        method: Method,
+        note: String,
+    ) -> Demand {
+        let clamp = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
+        let steps = path.point.len().max(1) as f64;
+        let quantiles = calibrate::quantile_path(path, offset);
+        Demand {
+            quantile: quantiles.iter().fold(0.0, |m, &q| m.max(q)),
+            mean: path.point.iter().map(|&p| clamp(p)).sum::<f64>() / steps,
+            last: values.last().copied().unwrap_or(0.0),
+            method,
+            note,
+        }
+    }
+}
+
+/// How a series' demand was obtained this run, for the run log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Work {
+    /// Selection by backtest (new, stale or changed settings).
+    Selected,
+    /// The stored selection, refitted on new data.
+    Refitted,
+    /// Unchanged history: the stored demand.
+    Reused,
+    /// A fallback rule; nothing to store.
+    Fallback,
+}
+
+impl Work {
+    /// The word used in the run log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Work::Selected => "selected",
+            Work::Refitted => "refitted",
+            Work::Reused => "reused",
+            Work::Fallback => "fallback",
+        }
+    }
+}
+
+/// Demand forecasts for every series with history in the window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Forecasts {
+    pub demands: BTreeMap<(String, Resource), Demand>,
+    pub now: DateTime<Utc>,
+    /// The oldest sample used, over all series.
+    pub history_start: Option<DateTime<Utc>>,
+    /// The newest sample used, over all series.
+    pub history_end: Option<DateTime<Utc>>,
+    /// Samples used, over all series.
+    pub samples: usize,
+    /// Grid slots without a sample, interpolated, over all series.
+    pub gaps_filled: usize,
+    /// How many series each kind of work produced.
+    pub work: BTreeMap<Work, usize>,
+}
+
+impl Forecasts {
+    /// Forecasts every series from its samples in `[now - history_days, now)`, selecting afresh.
+    pub fn build(telemetry: &Telemetry, now: DateTime<Utc>, settings: &Settings) -> Forecasts {
+        Self::build_with_state(telemetry, now, settings, &mut State::default())
+    }
+
+    /// Like [`Forecasts::build`], reusing the selections in `state` and updating it.
+    pub fn build_with_state(
+        telemetry: &Telemetry,
+        now: DateTime<Utc>,
+        settings: &Settings,
+        state: &mut State,
+    ) -> Forecasts {
+        let windows = history_windows(telemetry, now, settings);
+        let bar = progress(windows.len() as u64);
+        let outcomes: Vec<series::Outcome> = windows
+            .par_iter()
+            .map(|(key, w)| {
+                let outcome = series::forecast_key(key, w, now, settings, state.get(key, settings));
+                bar.inc(1);
+                outcome
+            })
+            .collect();
+        bar.finish_and_clear();
+        let mut out = Forecasts {
+            now,
+            ..Forecasts::default()
+        };
+        let mut entries = Vec::new();
+        for ((key, w), o) in windows.into_iter().zip(outcomes) {
+            out.record(key, w, o.demand, o.gaps, o.work);
+            entries.extend(o.entry);
+        }
+        state.update(settings, entries);
+        out
+    }
+
+    fn record(
+        &mut self,
+        key: &(String, Resource),
+        w: &[(i64, f64)],
+        d: Demand,
+        gaps: usize,
+        work: Work,
+    ) {
+        let first = DateTime::from_timestamp(w[0].0, 0);
+        let last = DateTime::from_timestamp(w[w.len() - 1].0, 0);
+        self.history_start = self.history_start.min(first).or(first);
+        self.history_end = self.history_end.max(last);
+        self.samples += w.len();
+        self.gaps_filled += gaps;
+        *self.work.entry(work).or_default() += 1;
+        self.demands.insert(key.clone(), d);
+    }
+
+    /// The demand of one instance and resource, if it had history.
+    pub fn get(&self, instance: &str, r: Resource) -> Option<&Demand> {
+        self.demands.get(&(instance.to_owned(), r))
+    }
+
+    /// How many series each method produced, for the run log.
+    pub fn method_counts(&self) -> BTreeMap<Method, usize> {
+        let mut counts = BTreeMap::new();
+        for d in self.demands.values() {
+            *counts.entry(d.method).or_default() += 1;
+        }
+        counts
+    }
+}
+
+type Key = (String, Resource);
+
+/// Each series' samples in `[now - history_days, now)`, non-empty ones only.
+fn history_windows<'a>(
+    telemetry: &'a Telemetry,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> Vec<(&'a Key, &'a [(i64, f64)])> {
+    let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
+    let end = now.timestamp();
+    telemetry
+        .series
+        .iter()
+        .filter_map(|(key, series)| {
+            let lo = series.points.partition_point(|&(t, _)| t < start);
+            let hi = series.points.partition_point(|&(t, _)| t < end);
+            let w = series.points.get(lo..hi).filter(|w| !w.is_empty())?;
+            Some((key, w))
+        })
+        .collect()
+}
+
+/// A progress bar on stderr for long runs, hidden under `CI` or when stderr is not a terminal.
+fn progress(len: u64) -> ProgressBar {
+    let visible =
+        len >= 1000 && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("forecast {bar:40} {pos}/{len} series, eta {eta}");
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::series::tests::{noise, with_quantile};
+    use super::*;
+    use std::path::Path as FsPath;
+
+    #[test]
+    fn settings_read_from_toml_with_defaults() {
+        let s: Settings = toml::from_str("quantile = 0.95").unwrap();
+        assert_eq!(s, with_quantile(0.95));
+        assert!(toml::from_str::<Settings>("quantil = 0.95").is_err());
+        assert!(with_quantile(1.0).validate().is_err());
+        assert!(Settings::default().validate().is_ok());
+    }
+
+    fn telemetry(csv: &str) -> Telemetry {
+        Telemetry::from_reader(FsPath::new("t.csv"), csv.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn build_uses_only_the_history_window() {
+        let t = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-01T00:00:00Z,a,cpu,9\n\
+             2024-01-09T00:00:00Z,a,cpu,1\n\
+             2024-01-09T00:05:00Z,a,cpu,2\n\
+             2024-01-09T00:10:00Z,a,cpu,5\n\
+             2024-01-09T00:05:00Z,b,mem,512\n\
+             2024-01-09T00:10:00Z,b,mem,512\n\
+             2024-01-09T01:00:00Z,c,net,3\n",
+        );
+        let now = "2024-01-09T00:10:00Z".parse().unwrap();
+        let f = Forecasts::build(&t, now, &Settings::default());
+        assert_eq!(f.demands.len(), 2);
+        assert_eq!(f.samples, 3);
+        assert_eq!(
+            f.history_start,
+            Some("2024-01-09T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(f.history_end, Some("2024-01-09T00:05:00Z".parse().unwrap()));
+        let a = f.get("a", Resource::Cpu).unwrap();
+        assert_eq!(
+            (a.method, a.quantile, a.last),
+            (Method::RecentPeak, 2.0, 2.0)
+        );
+        assert_eq!(f.get("b", Resource::Mem).unwrap().method, Method::Constant);
+        assert!(f.get("c", Resource::Net).is_none());
+        assert_eq!(
+            f.method_counts(),
+            BTreeMap::from([(Method::RecentPeak, 1), (Method::Constant, 1)])
+        );
+    }
+
+    /// Two days of a noisy series `a`, five-minute steps, with one gap.
+    fn two_days() -> Telemetry {
+        let mut csv = String::from("timestamp,instance,resource,value\n");
+        let start = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+        for (i, e) in noise(576, 5).iter().enumerate().filter(|(i, _)| *i != 100) {
+            let t = start + Duration::minutes(5 * i as i64);
+            csv += &format!("{},a,cpu,{}\n", t.to_rfc3339(), 4.0 + e);
+        }
+        telemetry(&csv)
+    }
+
+    #[test]
+    fn state_skips_selection_until_it_is_stale() {
+        let (t, settings) = (two_days(), Settings::default());
+        let now: DateTime<Utc> = "2024-01-03T00:00:00Z".parse().unwrap();
+        let mut state = State::default();
+        let cold = Forecasts::build_with_state(&t, now, &settings, &mut state);
+        assert_eq!(cold.work, BTreeMap::from([(Work::Selected, 1)]));
+        assert_eq!(cold.gaps_filled, 1);
+        let again = Forecasts::build_with_state(&t, now, &settings, &mut state);
+        assert_eq!(again.work, BTreeMap::from([(Work::Reused, 1)]));
+        assert_eq!(again.demands, cold.demands);
+        let later = now - Duration::hours(1);
+        let unchanged =
+            Forecasts::build_with_state(&t, now + Duration::hours(1), &settings, &mut state);
+        assert_eq!(unchanged.work, BTreeMap::from([(Work::Reused, 1)]));
+        let window = Forecasts::build_with_state(&t, later, &settings, &mut state);
+        assert_eq!(window.work, BTreeMap::from([(Work::Selected, 1)]));
+        let stale =
+            Forecasts::build_with_state(&t, later + Duration::hours(25), &settings, &mut state);
+        assert_eq!(stale.work, BTreeMap::from([(Work::Selected, 1)]));
+    }
+
+    #[test]
+    fn a_level_shift_since_the_last_run_triggers_reselection() {
+        let settings = Settings::default();
+        let now: DateTime<Utc> = "2024-01-02T22:00:00Z".parse().unwrap();
+        let mut t = two_days();
+        let mut state = State::default();
+        Forecasts::build_with_state(&t, now, &settings, &mut state);
+        let series = t.series.values_mut().next().unwrap();
+        let end = series.points.partition_point(|p| p.0 < now.timestamp());
+        for p in &mut series.points[end..] {
+            p.1 += 100.0;
+        }
+        let f = Forecasts::build_with_state(&t, now + Duration::minutes(90), &settings, &mut state);
+        assert_eq!(f.work, BTreeMap::from([(Work::Selected, 1)]));
+        assert!(f.get("a", Resource::Cpu).unwrap().quantile > 100.0);
+    }
+
+    #[test]
+    fn new_samples_refit_the_stored_selection_and_state_round_trips() {
+        let (t, settings) = (two_days(), Settings::default());
+        let now: DateTime<Utc> = "2024-01-02T23:00:00Z".parse().unwrap();
+        let mut state = State::default();
+        Forecasts::build_with_state(&t, now, &settings, &mut state);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models/state.json");
+        state.save(&path).unwrap();
+        let mut loaded = State::load(&path).unwrap();
+        assert_eq!(loaded.len(), 1);
+        let next = now + Duration::minutes(30);
+        let f = Forecasts::build_with_state(&t, next, &settings, &mut loaded);
+        assert_eq!(f.work, BTreeMap::from([(Work::Refitted, 1)]));
+        assert!(State::load(&dir.path().join("missing.json"))
+            .unwrap()
+            .is_empty());
+        std::fs::write(&path, "{ not json").unwrap();
+        let e = State::load(&path).unwrap_err().to_string();
+        assert!(e.contains("state.json:1"), "{e}");
+    }
+}

@@ -1,0 +1,314 @@
+//! One series' forecast: fallbacks, then a fresh selection or the stored one.
+//!
+//! This is where the persisted state pays off: a fresh entry with the same
+//! history fingerprint is reused as is, a fresh entry with new samples only
+//! refits its method, and anything else is selected again.
+
+use super::select::{self, Context, Selection};
+use super::state::{Entry, Fingerprint};
+use super::{grid, Demand, Key, Method, Settings, Work};
+use crate::telemetry::Series;
+use chrono::{DateTime, Duration, Utc};
+
+/// One series' result.
+pub(super) struct Outcome {
+    pub demand: Demand,
+    pub entry: Option<Entry>,
+    pub gaps: usize,
+    pub work: Work,
+}
+
+/// Forecasts one series, reusing `prior` where it is fresh.
+pub(super) fn forecast_key(
+    key: &Key,
+    points: &[(i64, f64)],
+    now: DateTime<Utc>,
+    settings: &Settings,
+    prior: Option<&Entry>,
+) -> Outcome {
+    let step = Series {
+        points: points.to_vec(),
+        first_line: 0,
+    }
+    .step_seconds()
+    .unwrap_or(1);
+    let grid = grid::regularise(points, step);
+    let y = &grid.values;
+    let gaps = grid.filled;
+    if let Some(demand) = select::fallback(y) {
+        return Outcome {
+            demand,
+            entry: None,
+            gaps,
+            work: Work::Fallback,
+        };
+    }
+    let fingerprint = Fingerprint {
+        step,
+        end: grid.end,
+        samples: points.len(),
+        sum: y.iter().sum(),
+    };
+    let ctx = Context::new(settings, step);
+    let recent =
+        &points[points.partition_point(|p| prior.is_some_and(|e| p.0 <= e.fingerprint.end))..];
+    let fresh = prior.filter(|e| is_fresh(e, now, settings));
+    let (selection, selected_at, work) = match fresh {
+        Some(e) if e.fingerprint == fingerprint => {
+            let demand = cached(e, y);
+            return Outcome {
+                demand,
+                entry: Some(e.clone()),
+                gaps,
+                work: Work::Reused,
+            };
+        }
+        Some(e) if !shifted(e, recent) => (e.selection.clone(), e.selected_at, Work::Refitted),
+        _ => (select::select(y, &ctx).0, now, Work::Selected),
+    };
+    let (demand, selection) = finish(y, &ctx, selection);
+    let entry = Entry {
+        instance: key.0.clone(),
+        resource: key.1,
+        selection,
+        selected_at,
+        fingerprint,
+        quantile: demand.quantile,
+        mean: demand.mean,
+    };
+    Outcome {
+        demand,
+        entry: Some(entry),
+        gaps,
+        work,
+    }
+}
+
+/// Whether at least three new samples arrived since the stored forecast and three
+/// quarters of them lie outside its band (`mean ± (quantile - mean)`): a level
+/// shift, so the choice is re-made now rather than at the next scheduled
+/// re-selection. Noise alone leaves a p90 band about one sample in five.
+fn shifted(e: &Entry, new: &[(i64, f64)]) -> bool {
+    let width = (e.quantile - e.mean).abs().max(1e-9);
+    let outside = new.iter().filter(|p| (p.1 - e.mean).abs() > width).count();
+    new.len() >= 3 && 4 * outside >= 3 * new.len()
+}
+
+/// Whether a stored selection is younger than the re-selection period.
+fn is_fresh(e: &Entry, now: DateTime<Utc>, settings: &Settings) -> bool {
+    let age = now - e.selected_at;
+    age >= Duration::zero() && age < Duration::hours(i64::from(settings.reselect_hours))
+}
+
+fn cached(e: &Entry, y: &[f64]) -> Demand {
+    Demand {
+        quantile: e.quantile,
+        mean: e.mean,
+        last: y.last().copied().unwrap_or(0.0),
+        method: e.selection.method,
+        note: e.selection.note.clone(),
+    }
+}
+
+/// Refits the selection on the whole history; a failure falls back to the recent peak.
+fn finish(y: &[f64], ctx: &Context, mut selection: Selection) -> (Demand, Selection) {
+    match select::refit(y, ctx, &selection) {
+        Ok((path, spec)) => {
+            selection.spec = spec.or(selection.spec);
+            let d = Demand::from_path(
+                &path,
+                selection.offset,
+                y,
+                selection.method,
+                selection.note.clone(),
+            );
+            (d, selection)
+        }
+        Err(e) => {
+            let peak = y.iter().fold(0.0, |m: f64, &v| m.max(v));
+            let d = Demand::fixed(y, peak, Method::RecentPeak, format!("{e}: recent peak"));
+            (d, selection)
+        }
+    }
+}
+
+/// Forecasts one series of evenly spaced samples, `step_seconds` apart, selecting afresh.
+pub fn forecast_series(values: &[f64], step_seconds: i64, settings: &Settings) -> Demand {
+    if let Some(d) = select::fallback(values) {
+        return d;
+    }
+    let ctx = Context::new(settings, step_seconds);
+    finish(values, &ctx, select::select(values, &ctx).0).0
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DAY: usize = 288;
+
+    /// Deterministic noise in [-1, 1).
+    pub fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
+    }
+
+    /// A daily cosine (peak 70 at the start of each day) plus noise of amplitude `amp`.
+    fn daily(days: usize, amp: f64) -> Vec<f64> {
+        let period = DAY as f64;
+        noise(days * DAY, 7)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 50.0 + 20.0 * (std::f64::consts::TAU * i as f64 / period).cos() + amp * e)
+            .collect()
+    }
+
+    pub fn with_quantile(quantile: f64) -> Settings {
+        Settings {
+            quantile,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn constant_series_forecasts_its_value_and_says_so() {
+        let d = forecast_series(&[3.5; 100], 300, &Settings::default());
+        assert_eq!(
+            (d.method, d.quantile, d.mean, d.last),
+            (Method::Constant, 3.5, 3.5, 3.5)
+        );
+        assert!(d.note.contains("constant series"), "{}", d.note);
+    }
+
+    #[test]
+    fn zero_series_is_a_constant_fallback() {
+        let d = forecast_series(&[0.0; 700], 300, &Settings::default());
+        assert_eq!((d.method, d.quantile), (Method::Constant, 0.0));
+        assert!(d.note.contains("all-zero"), "{}", d.note);
+    }
+
+    #[test]
+    fn empty_series_falls_back_to_zero() {
+        let d = forecast_series(&[], 300, &Settings::default());
+        assert_eq!((d.method, d.quantile), (Method::RecentPeak, 0.0));
+        assert!(d.note.contains("no samples"), "{}", d.note);
+    }
+
+    #[test]
+    fn short_history_uses_non_seasonal_candidates_and_says_so() {
+        let values: Vec<f64> = noise(100, 1).iter().map(|e| 10.0 + e).collect();
+        let d = forecast_series(&values, 300, &Settings::default());
+        assert!(
+            !matches!(d.method, Method::MstlEts | Method::SeasonalNaive),
+            "{d:?}"
+        );
+        assert!(d.note.contains("< 2 seasons"), "{}", d.note);
+        assert!(d.quantile > d.mean && d.quantile < 15.0, "{d:?}");
+    }
+
+    #[test]
+    fn very_short_history_uses_recent_peak() {
+        let d = forecast_series(&[1.0, 4.0, 2.0], 300, &Settings::default());
+        assert_eq!(
+            (d.method, d.quantile, d.last),
+            (Method::RecentPeak, 4.0, 2.0)
+        );
+        assert!(d.note.contains("3 samples"), "{}", d.note);
+    }
+
+    #[test]
+    fn failing_refit_falls_back_to_the_recent_peak() {
+        let ctx = Context::new(&Settings::default(), 300);
+        let selection = Selection {
+            method: Method::MstlEts,
+            periods: Vec::new(),
+            spec: None,
+            offset: None,
+            note: String::new(),
+        };
+        let (d, _) = finish(&[1.0, 5.0, 2.0], &ctx, selection);
+        assert_eq!((d.method, d.quantile), (Method::RecentPeak, 5.0));
+        assert!(d.note.contains("mstl_ets failed"), "{}", d.note);
+    }
+
+    #[test]
+    fn seasonal_series_forecasts_near_the_true_peak() {
+        let d = forecast_series(&daily(4, 1.0), 300, &Settings::default());
+        assert!(d.note.is_empty(), "{}", d.note);
+        assert!(d.quantile > d.mean, "{d:?}");
+        assert!((d.quantile - 70.0).abs() < 4.0, "{d:?}");
+    }
+
+    #[test]
+    fn a_level_shift_does_not_poison_the_forecast() {
+        let mut values = daily(4, 1.0);
+        let n = values.len();
+        for v in &mut values[n - 36..] {
+            *v += 100.0;
+        }
+        let d = forecast_series(&values, 300, &Settings::default());
+        assert!(d.mean > 130.0 && d.quantile > 150.0, "{d:?}");
+    }
+
+    #[test]
+    fn higher_quantiles_are_not_lower() {
+        let seasonal = daily(4, 8.0);
+        let short: Vec<f64> = noise(200, 3).iter().map(|e| 20.0 + 5.0 * e).collect();
+        for values in [seasonal, short] {
+            let p50 = forecast_series(&values, 300, &with_quantile(0.5));
+            let p95 = forecast_series(&values, 300, &with_quantile(0.95));
+            assert_eq!(p50.method, p95.method);
+            assert!(p95.quantile >= p50.quantile, "{p50:?} {p95:?}");
+        }
+    }
+
+    #[test]
+    fn forecasts_are_deterministic() {
+        let values = daily(3, 5.0);
+        let settings = Settings::default();
+        assert_eq!(
+            forecast_series(&values, 300, &settings),
+            forecast_series(&values, 300, &settings)
+        );
+    }
+
+    /// Arbitrary series plus adversarial shapes: spikes, steps, zeros, tiny and huge values.
+    fn adversarial() -> impl Strategy<Value = Vec<f64>> {
+        let any = proptest::collection::vec(0.0..1e4f64, 0..700);
+        let spiky = (
+            proptest::collection::vec(0.0..1.0f64, 600..700),
+            0usize..600,
+            1e3..1e9f64,
+        )
+            .prop_map(|(mut v, at, spike)| {
+                v[at] = spike;
+                v
+            });
+        let step = (1usize..699, 0.0..1e6f64)
+            .prop_map(|(at, level)| (0..700).map(|i| if i < at { 0.0 } else { level }).collect());
+        let tiny = proptest::collection::vec(0.0..1e-12f64, 20..400);
+        prop_oneof![any, spiky, step, tiny]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn outputs_are_finite_and_non_negative(
+            values in adversarial(),
+            quantile in 0.05..0.99f64,
+        ) {
+            let d = forecast_series(&values, 300, &with_quantile(quantile));
+            for v in [d.quantile, d.mean, d.last] {
+                prop_assert!(v.is_finite() && v >= 0.0, "{:?}", d);
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The persisted model selection under `models/`, so a cron run does not redo selection.
+//!
+//! Per series it keeps the chosen method, what it takes to refit it (periods,
+//! pinned ETS model), the conformal offset, when it was selected, and a
+//! fingerprint of the history it last saw with the demand that came out: an
+//! unchanged series is not refitted at all. The format is in docs/formats.md.
+
+use super::select::Selection;
+use super::Settings;
+use crate::resource::Resource;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The state file's format version.
+const VERSION: u32 = 1;
+
+/// Errors reading or writing the state file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// What the history looked like when the demand was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub step: i64,
+    /// Unix seconds of the last sample.
+    pub end: i64,
+    pub samples: usize,
+    pub sum: f64,
+}
+
+/// One series' entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub instance: String,
+    pub resource: Resource,
+    #[serde(flatten)]
+    pub selection: Selection,
+    pub selected_at: DateTime<Utc>,
+    pub fingerprint: Fingerprint,
+    /// The demand quantile and mean computed from that history.
+    pub quantile: f64,
+    pub mean: f64,
+}
+
+/// The selection state of every series.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// The forecast settings the entries were made with; other settings invalidate them.
+    pub settings: Option<Settings>,
+    #[serde(rename = "series")]
+    entries: Vec<Entry>,
+    #[serde(skip)]
+    index: BTreeMap<(String, Resource), usize>,
+}
+
+impl State {
+    /// Reads `path`; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<State, StateError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(source) => return Err(io(path, source)),
+        };
+        let mut state: State = serde_json::from_str(&text).map_err(|e| StateError::Parse {
+            path: path.to_owned(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        if state.version != VERSION {
+            return Ok(State::default());
+        }
+        state.reindex();
+        Ok(state)
+    }
+
+    /// The entry of a series, if it was made with `settings`.
+    pub fn get(&self, key: &(String, Resource), settings: &Settings) -> Option<&Entry> {
+        if self.settings.as_ref() != Some(settings) {
+            return None;
+        }
+        self.index.get(key).map(|&i| &self.entries[i])
+    }
+
+    /// Stores `entries` over the existing ones (all of them dropped if the settings changed).
+    pub fn update(&mut self, settings: &Settings, entries: Vec<Entry>) {
+        if self.settings.as_ref() != Some(settings) {
+            self.entries.clear();
+        }
+        self.version = VERSION;
+        self.settings = Some(settings.clone());
+        let mut merged: BTreeMap<(String, Resource), Entry> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .chain(entries)
+            .map(|e| ((e.instance.clone(), e.resource), e))
+            .collect();
+        self.entries = std::mem::take(&mut merged).into_values().collect();
+        self.reindex();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((e.instance.clone(), e.resource), i))
+            .collect();
+    }
+
+    /// Writes the state atomically (temp file, then rename), creating the directory.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let text = serde_json::to_string_pretty(self).expect("state serialises");
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n").map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> StateError {
+    StateError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
