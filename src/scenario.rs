@@ -40,6 +40,9 @@ const SPREAD: PerResource<f64> = PerResource {
     net: 1.0,
 };
 
+/// Per instance, a value per resource (`None` where the resource has no shape).
+pub type PerInstance = Vec<PerResource<Option<f64>>>;
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioOptions {
@@ -122,7 +125,7 @@ fn generate_all(
 pub fn generate(
     opts: &ScenarioOptions,
     policy: &Policy,
-) -> Result<(Fleet, Vec<PerResource<Option<f64>>>), ScenarioError> {
+) -> Result<(Fleet, PerInstance), ScenarioError> {
     check(opts)?;
     let (mut peaks, mut recent) = (Vec::new(), Vec::new());
     generate_all(opts, false, |g| {

@@ -146,10 +146,16 @@ fn place(peaks: &[PerResource<Option<f64>>], hosts: usize) -> Vec<usize> {
 }
 
 /// A host's load, totally ordered for the placement heap.
-#[derive(PartialEq, PartialOrd)]
+#[derive(PartialEq)]
 struct Load(f64);
 
 impl Eq for Load {}
+
+impl PartialOrd for Load {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Ord for Load {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
