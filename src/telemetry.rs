@@ -52,15 +52,21 @@ pub struct Series {
 impl Series {
     /// The most common spacing between consecutive samples, in seconds.
     pub fn step_seconds(&self) -> Option<i64> {
-        let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
-        for w in self.points.windows(2) {
-            *counts.entry(w[1].0 - w[0].0).or_default() += 1;
-        }
-        counts
-            .into_iter()
-            .max_by_key(|&(step, n)| (n, std::cmp::Reverse(step)))
-            .map(|(step, _)| step)
+        most_common_step(&self.points)
     }
+}
+
+/// The most common spacing between consecutive `(time, value)` points (the
+/// smaller one on a tie), if there are two points.
+pub fn most_common_step(points: &[(i64, f64)]) -> Option<i64> {
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    for w in points.windows(2) {
+        *counts.entry(w[1].0 - w[0].0).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(step, n)| (n, std::cmp::Reverse(step)))
+        .map(|(step, _)| step)
 }
 
 /// What reading had to repair, reported in the run log.

@@ -7,7 +7,7 @@
 use super::select::{self, Context, Selection};
 use super::state::{Entry, Fingerprint};
 use super::{grid, Demand, Key, Method, Settings, Work};
-use crate::telemetry::Series;
+use crate::telemetry::most_common_step;
 use chrono::{DateTime, Duration, Utc};
 
 /// One series' result.
@@ -26,22 +26,17 @@ pub(super) fn forecast_key(
     settings: &Settings,
     prior: Option<&Entry>,
 ) -> Outcome {
-    let step = Series {
-        points: points.to_vec(),
-        first_line: 0,
-    }
-    .step_seconds()
-    .unwrap_or(1);
+    let step = most_common_step(points).unwrap_or(1);
     let grid = grid::regularise(points, step);
-    let y = &grid.values;
-    let gaps = grid.filled;
+    let (y, gaps) = (&grid.values, grid.filled);
+    let outcome = |demand, entry, work| Outcome {
+        demand,
+        entry,
+        gaps,
+        work,
+    };
     if let Some(demand) = select::fallback(y) {
-        return Outcome {
-            demand,
-            entry: None,
-            gaps,
-            work: Work::Fallback,
-        };
+        return outcome(demand, None, Work::Fallback);
     }
     let fingerprint = Fingerprint {
         step,
@@ -50,20 +45,11 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
-    let recent =
-        &points[points.partition_point(|p| prior.is_some_and(|e| p.0 <= e.fingerprint.end))..];
-    let fresh = prior.filter(|e| is_fresh(e, now, settings));
-    let (selection, selected_at, work) = match fresh {
+    let (selection, selected_at, work) = match prior.filter(|e| is_fresh(e, now, settings)) {
         Some(e) if e.fingerprint == fingerprint => {
-            let demand = cached(e, y);
-            return Outcome {
-                demand,
-                entry: Some(e.clone()),
-                gaps,
-                work: Work::Reused,
-            };
+            return outcome(cached(e, y), Some(e.clone()), Work::Reused)
         }
-        Some(e) if !shifted(e, recent) => (e.selection.clone(), e.selected_at, Work::Refitted),
+        Some(e) if !shifted(e, points) => (e.selection.clone(), e.selected_at, Work::Refitted),
         _ => (select::select(y, &ctx).0, now, Work::Selected),
     };
     let (demand, selection) = finish(y, &ctx, selection);
@@ -76,21 +62,20 @@ pub(super) fn forecast_key(
         quantile: demand.quantile,
         mean: demand.mean,
     };
-    Outcome {
-        demand,
-        entry: Some(entry),
-        gaps,
-        work,
-    }
+    outcome(demand, Some(entry), work)
 }
 
 /// Whether at least three new samples arrived since the stored forecast and three
-/// quarters of them lie outside its band (`mean ± (quantile - mean)`): a level
-/// shift, so the choice is re-made now rather than at the next scheduled
-/// re-selection. Noise alone leaves a p90 band about one sample in five.
-fn shifted(e: &Entry, new: &[(i64, f64)]) -> bool {
+/// quarters of them lie more than twice the band width (`quantile - mean`) from
+/// its mean: a level shift, so the choice is re-made now rather than at the next
+/// scheduled re-selection. Noise alone rarely leaves twice a p90 band.
+fn shifted(e: &Entry, points: &[(i64, f64)]) -> bool {
+    let new = &points[points.partition_point(|p| p.0 <= e.fingerprint.end)..];
     let width = (e.quantile - e.mean).abs().max(1e-9);
-    let outside = new.iter().filter(|p| (p.1 - e.mean).abs() > width).count();
+    let outside = new
+        .iter()
+        .filter(|p| (p.1 - e.mean).abs() > 2.0 * width)
+        .count();
     new.len() >= 3 && 4 * outside >= 3 * new.len()
 }
 
