@@ -12,33 +12,14 @@ use chameleon::policy::Policy;
 use chameleon::problem::{round6, HostSpec, InstanceSpec, Problem, Solution, Swap};
 use chameleon::resource::{PerResource, Resource};
 
+mod common;
+use common::Rng;
+
 const TOL: f64 = 1e-9;
-
-/// splitmix64: tiny, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// A random tiny problem: only cpu adjustable; mem and net fixed.
 fn generate(seed: u64) -> Problem {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut policy = Policy::default();
     policy.solver.relative_gap = 0.0;
     let g = rng.pick(&[0.25, 0.5, 0.75, 1.0]);

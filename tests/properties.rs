@@ -19,30 +19,11 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod common;
+use common::Rng;
+
 const EPS: f64 = 1e-6;
 const STRATEGIES: [Strategy; 2] = [Strategy::Mip, Strategy::Greedy];
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap()
@@ -165,7 +146,7 @@ struct Case {
 }
 
 fn case(seed: u64) -> Case {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let fleet = fleet(&mut rng);
     let forecasts = forecasts(&mut rng, &fleet);
     Case {
@@ -429,7 +410,7 @@ fn migrate_then_shrink_is_executable() {
         fleet,
         forecasts,
         policy: policy(),
-        rng: Rng(0),
+        rng: Rng::new(0),
     };
     let telemetry = Telemetry::default();
     let (plan, _) = plan_for(&c, Strategy::Mip, &telemetry);
