@@ -183,7 +183,7 @@ fn check(opts: &ScenarioOptions) -> Result<(), ScenarioError> {
             "--instances and --days must be > 0".into(),
         ));
     }
-    if opts.step_minutes == 0 || opts.step_minutes % 5 != 0 {
+    if opts.step_minutes == 0 || !opts.step_minutes.is_multiple_of(5) {
         return Err(ScenarioError::Options(
             "--step-minutes must be a positive multiple of 5".into(),
         ));
@@ -268,7 +268,7 @@ fn resample(
             let sum: f64 = (0..per_step)
                 .map(|j| {
                     let minute = t * per_step + j;
-                    if minute % DAY == 0 && minute > 0 {
+                    if minute.is_multiple_of(DAY) && minute > 0 {
                         day = rng.below(days);
                     }
                     let v = shape[day * DAY + (minute + phase) % DAY];

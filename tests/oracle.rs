@@ -33,7 +33,7 @@ fn generate(seed: u64) -> Problem {
         policy.disruption.max_changes = 1 + rng.below(3);
         policy.disruption.max_changes_per_host = 1 + rng.below(3);
     }
-    let migrate = seed % 4 == 0;
+    let migrate = seed.is_multiple_of(4);
     if migrate {
         policy.disruption.max_migrations = if rng.chance(80) { 1 + rng.below(2) } else { 0 };
     }

@@ -82,7 +82,7 @@ impl Path {
     fn expand(self, factor: usize, horizon: usize) -> Path {
         let stretch = |v: Vec<f64>| -> Vec<f64> {
             v.into_iter()
-                .flat_map(|x| std::iter::repeat(x).take(factor.max(1)))
+                .flat_map(|x| std::iter::repeat_n(x, factor.max(1)))
                 .take(horizon)
                 .collect()
         };
