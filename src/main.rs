@@ -79,24 +79,8 @@ enum Command {
     },
     /// Write a synthetic fleet and telemetry shaped like the real traces, at any scale.
     Synth {
-        #[arg(long)]
-        instances: usize,
-        #[arg(long)]
-        hosts: usize,
-        #[arg(long, default_value_t = 1)]
-        cells: usize,
-        #[arg(long, default_value_t = 7)]
-        days: u32,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Telemetry step (a multiple of 5).
-        #[arg(long, default_value_t = 5)]
-        step_minutes: u32,
-        #[arg(long, default_value_t = 1.3)]
-        overcommit: f64,
-        /// Time of the first sample.
-        #[arg(long, default_value = "2024-01-01T00:00:00Z")]
-        start: DateTime<Utc>,
+        #[command(flatten)]
+        scenario: ScenarioOptions,
         #[arg(long)]
         out_dir: PathBuf,
     },
@@ -251,30 +235,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             now,
         } => apply(&plan, &fleet, now),
         Command::Synth {
-            instances,
-            hosts,
-            cells,
-            days,
-            seed,
-            step_minutes,
-            overcommit,
-            start,
+            scenario: opts,
             out_dir,
         } => {
-            let opts = ScenarioOptions {
-                instances,
-                hosts,
-                cells,
-                days,
-                seed,
-                step_minutes,
-                overcommit,
-                start,
-            };
             scenario::write(&opts, &Policy::default(), &out_dir)?;
             eprintln!(
-                "wrote {} instances on {hosts} hosts to {}",
-                instances,
+                "wrote {} instances on {} hosts to {}",
+                opts.instances,
+                opts.hosts,
                 out_dir.display()
             );
             Ok(ExitCode::SUCCESS)

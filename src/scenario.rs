@@ -43,16 +43,26 @@ const SPREAD: PerResource<f64> = PerResource {
 /// Per instance, a value per resource (`None` where the resource has no shape).
 pub type PerInstance = Vec<PerResource<Option<f64>>>;
 
-/// What to generate.
-#[derive(Debug, Clone, PartialEq)]
+/// What to generate (also the flags of `chameleon synth`).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct ScenarioOptions {
+    #[arg(long)]
     pub instances: usize,
+    #[arg(long)]
     pub hosts: usize,
+    #[arg(long, default_value_t = 1)]
     pub cells: usize,
+    #[arg(long, default_value_t = 7)]
     pub days: u32,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Telemetry step (a multiple of 5).
+    #[arg(long, default_value_t = 5)]
     pub step_minutes: u32,
+    #[arg(long, default_value_t = 1.3)]
     pub overcommit: f64,
+    /// Time of the first sample.
+    #[arg(long, default_value = "2024-01-01T00:00:00Z")]
     pub start: DateTime<Utc>,
 }
 

@@ -836,3 +836,42 @@ fn usage_errors_exit_1_even_with_detailed_exitcode() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(chameleon(dir.path(), &["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn synth_writes_a_scenario_that_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "synth",
+        "--instances",
+        "40",
+        "--hosts",
+        "4",
+        "--cells",
+        "2",
+        "--days",
+        "2",
+        "--seed",
+        "3",
+        "--out-dir",
+        "s",
+    ];
+    let o = chameleon(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fleet = std::fs::read_to_string(dir.path().join("s/fleet.toml")).unwrap();
+    assert_eq!(fleet.matches("[[instance]]").count(), 40);
+    assert_eq!(fleet.matches("[[host]]").count(), 4);
+    let o = chameleon(
+        dir.path(),
+        &[
+            "plan",
+            "--fleet",
+            "s/fleet.toml",
+            "--telemetry",
+            "s/telemetry.csv",
+            "--now",
+            "2024-01-03T00:00:00Z",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
