@@ -35,8 +35,8 @@ fn workspace() -> tempfile::TempDir {
     dir
 }
 
-/// Runs `plan` in `dir` and returns the plan path it printed.
-fn plan(dir: &Path, extra: &[&str]) -> PathBuf {
+/// Runs `plan` on the workspace's fleet and telemetry at `now`, with `extra` flags.
+fn run_plan(dir: &Path, now: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "plan",
         "--fleet",
@@ -44,10 +44,15 @@ fn plan(dir: &Path, extra: &[&str]) -> PathBuf {
         "--telemetry",
         "telemetry.csv",
         "--now",
-        NOW,
+        now,
     ];
     args.extend_from_slice(extra);
-    let o = chameleon(dir, &args);
+    chameleon(dir, &args)
+}
+
+/// Runs `plan` in `dir` and returns the plan path it printed.
+fn plan(dir: &Path, extra: &[&str]) -> PathBuf {
+    let o = run_plan(dir, NOW, extra);
     assert!(
         o.status.code() == Some(0) || o.status.code() == Some(2),
         "{}",
@@ -147,18 +152,7 @@ fn plan_persists_the_selection_and_reuses_it() {
 #[test]
 fn forecast_evaluate_scores_the_forecasts_past_plans_recorded() {
     let dir = workspace();
-    let o = chameleon(
-        dir.path(),
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            "2024-03-06T22:00:00Z",
-        ],
-    );
+    let o = run_plan(dir.path(), "2024-03-06T22:00:00Z", &[]);
     assert!(matches!(o.status.code(), Some(0 | 2)), "{}", stderr(&o));
     let o = chameleon(
         dir.path(),
@@ -369,19 +363,7 @@ fn stale_and_expired_plans_are_refused() {
 }
 
 fn plan_fails(dir: &Path, location: &str, what: &str) {
-    let o = chameleon(
-        dir,
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            NOW,
-        ],
-    );
-    assert_fails(&o, location, what);
+    assert_fails(&run_plan(dir, NOW, &[]), location, what);
 }
 
 #[test]
@@ -457,18 +439,7 @@ fn malformed_csv_nan_negative_and_unknown_instance() {
 #[test]
 fn stale_telemetry_is_an_error() {
     let dir = workspace();
-    let o = chameleon(
-        dir.path(),
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            "2025-01-01T00:00:00Z",
-        ],
-    );
+    let o = run_plan(dir.path(), "2025-01-01T00:00:00Z", &[]);
     assert_fails(&o, "telemetry.csv", "stale");
 }
 
@@ -595,20 +566,7 @@ fn export_model_matches_golden() {
         "exported model differs from {}",
         golden.display()
     );
-    let o = chameleon(
-        dir.path(),
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            NOW,
-            "--export-model",
-            "model.txt",
-        ],
-    );
+    let o = run_plan(dir.path(), NOW, &["--export-model", "model.txt"]);
     assert_fails(&o, "model.txt", ".lp or .mps");
 }
 
@@ -626,18 +584,7 @@ fn infeasible_minimums_name_the_host_and_row() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&fleet, shrunk).unwrap();
-    let o = chameleon(
-        dir.path(),
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            NOW,
-        ],
-    );
+    let o = run_plan(dir.path(), NOW, &[]);
     assert_fails(
         &o,
         "infeasible",
@@ -715,20 +662,7 @@ fn malformed_model_file_names_file_and_line() {
         model.replace("[weights]", "[weights"),
     )
     .unwrap();
-    let o = chameleon(
-        dir.path(),
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            NOW,
-            "--model",
-            "bad.toml",
-        ],
-    );
+    let o = run_plan(dir.path(), NOW, &["--model", "bad.toml"]);
     let line = 1 + model.lines().position(|l| l == "[weights]").unwrap();
     assert_fails(&o, &format!("bad.toml:{line}:"), "invalid table header");
 }
@@ -820,19 +754,7 @@ fn forged_plans_with_bad_references_are_refused_without_touching_the_fleet() {
 #[test]
 fn usage_errors_exit_1_even_with_detailed_exitcode() {
     let dir = workspace();
-    let o = chameleon(
-        dir.path(),
-        &[
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-            "--now",
-            "bogus",
-            "--detailed-exitcode",
-        ],
-    );
+    let o = run_plan(dir.path(), "bogus", &["--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(chameleon(dir.path(), &["--help"]).status.code(), Some(0));
 }
