@@ -80,6 +80,7 @@ pub fn execute(
     path: &Path,
     observe: &mut dyn FnMut(&Fleet),
 ) -> Result<Outcome, ApplyError> {
+    let stamp = plan.created_at();
     let plan = plan.plan();
     let skipped = skipped(&plan.actions);
     let skipped_ids: BTreeSet<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
@@ -102,7 +103,7 @@ pub fn execute(
                 continue;
             }
             match step(&mut state, a) {
-                Ok(()) => {}
+                Ok(()) => stamp_changed(&mut state, a, stamp),
                 Err(StepError::NoRoom) => continue,
                 Err(StepError::Invalid(message)) => {
                     return Err(ApplyError::Action {
@@ -164,6 +165,15 @@ fn step(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
         Kind::Resize => resize(fleet, a),
         Kind::Swap => swap(fleet, a),
         Kind::Migrate => migrate(fleet, a),
+    }
+}
+
+/// Records when the instances an action touched last changed (the optimiser's cool-down).
+fn stamp_changed(fleet: &mut Fleet, a: &Action, at: DateTime<Utc>) {
+    for id in std::iter::once(&a.instance).chain(a.donor.as_ref()) {
+        if let Some(inst) = fleet.instance_mut(id) {
+            inst.changed_at = Some(at);
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::file::{hex, line_of, write_atomic};
 use crate::resource::{PerResource, Resource};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -79,6 +80,9 @@ pub struct Instance {
     pub credits: f64,
     /// Baseline earnings in credits per hour; the balance is capped at 24 h of them.
     pub earn_rate: f64,
+    /// When an applied plan last changed this instance, for the optimiser's cool-down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<DateTime<Utc>>,
     pub cpu: Allocation,
     pub mem: Allocation,
     pub net: Allocation,

@@ -59,14 +59,15 @@ impl State<'_> {
             .ceil()
             .min((excess / g + 1e-9).floor())
             .min((room / g + 1e-9).floor());
+        // Hysteresis: a move below the minimum step is not made.
         let amount = round6(steps * g);
-        if amount <= 0.0 || !self.within_budget(j, donor) {
+        if steps < self.p.policy.min_steps(r) || amount <= 0.0 || !self.within_budget(j, donor) {
             return None;
         }
         // Payments and receipts are bounded separately (as in the MIP), so the
         // swaps stay valid in any order, including when an operator skips some.
         let credits = self.p.swap_price(r, amount);
-        let credit_sufficient = self.paid[j] + credits <= inst.credits + 1e-9;
+        let credit_sufficient = self.paid[j] + credits <= self.p.spendable(j) + 1e-9;
         let d = &self.p.instances[donor];
         let donor_fits = self.received[donor] + credits <= d.credit_cap - d.credits + 1e-9;
         (credit_sufficient && donor_fits).then_some(Swap {
@@ -100,7 +101,7 @@ impl State<'_> {
         let new = usize::from(!self.changed[j]) + usize::from(!self.changed[donor]);
         let host = self.p.instances[j].host;
         let budget = &self.p.policy.disruption;
-        self.changes + new <= budget.max_changes
+        self.changes + new <= budget.change_limit(self.p.instances.len())
             && self.changes_on[host] + new <= budget.max_changes_per_host
     }
 

@@ -100,7 +100,9 @@ fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
             budget * instances.len() / n
         }
     };
-    policy.disruption.max_changes = share(p.policy.disruption.max_changes);
+    // The whole fleet's change limit (absolute and percentage), shared out in absolute terms.
+    policy.disruption.max_changes = share(p.policy.disruption.change_limit(p.instances.len()));
+    policy.disruption.max_changes_percent = 100.0;
     policy.disruption.max_migrations = share(p.policy.disruption.max_migrations);
     let mut problem = Problem {
         hosts: hosts.iter().map(|&h| p.hosts[h].clone()).collect(),
@@ -267,6 +269,8 @@ mod tests {
                 },
                 credits: 50.0,
                 credit_cap: 100.0,
+                earn_rate: 120.0,
+                frozen: false,
                 candidates: Vec::new(),
             })
             .collect();
@@ -306,6 +310,7 @@ mod tests {
     fn partitioned_solve_matches_whole_when_cells_are_independent() {
         let mut p = problem(2, 2, 3);
         p.policy.disruption.max_changes = 1000;
+        p.policy.disruption.max_changes_percent = 100.0;
         p.policy.disruption.max_migrations = 1000;
         let (whole, _) = mip::solve(&p, None).unwrap();
         let (parts, stats) = solve_mip(&p).unwrap();

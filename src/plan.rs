@@ -210,6 +210,13 @@ impl VerifiedPlan {
     pub fn plan(&self) -> &Plan {
         &self.0
     }
+
+    /// When the plan was made: the time its changes are stamped with.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&self.0.plan.created_at)
+            .expect("checked by verify")
+            .with_timezone(&Utc)
+    }
 }
 
 /// Everything a plan records about how it was made.
@@ -398,13 +405,15 @@ impl Plan {
                 id: self.plan.id.clone(),
             });
         }
-        let expires = DateTime::parse_from_rfc3339(&self.plan.expires_at).map_err(|e| {
-            PlanError::Invalid {
+        let time = |key: &str, value: &str| {
+            DateTime::parse_from_rfc3339(value).map_err(|e| PlanError::Invalid {
                 path: path.clone(),
                 line: 0,
-                message: format!("expires_at: {e}"),
-            }
-        })?;
+                message: format!("{key}: {e}"),
+            })
+        };
+        time("created_at", &self.plan.created_at)?;
+        let expires = time("expires_at", &self.plan.expires_at)?;
         if now >= expires {
             return Err(PlanError::Expired {
                 path,

@@ -154,7 +154,8 @@ impl Run {
             });
         }
         let forecast_seconds = clock.elapsed().as_secs_f64();
-        let problem = Problem::new(&fleet, &forecasts, &policy);
+        let mut problem = Problem::new(&fleet, &forecasts, &policy);
+        problem.apply_cooldown(&fleet, now);
         Ok(Run {
             inputs: inputs.clone(),
             fleet,

@@ -6,7 +6,7 @@
 
 use crate::file::line_of;
 use crate::forecast;
-use crate::resource::PerResource;
+use crate::resource::{PerResource, Resource};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,22 @@ pub struct Disruption {
     pub max_changes_per_host: usize,
     /// At most this many migrations per interval.
     pub max_migrations: usize,
+    /// At most this share of the fleet's instances change per interval, in percent.
+    pub max_changes_percent: f64,
+    /// Hysteresis: an allocation moves by at least this much, or not at all.
+    pub min_change: PerResource<f64>,
+    /// An instance changed less than this many minutes ago is left alone, unless its
+    /// forecast exceeds its allocation.
+    pub cooldown_minutes: u32,
+}
+
+impl Disruption {
+    /// The number of instances that may change among `instances`: the tighter of the
+    /// absolute and the percentage budget.
+    pub fn change_limit(&self, instances: usize) -> usize {
+        let share = (self.max_changes_percent / 100.0 * instances as f64 + 1e-9).floor();
+        self.max_changes.min(share as usize)
+    }
 }
 
 /// Which migrations the optimiser may consider.
@@ -156,6 +172,12 @@ impl Policy {
             ),
             ("unit", &self.unit, positive, "> 0"),
             ("credit_price", &self.credit_price, non_negative, ">= 0"),
+            (
+                "min_change",
+                &self.disruption.min_change,
+                non_negative,
+                ">= 0",
+            ),
         ];
         for (key, values, ok, bound) in per_resource {
             if let Some((r, v)) = values.iter().find(|(_, v)| !ok(**v)) {
@@ -192,6 +214,13 @@ impl Policy {
                 "solver: time_limit_seconds must be > 0, relative_gap >= 0 and threads >= 1";
             return Err(("[solver]", message.into()));
         }
+        let pct = self.disruption.max_changes_percent;
+        if !(pct.is_finite() && (0.0..=100.0).contains(&pct)) {
+            return Err((
+                "max_changes_percent",
+                format!("max_changes_percent = {pct} must be a number from 0 to 100"),
+            ));
+        }
         self.forecast.validate().map_err(|m| ("[forecast]", m))?;
         if self.interval_minutes == 0 || self.plan_ttl_minutes == 0 {
             return Err((
@@ -200,6 +229,13 @@ impl Policy {
             ));
         }
         Ok(())
+    }
+
+    /// Hysteresis in whole steps of `r`: the smallest change allowed (at least one step).
+    pub fn min_steps(&self, r: Resource) -> f64 {
+        (self.disruption.min_change[r] / self.granularity[r] - 1e-9)
+            .ceil()
+            .max(1.0)
     }
 
     /// Hours in one planning interval.
@@ -217,6 +253,30 @@ mod tests {
         let p = Policy::default();
         assert_eq!(p.granularity.cpu, 0.25);
         assert_eq!(p.forecast.quantile, 0.9);
+    }
+
+    #[test]
+    fn change_limit_is_the_tighter_budget() {
+        let mut d = Policy::default().disruption;
+        (d.max_changes, d.max_changes_percent) = (50, 50.0);
+        assert_eq!(d.change_limit(12), 6);
+        assert_eq!(d.change_limit(1000), 50);
+        d.max_changes_percent = 0.0;
+        assert_eq!(d.change_limit(1000), 0);
+    }
+
+    #[test]
+    fn hysteresis_is_whole_steps_of_at_least_one() {
+        let mut p = Policy::default();
+        p.disruption.min_change.cpu = 0.6; // granularity 0.25: 3 steps
+        p.disruption.min_change.mem = 0.0;
+        assert_eq!(p.min_steps(Resource::Cpu), 3.0);
+        assert_eq!(p.min_steps(Resource::Mem), 1.0);
+        let text = DEFAULT.replace("max_changes_percent = 50.0", "max_changes_percent = 150.0");
+        let e = Policy::parse(Path::new("m.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_changes_percent = 150"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::fleet::Fleet;
 use crate::forecast::Forecasts;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
 /// Bytes in one MiB.
@@ -34,14 +35,18 @@ pub struct InstanceSpec {
     pub demand: PerResource<Option<f64>>,
     pub credits: f64,
     pub credit_cap: f64,
+    /// Credits earned per hour at the baseline, which is `earn_rate / 60` cores.
+    pub earn_rate: f64,
+    /// In its cool-down and not short: nothing about it may change this interval.
+    pub frozen: bool,
     /// Other hosts it may migrate to, best first.
     pub candidates: Vec<usize>,
 }
 
 impl InstanceSpec {
-    /// Whether resource `r` may change: it has a forecast and room to move.
+    /// Whether resource `r` may change: it has a forecast, room to move and no cool-down.
     pub fn adjustable(&self, r: Resource) -> bool {
-        self.demand[r].is_some() && self.max[r] > self.min[r]
+        !self.frozen && self.demand[r].is_some() && self.max[r] > self.min[r]
     }
 }
 
@@ -123,6 +128,8 @@ impl Problem {
                 demand: PerResource::from_fn(|r| demand(&i.id, r)),
                 credits: i.credits,
                 credit_cap: i.credit_cap(),
+                earn_rate: i.earn_rate,
+                frozen: false,
                 candidates: Vec::new(),
             })
             .collect();
@@ -135,6 +142,22 @@ impl Problem {
         problem
     }
 
+    /// Freezes the instances a plan changed less than `cooldown_minutes` before `now`, unless
+    /// their forecast exceeds their allocation in some resource (shortfall overrides hysteresis).
+    pub fn apply_cooldown(&mut self, fleet: &Fleet, now: DateTime<Utc>) {
+        let cooldown = Duration::minutes(i64::from(self.policy.disruption.cooldown_minutes));
+        for (spec, inst) in self.instances.iter_mut().zip(&fleet.instances) {
+            let recent = inst.changed_at.is_some_and(|t| now - t < cooldown);
+            let short = Resource::ALL
+                .iter()
+                .any(|&r| spec.demand[r].is_some_and(|d| d > spec.current[r] + 1e-9));
+            if recent && !short {
+                spec.frozen = true;
+                spec.candidates.clear();
+            }
+        }
+    }
+
     /// Prunes migration targets to the hosts with the most predicted headroom,
     /// same cell first. Hosts are ranked once, so this is linear in instances.
     pub fn choose_candidates(&mut self) {
@@ -144,6 +167,9 @@ impl Problem {
         ranked.sort_by(|&a, &b| headroom[b].total_cmp(&headroom[a]).then(a.cmp(&b)));
         let cross = self.policy.migration.allow_cross_cell;
         for i in 0..self.instances.len() {
+            if self.instances[i].frozen {
+                continue;
+            }
             let own = self.instances[i].host;
             let others = ranked.iter().copied().filter(|&h| h != own);
             let mut options: Vec<usize> = others
@@ -199,6 +225,16 @@ impl Problem {
     /// Whether two hosts share a cell.
     pub fn same_cell(&self, a: usize, b: usize) -> bool {
         self.hosts[a].cell == self.hosts[b].cell
+    }
+
+    /// Credits instance `i` may pay for swaps now: its balance, less what its predicted CPU use
+    /// above the baseline burns this interval beyond what it earns (AWS burstable accounting:
+    /// earn `earn_rate` an hour, spend 60 credits per core-hour used).
+    pub fn spendable(&self, i: usize) -> f64 {
+        let inst = &self.instances[i];
+        let used = inst.demand.cpu.unwrap_or(0.0) * 60.0;
+        let burn = (used - inst.earn_rate).max(0.0) * self.policy.interval_hours();
+        round6((inst.credits - burn).max(0.0))
     }
 
     /// Credits paid for swapping `amount` of `r` for one interval.
@@ -285,4 +321,73 @@ impl Problem {
 /// Rounds to six decimals, the precision of every number Chameleon writes.
 pub fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FLEET: &str = r#"
+[[host]]
+id = "h0"
+cell = "c0"
+cpu = 8.0
+mem = 8192.0
+net = 1000.0
+
+[[instance]]
+id = "a"
+host = "h0"
+credits = 30.0
+earn_rate = 12.0
+changed_at = "2024-03-07T00:00:00Z"
+cpu = { alloc = 2.0, min = 0.25, max = 4.0 }
+mem = { alloc = 1024.0, min = 256.0, max = 4096.0 }
+net = { alloc = 100.0, min = 10.0, max = 500.0 }
+"#;
+
+    fn problem(cpu_demand: f64) -> (Fleet, Problem) {
+        let fleet = Fleet::parse(Path::new("fleet.toml"), FLEET).unwrap();
+        let p = Problem::with_demand(&fleet, &Policy::default(), |_, r| {
+            Some(if r == Resource::Cpu { cpu_demand } else { 0.0 })
+        });
+        (fleet, p)
+    }
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        "2024-03-07T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn cooldown_freezes_recent_changes_unless_short() {
+        let (fleet, mut p) = problem(1.0);
+        p.apply_cooldown(&fleet, at(30));
+        assert!(p.instances[0].frozen, "changed 30 min ago, cool-down 60");
+        assert!(!p.instances[0].adjustable(Resource::Cpu));
+        assert!(p.instances[0].candidates.is_empty());
+        let (fleet, mut p) = problem(1.0);
+        p.apply_cooldown(&fleet, at(60));
+        assert!(!p.instances[0].frozen, "the cool-down is over");
+        let (fleet, mut p) = problem(3.0);
+        p.apply_cooldown(&fleet, at(30));
+        assert!(
+            !p.instances[0].frozen,
+            "predicted shortfall overrides the cool-down"
+        );
+    }
+
+    #[test]
+    fn spendable_credits_keep_the_predicted_burst() {
+        // Baseline 12 credits/h = 0.2 cores. At 1 core the instance burns 60 - 12 = 48
+        // credits an hour, 12 in a 15-minute interval, so 18 of its 30 are spendable.
+        let (_, p) = problem(1.0);
+        assert_eq!(p.spendable(0), 18.0);
+        // Below the baseline it earns, but cannot pay with credits it has not earned yet.
+        let (_, p) = problem(0.1);
+        assert_eq!(p.spendable(0), 30.0);
+        // A heavy burst leaves nothing to pay with: it may not receive.
+        let (_, p) = problem(4.0);
+        assert_eq!(p.spendable(0), 0.0);
+    }
 }

@@ -204,6 +204,7 @@ fn instance(
         pool: None,
         credits,
         earn_rate,
+        changed_at: None,
         cpu,
         mem: alloc(Resource::Mem),
         net: alloc(Resource::Net),

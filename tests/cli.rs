@@ -797,3 +797,60 @@ fn synth_writes_a_scenario_that_plans() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Apply stamps `changed_at` on what it changed; a re-plan inside the cool-down touches
+/// those instances only where their forecast exceeds their allocation.
+#[test]
+fn cooldown_keeps_recent_changes_unless_short() {
+    let dir = workspace();
+    let first = plan(dir.path(), &[]);
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            first.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fleet = chameleon::fleet::Fleet::read(&dir.path().join("fleet.toml")).unwrap();
+    let applied = chameleon::plan::Plan::read(&first).unwrap();
+    let recent: Vec<&str> = fleet
+        .instances
+        .iter()
+        .filter(|i| i.changed_at.is_some())
+        .map(|i| i.id.as_str())
+        .collect();
+    for a in &applied.actions {
+        assert!(
+            recent.contains(&a.instance.as_str()),
+            "{} not stamped",
+            a.instance
+        );
+    }
+    let o = run_plan(dir.path(), LATER, &[]);
+    assert!(matches!(o.status.code(), Some(0 | 2)), "{}", stderr(&o));
+    let second = chameleon::plan::Plan::read(&dir.path().join(stdout(&o).trim())).unwrap();
+    for a in &second.actions {
+        let touched = std::iter::once(&a.instance).chain(a.donor.as_ref());
+        for id in touched.filter(|id| recent.contains(&id.as_str())) {
+            // Only a receiver or a resized instance may be short; it must be, to be touched.
+            assert_eq!(id, &a.instance, "{id} donated during its cool-down");
+            let before: f64 = a
+                .reason
+                .split("predicted shortfall ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no shortfall in reason {:?}", a.reason));
+            assert!(
+                before > 0.0,
+                "{id} changed again without shortfall: {}",
+                a.reason
+            );
+        }
+    }
+}

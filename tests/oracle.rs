@@ -29,6 +29,9 @@ fn generate(seed: u64) -> Problem {
     policy.weights.idle = rng.pick(&[0.5, 1.0, 3.0]);
     policy.weights.shortfall = rng.pick(&[5.0, 100.0]);
     policy.weights.unit_move = rng.pick(&[0.5, 1.0]);
+    policy.disruption.max_changes_percent = 100.0;
+    // Hysteresis of one or two steps.
+    policy.disruption.min_change.cpu = g * rng.pick(&[1.0, 1.0, 2.0]);
     if rng.chance(30) {
         policy.disruption.max_changes = 1 + rng.below(3);
         policy.disruption.max_changes_per_host = 1 + rng.below(3);
@@ -67,6 +70,8 @@ fn generate(seed: u64) -> Problem {
         let net = 10.0 * (1 + rng.below(10)) as f64;
         let credit_cap = rng.pick(&[0.0, 10.0, 60.0, 200.0, 200.0]);
         let credits = (rng.below((credit_cap * 4.0) as usize + 1)) as f64 / 4.0;
+        // Baseline earnings around the forecast use, so the predicted burn sometimes bites.
+        let earn_rate = 60.0 * demand * rng.pick(&[0.0, 0.8, 1.0, 1.0, 1.5]);
         instances.push(InstanceSpec {
             id: format!("i{k}"),
             host,
@@ -84,6 +89,9 @@ fn generate(seed: u64) -> Problem {
             },
             credits,
             credit_cap,
+            earn_rate,
+            // In its cool-down: nothing may change.
+            frozen: rng.chance(10),
             candidates: Vec::new(),
         });
     }
@@ -124,7 +132,7 @@ fn generate(seed: u64) -> Problem {
     }
     if migrate {
         for inst in &mut instances {
-            if rng.chance(80) {
+            if rng.chance(80) && !inst.frozen {
                 inst.candidates = vec![1 - inst.host];
             }
         }
@@ -143,6 +151,9 @@ fn steps(x: f64, g: f64) -> i64 {
 /// The range of cpu steps of instance `i`: `(down, up)` bounds.
 fn bounds(p: &Problem, i: usize) -> (i64, i64) {
     let inst = &p.instances[i];
+    if !inst.adjustable(Resource::Cpu) {
+        return (0, 0);
+    }
     let g = p.policy.granularity.cpu;
     (
         steps(inst.current.cpu - inst.min.cpu, g),
@@ -183,9 +194,10 @@ fn pairs(p: &Problem) -> Vec<(usize, usize)> {
 /// Everything but the flows: bounds, capacity per host and resource, and budgets.
 fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
     let g = p.policy.granularity.cpu;
+    let ms = p.policy.min_steps(Resource::Cpu) as i64;
     for (i, inst) in p.instances.iter().enumerate() {
         let (d, u) = bounds(p, i);
-        if k[i] < -d || k[i] > u {
+        if k[i] < -d || k[i] > u || (k[i] != 0 && k[i].abs() < ms) {
             return false;
         }
         if host[i] != inst.host && !inst.candidates.contains(&host[i]) {
@@ -223,7 +235,7 @@ fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
         .map(|i| k[i] != 0 || host[i] != p.instances[i].host)
         .collect();
     let dis = &p.policy.disruption;
-    if changed.iter().filter(|&&c| c).count() > dis.max_changes {
+    if changed.iter().filter(|&&c| c).count() > dis.change_limit(p.instances.len()) {
         return false;
     }
     for h in 0..p.hosts.len() {
@@ -284,7 +296,7 @@ fn flows_ok(p: &Problem, k: &[i64], host: &[usize], pairs: &[(usize, usize)], f:
         }
         let paid = price * take[m] as f64;
         let got = price * give[m] as f64;
-        if paid > inst.credits + TOL || got > inst.credit_cap - inst.credits + TOL {
+        if paid > p.spendable(m) + TOL || got > inst.credit_cap - inst.credits + TOL {
             return false;
         }
     }
@@ -470,7 +482,7 @@ fn check_solution(p: &Problem, s: &Solution) -> Result<(), String> {
     Ok(())
 }
 
-const CASES: u64 = 300;
+const CASES: u64 = 800;
 
 #[test]
 fn mip_matches_brute_force_on_tiny_problems() {
@@ -534,6 +546,7 @@ fn cover_row_needs_swap_and_credits() {
     p.policy.credit_price.cpu = 60.0; // 0.5 core * 60 * 0.25 h = 7.5 credits a step
     p.policy.disruption.max_changes = 50;
     p.policy.disruption.max_changes_per_host = 8;
+    p.policy.disruption.min_change.cpu = 0.5;
     let inst = |id: &str, cpu: f64, demand: f64, credits: f64| InstanceSpec {
         id: id.into(),
         host: 0,
@@ -559,6 +572,9 @@ fn cover_row_needs_swap_and_credits() {
         },
         credits,
         credit_cap: 100.0,
+        // Earns as much as it burns at 3 cores, so its whole balance is spendable.
+        earn_rate: 180.0,
+        frozen: false,
         candidates: vec![],
     };
     p.hosts = vec![HostSpec {

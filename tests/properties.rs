@@ -60,6 +60,7 @@ fn fleet(rng: &mut Rng) -> Fleet {
                 pool: None,
                 credits: rng.below((cap * 4.0) as usize + 1) as f64 / 4.0,
                 earn_rate,
+                changed_at: None,
                 cpu: allocation(rng, Resource::Cpu),
                 mem: allocation(rng, Resource::Mem),
                 net: allocation(rng, Resource::Net),
@@ -147,7 +148,13 @@ struct Case {
 
 fn case(seed: u64) -> Case {
     let mut rng = Rng::new(seed);
-    let fleet = fleet(&mut rng);
+    let mut fleet = fleet(&mut rng);
+    // Some instances were changed recently: inside or outside the cool-down.
+    for inst in &mut fleet.instances {
+        if rng.chance(30) {
+            inst.changed_at = Some(now() - Duration::minutes(rng.pick(&[10, 45, 90])));
+        }
+    }
     let forecasts = forecasts(&mut rng, &fleet);
     Case {
         fleet,
@@ -159,7 +166,7 @@ fn case(seed: u64) -> Case {
 
 /// Solves with `strategy` and builds the plan.
 fn plan_for(c: &Case, strategy: Strategy, telemetry: &Telemetry) -> (Plan, Solution) {
-    let problem = Problem::new(&c.fleet, &c.forecasts, &c.policy);
+    let problem = problem_of(c, &c.fleet);
     let (solution, stats) = strategy
         .solve(&problem)
         .unwrap_or_else(|e| panic!("{} failed: {e}", strategy.name()));
@@ -173,6 +180,42 @@ fn plan_for(c: &Case, strategy: Strategy, telemetry: &Telemetry) -> (Plan, Solut
         record_timing: false,
     };
     (Plan::build(&inputs, &solution), solution)
+}
+
+/// The case's planning problem on `fleet`, with the cool-down applied.
+fn problem_of(c: &Case, fleet: &Fleet) -> Problem {
+    let mut p = Problem::new(fleet, &c.forecasts, &c.policy);
+    p.apply_cooldown(fleet, now());
+    p
+}
+
+/// The disruption rules a solution must keep: hysteresis (every move is zero or at least
+/// the minimum change), the cool-down (frozen instances stay as they are), and the budgets.
+fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
+    let a = p.assess(s);
+    let dis = &p.policy.disruption;
+    if a.changes > dis.change_limit(p.instances.len()) || a.migrations > dis.max_migrations {
+        return Err(format!(
+            "{} changes, {} migrations over budget",
+            a.changes, a.migrations
+        ));
+    }
+    for (i, inst) in p.instances.iter().enumerate() {
+        for r in Resource::ALL {
+            let delta = (s.alloc[i][r] - inst.current[r]).abs();
+            let least = p.policy.min_steps(r) * p.policy.granularity[r];
+            if delta > 1e-9 && (inst.frozen || delta < least - 1e-9) {
+                return Err(format!(
+                    "{} moved {r} by {delta} (min {least}, frozen {})",
+                    inst.id, inst.frozen
+                ));
+            }
+        }
+        if inst.frozen && s.host[i] != inst.host {
+            return Err(format!("{} migrated during its cool-down", inst.id));
+        }
+    }
+    Ok(())
 }
 
 /// Checks one intermediate fleet state; returns what is wrong, if anything.
@@ -281,13 +324,18 @@ proptest! {
         }
     }
 
-    /// The MIP is never worse than greedy, and more capacity never raises its optimum.
+    /// The MIP is never worse than greedy, both keep the disruption rules, and more capacity
+    /// never raises the optimum.
     #[test]
     fn mip_beats_greedy_and_is_monotone_in_capacity(seed in any::<u64>()) {
         let mut c = case(seed);
-        let problem = Problem::new(&c.fleet, &c.forecasts, &c.policy);
-        let (_, mip_stats) = Strategy::Mip.solve(&problem).expect("mip solves");
-        let (_, greedy_stats) = Strategy::Greedy.solve(&problem).expect("greedy solves");
+        let problem = problem_of(&c, &c.fleet);
+        let (mip, mip_stats) = Strategy::Mip.solve(&problem).expect("mip solves");
+        let (greedy, greedy_stats) = Strategy::Greedy.solve(&problem).expect("greedy solves");
+        for (name, s) in [("mip", &mip), ("greedy", &greedy)] {
+            let checked = check_disruption(&problem, s);
+            prop_assert!(checked.is_ok(), "seed {seed}: {name}: {:?}", checked);
+        }
         prop_assert!(
             mip_stats.objective <= greedy_stats.objective + EPS,
             "seed {seed}: mip {} > greedy {}", mip_stats.objective, greedy_stats.objective
@@ -305,7 +353,7 @@ proptest! {
         host.cpu += extra(&mut c.rng, Resource::Cpu);
         host.mem += extra(&mut c.rng, Resource::Mem);
         host.net += extra(&mut c.rng, Resource::Net);
-        let roomier = Problem::new(&bigger, &c.forecasts, &c.policy);
+        let roomier = problem_of(&c, &bigger);
         let (_, more) = Strategy::Mip.solve(&roomier).expect("mip solves");
         prop_assert!(
             more.objective <= mip_stats.objective + EPS,
@@ -383,6 +431,7 @@ fn migrate_then_shrink_is_executable() {
             pool: None,
             credits: 0.0,
             earn_rate: 1.0,
+            changed_at: None,
             cpu: alloc(4.0, 0.25, 4.0),
             mem: alloc(1024.0, 256.0, 4096.0),
             net: alloc(10.0, 10.0, 10.0),

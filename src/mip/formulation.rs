@@ -62,6 +62,9 @@ pub(super) struct Decisions {
     offset: f64,
     fixed: Option<Variable>,
     change: Vec<Option<Variable>>,
+    /// Per instance and resource, whether it grows or shrinks (only under hysteresis).
+    grows: Vec<Steps>,
+    shrinks: Vec<Steps>,
     migrate: Vec<Vec<(usize, Variable)>>,
     share: Vec<Vec<PerResource<Variable>>>,
     /// Steps each instance gives and takes in swaps.
@@ -81,10 +84,11 @@ fn steps(x: f64, g: f64) -> f64 {
 
 /// How many steps `(down, up)` instance `i` may usefully move in `r`: never past its
 /// forecast (beyond it, a change only adds idle or shortfall cost at the same weight as
-/// it relieves elsewhere), except downwards on a host already over capacity.
+/// it relieves elsewhere), except downwards on a host already over capacity, and except
+/// that a move is at least the hysteresis minimum or nothing.
 fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
     let inst = &p.instances[i];
-    let g = p.policy.granularity[r];
+    let (g, ms) = (p.policy.granularity[r], p.policy.min_steps(r));
     let (down, up) = (
         steps(inst.current[r] - inst.min[r], g),
         steps(inst.max[r] - inst.current[r], g),
@@ -93,11 +97,22 @@ fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64
         return (down, up);
     };
     let need = (dem - inst.current[r]) / g;
-    let up = up.min(need.ceil().max(0.0));
-    if over_capacity {
-        return (down, up);
-    }
-    (down.min((-need).ceil().max(0.0)), up)
+    // At most the move that meets the forecast, raised to the hysteresis minimum.
+    let useful = |limit: f64, want: f64| {
+        let want = want.ceil().max(0.0);
+        let span = limit.min(if want >= 1.0 { want.max(ms) } else { 0.0 });
+        if span >= ms {
+            span
+        } else {
+            0.0
+        }
+    };
+    let down = if over_capacity {
+        useful(down, down)
+    } else {
+        useful(down, -need)
+    };
+    (down, useful(up, need))
 }
 
 pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
@@ -115,6 +130,8 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         offset: 0.0,
         fixed: None,
         change: Vec::with_capacity(n),
+        grows: vec![Steps::default(); n],
+        shrinks: vec![Steps::default(); n],
         migrate: Vec::with_capacity(n),
         share: Vec::with_capacity(n),
         give: vec![Steps::default(); n],
@@ -218,16 +235,36 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     add_shares(p, m, d, i);
 }
 
-/// Any step or migration switches the change indicator on.
-fn link_change(p: &Problem, m: &mut Program, d: &Decisions, i: usize) {
+/// Any step or migration switches the change indicator on. Under hysteresis (a minimum
+/// move of `ms > 1` steps) a grow or shrink indicator per resource keeps each move at 0 or
+/// at least `ms`, and never both directions at once.
+fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let Some(z) = d.change[i] else { return };
-    let id = &p.instances[i].id;
+    let id = p.instances[i].id.clone();
     for r in Resource::ALL {
-        if let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) {
-            let (sd, su) = d.span[i][r];
+        let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) else {
+            continue;
+        };
+        let (sd, su) = d.span[i][r];
+        let ms = p.policy.min_steps(r);
+        if ms <= 1.0 {
             m.row(format!("change_up[{id},{r}]"), constraint!(u <= su * z));
             m.row(format!("change_down[{id},{r}]"), constraint!(v <= sd * z));
+            continue;
         }
+        let (gu, gd) = (
+            m.var(format!("grows[{id},{r}]"), m.int(0.0, 1.0)),
+            m.var(format!("shrinks[{id},{r}]"), m.int(0.0, 1.0)),
+        );
+        m.row(format!("grow_max[{id},{r}]"), constraint!(u <= su * gu));
+        m.row(format!("grow_min[{id},{r}]"), constraint!(u >= ms * gu));
+        m.row(format!("shrink_max[{id},{r}]"), constraint!(v <= sd * gd));
+        m.row(format!("shrink_min[{id},{r}]"), constraint!(v >= ms * gd));
+        m.row(
+            format!("one_direction[{id},{r}]"),
+            constraint!(gu + gd <= z),
+        );
+        (d.grows[i][r], d.shrinks[i][r]) = (Some(gu), Some(gd));
     }
     let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
     m.row(format!("one_host[{id}]"), constraint!(leave.clone() <= 1.0));
@@ -460,7 +497,7 @@ fn add_credits(p: &Problem, m: &mut Program, d: &Decisions) {
         if Resource::ALL.iter().any(|&r| d.take[k][r].is_some()) {
             m.row(
                 format!("credit_pay[{id}]"),
-                constraint!(pay <= inst.credits),
+                constraint!(pay <= p.spendable(k)),
             );
         }
         if Resource::ALL.iter().any(|&r| d.give[k][r].is_some()) {
@@ -477,7 +514,7 @@ fn add_budgets(p: &Problem, m: &mut Program, d: &Decisions) {
     let all: Expression = d.change.iter().flatten().copied().sum();
     m.row(
         "budget_changes".into(),
-        constraint!(all <= dis.max_changes as f64),
+        constraint!(all <= dis.change_limit(p.instances.len()) as f64),
     );
     for (h, host) in p.hosts.iter().enumerate() {
         let here: Expression = d.residents[h].iter().filter_map(|&i| d.change[i]).sum();
@@ -577,6 +614,10 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
                 let delta = ((new - inst.current[r]) / p.policy.granularity[r]).round();
                 set(u, delta.max(0.0));
                 set(w, (-delta).max(0.0));
+                if let (Some(gu), Some(gd)) = (d.grows[i][r], d.shrinks[i][r]) {
+                    set(gu, f64::from(u8::from(delta > 0.0)));
+                    set(gd, f64::from(u8::from(delta < 0.0)));
+                }
                 if let Some(x) = d.stay_up[i][r].filter(|_| s.host[i] == inst.host) {
                     set(x, delta.max(0.0));
                 }

@@ -242,7 +242,9 @@ fn diagnose(p: &Problem) -> Vec<String> {
         conflicts.push(format!(
             "budget_changes / budget_host / budget_migrations: hosts are over capacity and the \
              disruption budget ({} changes, {} per host, {} migrations) does not allow enough changes to fix them",
-            p.policy.disruption.max_changes, p.policy.disruption.max_changes_per_host, p.policy.disruption.max_migrations
+            p.policy.disruption.change_limit(p.instances.len()),
+            p.policy.disruption.max_changes_per_host,
+            p.policy.disruption.max_migrations
         ));
     }
     conflicts
