@@ -16,6 +16,14 @@ use chameleon::resource::Resource;
 use chameleon::scenario::{self, ScenarioOptions};
 use std::time::Instant;
 
+/// Instances per POP part: `SCALE_PART`, default 100.
+fn part_size() -> usize {
+    std::env::var("SCALE_PART")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
 fn problem(instances: usize, cells: usize, policy: &Policy) -> Problem {
     let opts = ScenarioOptions {
         instances,
@@ -60,7 +68,7 @@ fn main() {
     for n in sizes {
         let mut policy = Policy::default();
         policy.migration.allow_cross_cell = false;
-        policy.solver.partition_instances = 100;
+        policy.solver.partition_instances = part_size();
         policy.solver.time_limit_seconds = 5.0;
         policy.solver.relative_gap = 0.01;
         policy.disruption.max_changes = n / 4;
@@ -89,7 +97,7 @@ fn main() {
         row("lp relaxation (whole)", n, &p, g, || {
             format!("bound {:.1}", mip::relaxation_bound(&p).expect("lp solves"))
         });
-        if n <= 2000 {
+        if n <= 2000 && std::env::var_os("SCALE_SKIP_WHOLE").is_none() {
             let mut one = p.clone();
             one.policy.migration.allow_cross_cell = true;
             one.policy.solver.partition_instances = 0;

@@ -158,8 +158,9 @@ impl Problem {
         }
     }
 
-    /// Prunes migration targets to the hosts with the most predicted headroom,
-    /// same cell first. Hosts are ranked once, so this is linear in instances.
+    /// Prunes migrations: only instances on a host whose predicted demand exceeds its
+    /// capacity may move, and only to the hosts with the most predicted headroom, same
+    /// cell first. Hosts are ranked once, so this is linear in instances.
     pub fn choose_candidates(&mut self) {
         let k = self.policy.migration.candidates;
         let headroom = self.predicted_headroom();
@@ -167,7 +168,9 @@ impl Problem {
         ranked.sort_by(|&a, &b| headroom[b].total_cmp(&headroom[a]).then(a.cmp(&b)));
         let cross = self.policy.migration.allow_cross_cell;
         for i in 0..self.instances.len() {
-            if self.instances[i].frozen {
+            // Only a host that cannot meet predicted demand sends instances away.
+            if self.instances[i].frozen || headroom[self.instances[i].host] >= 0.0 {
+                self.instances[i].candidates.clear();
                 continue;
             }
             let own = self.instances[i].host;
