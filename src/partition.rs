@@ -4,8 +4,9 @@
 //! budgets, so each cell is its own program. A cell larger than the model
 //! file's `partition_instances` is split further, POP-style: its hosts are
 //! shuffled (seeded) into balanced groups solved independently. Budgets are
-//! shared out in proportion to instances. Each part is warm-started from its
-//! own greedy plan, so the merged plan is never worse than greedy's per part.
+//! shared out in proportion to instances (migrations: to instances that may
+//! move). Each part is warm-started from its own greedy plan, so the merged
+//! plan is never worse than greedy's per part.
 
 use crate::greedy;
 use crate::mip::{self, relative_gap, SolveError, SolverStats};
@@ -52,10 +53,45 @@ pub fn split(p: &Problem) -> Vec<Part> {
             host_sets.extend(pop_split(hosts, n.div_ceil(limit), &residents, &mut rng));
         }
     }
-    host_sets
+    let mut parts: Vec<Part> = host_sets
         .into_iter()
         .map(|hosts| restrict(p, hosts, &residents))
-        .collect()
+        .collect();
+    // Budgets: changes in proportion to instances, migrations in proportion to the
+    // instances that may migrate, by largest remainder so no budget is lost to rounding.
+    let dis = &p.policy.disruption;
+    let changes = apportion(
+        dis.change_limit(p.instances.len()),
+        parts.iter().map(|part| part.instances.len()),
+    );
+    let movers = parts.iter().map(|part| {
+        let can_move = |i: &&crate::problem::InstanceSpec| !i.candidates.is_empty();
+        part.problem.instances.iter().filter(can_move).count()
+    });
+    let migrations = apportion(dis.max_migrations, movers);
+    for ((part, c), m) in parts.iter_mut().zip(changes).zip(migrations) {
+        let d = &mut part.problem.policy.disruption;
+        (d.max_changes, d.max_changes_percent, d.max_migrations) = (c, 100.0, m);
+    }
+    parts
+}
+
+/// Splits `total` in proportion to `weights`: floors first, then one more to the largest
+/// remainders (earlier parts first on ties), so the shares sum to `total` when any weight is set.
+fn apportion(total: usize, weights: impl Iterator<Item = usize>) -> Vec<usize> {
+    let weights: Vec<usize> = weights.collect();
+    let sum: usize = weights.iter().sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut shares: Vec<usize> = weights.iter().map(|&w| total * w / sum).collect();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&k| (std::cmp::Reverse(total * weights[k] % sum), k));
+    let left = total - shares.iter().sum::<usize>();
+    for &k in order.iter().take(left) {
+        shares[k] += 1;
+    }
+    shares
 }
 
 /// Shuffles hosts and deals them to `k` groups, each next host to the group with fewest instances.
@@ -82,7 +118,7 @@ fn pop_split(
         .collect()
 }
 
-/// The subproblem on `hosts`, with budgets in proportion to its instances.
+/// The subproblem on `hosts`; [`split`] shares out the budgets afterwards.
 fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
     let mut instances: Vec<usize> = hosts
         .iter()
@@ -91,19 +127,7 @@ fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
     instances.sort_unstable();
     let local_host: BTreeMap<usize, usize> =
         hosts.iter().enumerate().map(|(k, &h)| (h, k)).collect();
-    let mut policy = p.policy.clone();
-    let share = |budget: usize| {
-        let n = p.instances.len().max(1);
-        if instances.len() == n {
-            budget
-        } else {
-            budget * instances.len() / n
-        }
-    };
-    // The whole fleet's change limit (absolute and percentage), shared out in absolute terms.
-    policy.disruption.max_changes = share(p.policy.disruption.change_limit(p.instances.len()));
-    policy.disruption.max_changes_percent = 100.0;
-    policy.disruption.max_migrations = share(p.policy.disruption.max_migrations);
+    let policy = p.policy.clone();
     let mut problem = Problem {
         hosts: hosts.iter().map(|&h| p.hosts[h].clone()).collect(),
         instances: instances
@@ -281,6 +305,15 @@ mod tests {
         };
         p.choose_candidates();
         p
+    }
+
+    #[test]
+    fn apportion_loses_nothing_to_rounding() {
+        assert_eq!(apportion(10, [40, 40, 20].into_iter()), vec![4, 4, 2]);
+        assert_eq!(apportion(1, [40, 40, 20].into_iter()), vec![1, 0, 0]);
+        assert_eq!(apportion(2, [10, 30, 0].into_iter()), vec![1, 1, 0]);
+        assert_eq!(apportion(5, [3, 3, 3].into_iter()), vec![2, 2, 1]);
+        assert_eq!(apportion(5, [0, 0].into_iter()), vec![0, 0]);
     }
 
     #[test]
