@@ -165,7 +165,44 @@ fn step(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
         Kind::Resize => resize(fleet, a),
         Kind::Swap => swap(fleet, a),
         Kind::Migrate => migrate(fleet, a),
+        Kind::Pool => pool(fleet, a),
     }
+}
+
+/// Starts or stops warm instances of a pool; starting needs room for all of them.
+fn pool(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+    let (from, to) = (field(a.from, "from")?, field(a.to, "to")?);
+    let p = fleet
+        .pools
+        .iter()
+        .find(|p| p.id == a.instance)
+        .ok_or_else(|| invalid(format!("unknown pool `{}`", a.instance)))?;
+    let total = p.warm + p.cold;
+    if (f64::from(p.warm) - from).abs() > EPS {
+        return Err(invalid(format!(
+            "pool `{}` has {} warm but the plan expects {from}",
+            p.id, p.warm
+        )));
+    }
+    if !(to.is_finite() && to >= 0.0 && to.fract() == 0.0 && to <= f64::from(total)) {
+        return Err(invalid(format!(
+            "pool `{}`: {to} warm is not a whole number in [0, {total}]",
+            p.id
+        )));
+    }
+    let to = to as u32;
+    if to > p.warm {
+        let (host, size, extra) = (p.host.clone(), p.size(), f64::from(to - p.warm));
+        if !Resource::ALL
+            .iter()
+            .all(|&r| fits(fleet, &host, r, extra * size[r]))
+        {
+            return Err(StepError::NoRoom);
+        }
+    }
+    let p = fleet.pool_mut(&a.instance).expect("checked");
+    (p.warm, p.cold) = (to, total - to);
+    Ok(())
 }
 
 /// Records when the instances an action touched last changed (the optimiser's cool-down).

@@ -68,6 +68,33 @@ pub struct Allocation {
     pub max: f64,
 }
 
+/// A pool of spare instances on one host: `warm` ones run (and use `size` each of the
+/// host's capacity) ready to take load at once; `cold` ones are stopped and use nothing.
+/// How many should be warm is the profiler's call, fed to the planner as a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub id: String,
+    pub host: String,
+    pub warm: u32,
+    pub cold: u32,
+    /// Cores, MiB and Mbps used by each warm instance.
+    pub cpu: f64,
+    pub mem: f64,
+    pub net: f64,
+}
+
+impl Pool {
+    /// What one warm instance uses, per resource.
+    pub fn size(&self) -> PerResource<f64> {
+        PerResource {
+            cpu: self.cpu,
+            mem: self.mem,
+            net: self.net,
+        }
+    }
+}
+
 /// A virtual instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +151,8 @@ pub struct Fleet {
     pub hosts: Vec<Host>,
     #[serde(default, rename = "instance")]
     pub instances: Vec<Instance>,
+    #[serde(default, rename = "pool", skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<Pool>,
 }
 
 impl Fleet {
@@ -189,7 +218,35 @@ impl Fleet {
                 (Entry::Instance(k, key), format!("instance `{}`: {m}", i.id))
             })?;
         }
+        let mut seen = BTreeSet::new();
+        for (k, p) in self.pools.iter().enumerate() {
+            let problem = if !seen.insert(p.id.as_str()) {
+                Some(("id", format!("duplicate pool id `{}`", p.id)))
+            } else if !hosts.contains(p.host.as_str()) {
+                Some((
+                    "host",
+                    format!("pool `{}`: unknown host `{}`", p.id, p.host),
+                ))
+            } else {
+                p.size()
+                    .iter()
+                    .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+                    .map(|(r, v)| {
+                        let m =
+                            format!("pool `{}`: {r} size {v} must be a finite number >= 0", p.id);
+                        (r.name(), m)
+                    })
+            };
+            if let Some((key, message)) = problem {
+                return Err((Entry::Pool(k, key), message));
+            }
+        }
         Ok(())
+    }
+
+    /// Looks up a pool by id, mutably.
+    pub fn pool_mut(&mut self, id: &str) -> Option<&mut Pool> {
+        self.pools.iter_mut().find(|p| p.id == id)
     }
 
     /// Looks up a host by id.
@@ -207,14 +264,22 @@ impl Fleet {
         self.instances.iter_mut().find(|i| i.id == id)
     }
 
-    /// The sum of allocations on a host.
+    /// The sum of allocations on a host, warm pool instances included.
     pub fn used(&self, host: &str) -> PerResource<f64> {
         PerResource::from_fn(|r| {
-            self.instances
+            let instances: f64 = self
+                .instances
                 .iter()
                 .filter(|i| i.host == host)
                 .map(|i| i.resource(r).alloc)
-                .sum()
+                .sum();
+            let pools: f64 = self
+                .pools
+                .iter()
+                .filter(|p| p.host == host)
+                .map(|p| f64::from(p.warm) * p.size()[r])
+                .sum();
+            instances + pools
         })
     }
 
@@ -287,6 +352,7 @@ fn validate_instance(i: &Instance) -> Result<(), (&'static str, String)> {
 enum Entry {
     Host(usize, &'static str),
     Instance(usize, &'static str),
+    Pool(usize, &'static str),
 }
 
 impl Entry {
@@ -295,6 +361,7 @@ impl Entry {
         let (header, k, key) = match self {
             Entry::Host(k, key) => ("[[host]]", k, key),
             Entry::Instance(k, key) => ("[[instance]]", k, key),
+            Entry::Pool(k, key) => ("[[pool]]", k, key),
         };
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
         let Some(start) = lines

@@ -19,6 +19,7 @@ pub mod partition;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+pub mod pool;
 pub mod problem;
 pub mod resource;
 pub mod rng;

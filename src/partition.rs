@@ -28,6 +28,8 @@ pub struct Part {
     pub instances: Vec<usize>,
     /// Global index of each of the part's hosts.
     pub hosts: Vec<usize>,
+    /// Global index of each of the part's pools.
+    pub pools: Vec<usize>,
 }
 
 /// Splits `p` into parts by cell (unless cross-cell migration is allowed) and by size.
@@ -128,6 +130,9 @@ fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
     let local_host: BTreeMap<usize, usize> =
         hosts.iter().enumerate().map(|(k, &h)| (h, k)).collect();
     let policy = p.policy.clone();
+    let pools: Vec<usize> = (0..p.pools.len())
+        .filter(|&k| local_host.contains_key(&p.pools[k].host))
+        .collect();
     let mut problem = Problem {
         hosts: hosts.iter().map(|&h| p.hosts[h].clone()).collect(),
         instances: instances
@@ -138,6 +143,14 @@ fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
                 inst
             })
             .collect(),
+        pools: pools
+            .iter()
+            .map(|&k| {
+                let mut pool = p.pools[k].clone();
+                pool.host = local_host[&pool.host];
+                pool
+            })
+            .collect(),
         policy,
     };
     problem.choose_candidates();
@@ -145,6 +158,7 @@ fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
         problem,
         instances,
         hosts,
+        pools,
     }
 }
 
@@ -237,6 +251,9 @@ pub fn merge<'a>(
             whole.alloc[i] = s.alloc[k];
             whole.host[i] = part.hosts[s.host[k]];
         }
+        for (k, &pool) in part.pools.iter().enumerate() {
+            whole.warm[pool] = s.warm[k];
+        }
         whole.swaps.extend(s.swaps.iter().map(|sw| Swap {
             donor: part.instances[sw.donor],
             receiver: part.instances[sw.receiver],
@@ -301,6 +318,7 @@ mod tests {
         let mut p = Problem {
             hosts,
             instances,
+            pools: Vec::new(),
             policy,
         };
         p.choose_candidates();

@@ -63,6 +63,8 @@ pub enum Kind {
     Migrate,
     Swap,
     Resize,
+    /// Start or stop warm instances of a pool (`instance` names the pool; `from`/`to` count).
+    Pool,
 }
 
 /// One step of a plan.
@@ -71,7 +73,7 @@ pub enum Kind {
 pub struct Action {
     pub id: String,
     pub kind: Kind,
-    /// The instance changed (the receiver of a swap).
+    /// The instance changed (the receiver of a swap; the pool, for `kind = "pool"`).
     pub instance: String,
     /// The instance that gives up resources in a swap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -499,6 +501,7 @@ fn change_text(a: &Action) -> String {
             a.donor.as_deref().unwrap_or("?")
         ),
         Kind::Resize => format!("{} -> {}", a.from.unwrap_or(0.0), a.to.unwrap_or(0.0)),
+        Kind::Pool => format!("{} -> {} warm", a.from.unwrap_or(0.0), a.to.unwrap_or(0.0)),
     }
 }
 
@@ -643,6 +646,24 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
             }
         }
     }
+    for (k, pool) in p.pools.iter().enumerate() {
+        let (from, to) = (pool.warm, s.warm[k]);
+        if from != to {
+            out.push(Action {
+                kind: Kind::Pool,
+                from: Some(f64::from(from)),
+                to: Some(f64::from(to)),
+                reason: format!(
+                    "profiler target {} warm of {}; {} -> {to} warm on {}",
+                    pool.target.unwrap_or(from),
+                    pool.total,
+                    from,
+                    p.hosts[pool.host].id
+                ),
+                ..blank(&pool.id)
+            });
+        }
+    }
     for (k, a) in out.iter_mut().enumerate() {
         a.id = format!("a{:02}", k + 1);
     }
@@ -673,12 +694,15 @@ fn blank(instance: &str) -> Action {
 /// Shrinks before the grows they make room for; a migrated instance shrinks before it moves
 /// and grows after; an instance's resize after its swaps.
 fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
-    let final_host: HashMap<&str, &str> = p
+    let mut final_host: HashMap<&str, &str> = p
         .instances
         .iter()
         .enumerate()
         .map(|(i, inst)| (inst.id.as_str(), p.hosts[s.host[i]].id.as_str()))
         .collect();
+    for pool in &p.pools {
+        final_host.insert(pool.id.as_str(), p.hosts[pool.host].id.as_str());
+    }
     let snapshot = actions.to_vec();
     for a in actions.iter_mut() {
         let deps = snapshot
@@ -690,7 +714,9 @@ fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
 
 /// Whether action `a` must wait for action `b`. `final_host` maps instances to where they end up.
 fn depends(a: &Action, b: &Action, final_host: &HashMap<&str, &str>) -> bool {
-    let is_shrink = |x: &Action| x.kind == Kind::Resize && x.to < x.from;
+    let is_shrink = |x: &Action| matches!(x.kind, Kind::Resize | Kind::Pool) && x.to < x.from;
+    // A pool that stops warm instances frees every resource on its host.
+    let frees = |x: &Action| x.kind == Kind::Pool || x.resource == a.resource;
     let same_instance = a.instance == b.instance;
     let a_host = final_host[a.instance.as_str()];
     let shrinks_on_a_host = is_shrink(b) && final_host[b.instance.as_str()] == a_host;
@@ -701,9 +727,12 @@ fn depends(a: &Action, b: &Action, final_host: &HashMap<&str, &str>) -> bool {
         Kind::Swap => same_resource_swap && ordinal(&b.id) < ordinal(&a.id),
         // A migrant shrinks on its old host first, so it lands at its smaller size.
         Kind::Migrate => is_shrink(b) && (same_instance || shrinks_on_a_host),
-        Kind::Resize if is_shrink(a) => same_resource_swap,
+        Kind::Resize | Kind::Pool if is_shrink(a) => same_resource_swap,
+        Kind::Pool => {
+            shrinks_on_a_host || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_host))
+        }
         Kind::Resize => {
-            let frees_room = (shrinks_on_a_host && b.resource == a.resource)
+            let frees_room = (shrinks_on_a_host && frees(b))
                 || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_host));
             let own_move = same_instance && b.kind == Kind::Migrate;
             frees_room || own_move || same_resource_swap

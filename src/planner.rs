@@ -12,6 +12,7 @@ use crate::mip::{relative_gap, SolveError, SolverStats};
 use crate::partition;
 use crate::plan::rfc3339;
 use crate::policy::{Policy, PolicyError};
+use crate::pool::{self, PoolError};
 use crate::problem::{Problem, Solution};
 use crate::telemetry::{Telemetry, TelemetryError};
 use chrono::{DateTime, Utc};
@@ -35,6 +36,8 @@ pub enum PlannerError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
     UnknownInstance {
         path: PathBuf,
@@ -104,6 +107,9 @@ pub struct RunInputs {
     /// Planning model file (default: the built-in models/default.toml).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Warm-instance target per pool (`web = 3`), from the profiler.
+    #[arg(long)]
+    pub pool_targets: Option<PathBuf>,
 }
 
 /// The loaded, cross-checked inputs of a run and the problem they define.
@@ -156,6 +162,9 @@ impl Run {
         let forecast_seconds = clock.elapsed().as_secs_f64();
         let mut problem = Problem::new(&fleet, &forecasts, &policy);
         problem.apply_cooldown(&fleet, now);
+        if let Some(path) = &inputs.pool_targets {
+            problem.set_pool_targets(&pool::read_targets(path, &fleet)?);
+        }
         Ok(Run {
             inputs: inputs.clone(),
             fleet,

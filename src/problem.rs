@@ -9,7 +9,7 @@ use crate::forecast::Forecasts;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Bytes in one MiB.
 pub const MIB: f64 = 1024.0 * 1024.0;
@@ -50,11 +50,27 @@ impl InstanceSpec {
     }
 }
 
+/// A pool of warm and cold spare instances as the optimiser sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSpec {
+    pub id: String,
+    /// Index of its host.
+    pub host: usize,
+    /// What one warm instance uses.
+    pub size: PerResource<f64>,
+    /// Warm instances now, and warm plus cold (the most that can be warm).
+    pub warm: u32,
+    pub total: u32,
+    /// How many should be warm, from the profiler; `None` keeps the count as it is.
+    pub target: Option<u32>,
+}
+
 /// The planning problem for one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub hosts: Vec<HostSpec>,
     pub instances: Vec<InstanceSpec>,
+    pub pools: Vec<PoolSpec>,
     pub policy: Policy,
 }
 
@@ -68,12 +84,14 @@ pub struct Swap {
     pub credits: f64,
 }
 
-/// A strategy's answer: every instance's new allocation and host, and the swaps behind them.
+/// A strategy's answer: every instance's new allocation and host, the swaps behind them,
+/// and every pool's warm count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {
     pub alloc: Vec<PerResource<f64>>,
     pub host: Vec<usize>,
     pub swaps: Vec<Swap>,
+    pub warm: Vec<u32>,
 }
 
 /// What a solution costs and changes, under the problem's objective.
@@ -133,9 +151,22 @@ impl Problem {
                 candidates: Vec::new(),
             })
             .collect();
+        let pools = fleet
+            .pools
+            .iter()
+            .map(|p| PoolSpec {
+                id: p.id.clone(),
+                host: host_index[p.host.as_str()],
+                size: p.size(),
+                warm: p.warm,
+                total: p.warm + p.cold,
+                target: None,
+            })
+            .collect();
         let mut problem = Problem {
             hosts,
             instances,
+            pools,
             policy: policy.clone(),
         };
         problem.choose_candidates();
@@ -156,6 +187,24 @@ impl Problem {
                 spec.candidates.clear();
             }
         }
+    }
+
+    /// Sets the profiler's warm-count targets (by pool id), clamped to each pool's size.
+    pub fn set_pool_targets(&mut self, targets: &BTreeMap<String, u32>) {
+        for pool in &mut self.pools {
+            pool.target = targets.get(&pool.id).map(|&t| t.min(pool.total));
+        }
+    }
+
+    /// Per host and resource, what warm pool instances use now.
+    pub fn pool_use(&self) -> Vec<PerResource<f64>> {
+        let mut used = vec![PerResource::<f64>::default(); self.hosts.len()];
+        for pool in &self.pools {
+            for r in Resource::ALL {
+                used[pool.host][r] += f64::from(pool.warm) * pool.size[r];
+            }
+        }
+        used
     }
 
     /// Prunes migrations: only instances on a host whose predicted demand exceeds its
@@ -190,7 +239,7 @@ impl Problem {
 
     /// Per host, the smallest share of capacity left after predicted demand.
     fn predicted_headroom(&self) -> Vec<f64> {
-        let mut need = vec![PerResource::<f64>::default(); self.hosts.len()];
+        let mut need = self.pool_use();
         for inst in &self.instances {
             for r in Resource::ALL {
                 need[inst.host][r] += inst.demand[r].unwrap_or(inst.current[r]);
@@ -267,7 +316,39 @@ impl Problem {
             alloc: self.instances.iter().map(|i| i.current).collect(),
             host: self.instances.iter().map(|i| i.host).collect(),
             swaps: Vec::new(),
+            warm: self.pools.iter().map(|p| p.warm).collect(),
         }
+    }
+
+    /// Cost of pool `k` at `warm` warm instances: too few against the target is priced
+    /// like shortfall, too many like idle allocation, per unit of what they use.
+    pub fn pool_cost(&self, k: usize, warm: u32) -> f64 {
+        let pool = &self.pools[k];
+        let Some(target) = pool.target else {
+            return 0.0;
+        };
+        let w = &self.policy.weights;
+        let units: f64 = Resource::ALL
+            .iter()
+            .map(|&r| pool.size[r] / self.policy.unit[r])
+            .sum();
+        let (t, n) = (f64::from(target), f64::from(warm));
+        units * (w.shortfall * (t - n).max(0.0) + w.idle * (n - t).max(0.0))
+    }
+
+    /// Cost of changing pool `k` from its current count to `warm`.
+    pub fn pool_change_cost(&self, k: usize, warm: u32) -> f64 {
+        let pool = &self.pools[k];
+        if warm == pool.warm {
+            return 0.0;
+        }
+        let w = &self.policy.weights;
+        let moved: f64 = Resource::ALL
+            .iter()
+            .map(|&r| pool.size[r] / self.policy.unit[r])
+            .sum::<f64>()
+            * f64::from(warm.abs_diff(pool.warm));
+        w.change + w.unit_move * moved
     }
 
     /// Predicted shortfall of one instance and resource under an allocation, in cost units.
@@ -305,6 +386,9 @@ impl Problem {
                 a.changes += 1;
                 a.objective += w.change;
             }
+        }
+        for (k, &warm) in s.warm.iter().enumerate() {
+            a.objective += self.pool_cost(k, warm) + self.pool_change_cost(k, warm);
         }
         a.credits_moved = s.swaps.iter().fold(0.0, |sum, sw| sum + sw.credits);
         a

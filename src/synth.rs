@@ -100,6 +100,7 @@ pub fn fleet_from_peaks(
         last_plan: None,
         hosts,
         instances,
+        pools: Vec::new(),
     })
 }
 

@@ -854,3 +854,45 @@ fn cooldown_keeps_recent_changes_unless_short() {
         }
     }
 }
+
+/// The profiler hook: with a warm target, the plan starts pool instances where the host has
+/// room, apply carries them out, and an unknown pool in the targets file names its line.
+#[test]
+fn pool_targets_drive_warm_counts() {
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    let mut text = std::fs::read_to_string(&fleet).unwrap();
+    text.push_str(
+        "\n[[pool]]\nid = \"web\"\nhost = \"h0\"\nwarm = 0\ncold = 3\ncpu = 0.0\nmem = 256.0\nnet = 0.0\n",
+    );
+    std::fs::write(&fleet, text).unwrap();
+    std::fs::write(dir.path().join("targets.toml"), "# profiler\nweb = 2\n").unwrap();
+    let path = plan(dir.path(), &["--pool-targets", "targets.toml"]);
+    let plan = chameleon::plan::Plan::read(&path).unwrap();
+    let pool = plan
+        .actions
+        .iter()
+        .find(|a| a.instance == "web")
+        .expect("a pool action");
+    assert_eq!(
+        (pool.kind, pool.from, pool.to),
+        (chameleon::plan::Kind::Pool, Some(0.0), Some(2.0))
+    );
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            path.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = chameleon::fleet::Fleet::read(&fleet).unwrap();
+    assert_eq!((after.pools[0].warm, after.pools[0].cold), (2, 1));
+    std::fs::write(dir.path().join("targets.toml"), "web = 2\nbatch = 1\n").unwrap();
+    let o = run_plan(dir.path(), NOW, &["--pool-targets", "targets.toml"]);
+    assert_fails(&o, "targets.toml:2", "unknown pool `batch`");
+}

@@ -140,6 +140,7 @@ fn generate(seed: u64) -> Problem {
     Problem {
         hosts,
         instances,
+        pools: Vec::new(),
         policy,
     }
 }
@@ -373,6 +374,7 @@ fn solution(
                 }
             })
             .collect(),
+        warm: Vec::new(),
     }
 }
 

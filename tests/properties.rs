@@ -5,7 +5,7 @@
 //! so a failing case can be replayed exactly.
 
 use chameleon::executor;
-use chameleon::fleet::{Allocation, Fleet, Host, Instance};
+use chameleon::fleet::{Allocation, Fleet, Host, Instance, Pool};
 use chameleon::forecast::{Demand, Forecasts, Method};
 use chameleon::mip;
 use chameleon::plan::{self, Plan, PlanError};
@@ -67,6 +67,21 @@ fn fleet(rng: &mut Rng) -> Fleet {
             }
         })
         .collect();
+    // Pools of spare instances on some hosts.
+    let mut pools: Vec<Pool> = Vec::new();
+    for h in 0..n_hosts {
+        if rng.chance(50) {
+            pools.push(Pool {
+                id: format!("pool-{h}"),
+                host: format!("h{h}"),
+                warm: rng.below(3) as u32,
+                cold: rng.below(3) as u32,
+                cpu: grid(Resource::Cpu) * (1 + rng.below(4)) as f64,
+                mem: grid(Resource::Mem) * (1 + rng.below(4)) as f64,
+                net: grid(Resource::Net) * (1 + rng.below(2)) as f64,
+            });
+        }
+    }
     let mut hosts = Vec::new();
     for h in 0..n_hosts {
         let id = format!("h{h}");
@@ -76,7 +91,12 @@ fn fleet(rng: &mut Rng) -> Fleet {
                 .iter()
                 .filter(|i| i.host == id)
                 .map(|i| i.resource(r).alloc)
-                .sum();
+                .sum::<f64>()
+                + pools
+                    .iter()
+                    .filter(|p| p.host == id)
+                    .map(|p| f64::from(p.warm) * p.size()[r])
+                    .sum::<f64>();
             let slack = if rng.chance(50) {
                 rng.below(3)
             } else {
@@ -96,6 +116,7 @@ fn fleet(rng: &mut Rng) -> Fleet {
         last_plan: None,
         hosts,
         instances,
+        pools,
     }
 }
 
@@ -141,6 +162,8 @@ fn policy() -> Policy {
 
 struct Case {
     fleet: Fleet,
+    /// The profiler's warm targets, for some pools.
+    targets: BTreeMap<String, u32>,
     forecasts: Forecasts,
     policy: Policy,
     rng: Rng,
@@ -156,8 +179,15 @@ fn case(seed: u64) -> Case {
         }
     }
     let forecasts = forecasts(&mut rng, &fleet);
+    let mut targets = BTreeMap::new();
+    for p in &fleet.pools {
+        if rng.chance(70) {
+            targets.insert(p.id.clone(), rng.below(5) as u32);
+        }
+    }
     Case {
         fleet,
+        targets,
         forecasts,
         policy: policy(),
         rng,
@@ -186,6 +216,7 @@ fn plan_for(c: &Case, strategy: Strategy, telemetry: &Telemetry) -> (Plan, Solut
 fn problem_of(c: &Case, fleet: &Fleet) -> Problem {
     let mut p = Problem::new(fleet, &c.forecasts, &c.policy);
     p.apply_cooldown(fleet, now());
+    p.set_pool_targets(&c.targets);
     p
 }
 
@@ -392,6 +423,10 @@ proptest! {
                     );
                 }
             }
+            for (k, pool) in outcome.fleet.pools.iter().enumerate() {
+                prop_assert_eq!(pool.warm, solution.warm[k], "seed {}: pool {} warm", seed, &pool.id);
+                prop_assert_eq!(pool.warm + pool.cold, c.fleet.pools[k].warm + c.fleet.pools[k].cold);
+            }
             let again = first.clone().verify(path, &outcome.fleet, now());
             prop_assert!(
                 matches!(again, Err(PlanError::AlreadyApplied { .. })),
@@ -409,6 +444,7 @@ fn migrate_then_shrink_is_executable() {
     let alloc = |alloc, min, max| Allocation { alloc, min, max };
     let fleet = Fleet {
         last_plan: None,
+        pools: Vec::new(),
         hosts: vec![
             Host {
                 id: "h0".into(),
@@ -457,6 +493,7 @@ fn migrate_then_shrink_is_executable() {
     };
     let c = Case {
         fleet,
+        targets: BTreeMap::new(),
         forecasts,
         policy: policy(),
         rng: Rng::new(0),

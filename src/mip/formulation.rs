@@ -76,6 +76,19 @@ pub(super) struct Decisions {
     residents: Vec<Vec<usize>>,
     /// For every host, the instances that may migrate onto it, with the candidate's position.
     arrivals: Vec<Vec<(usize, usize)>>,
+    /// Per pool with a target: warm instances started and stopped, the change indicator
+    /// and the mismatch cost.
+    pools: Vec<Option<PoolVars>>,
+    /// Per host and resource, what warm pool instances use now.
+    pool_use: Vec<PerResource<f64>>,
+}
+
+#[derive(Clone, Copy)]
+struct PoolVars {
+    start: Variable,
+    stop: Variable,
+    change: Variable,
+    mismatch: Variable,
 }
 
 fn steps(x: f64, g: f64) -> f64 {
@@ -140,7 +153,12 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         index: HashMap::new(),
         residents: p.residents(),
         arrivals: vec![Vec::new(); p.hosts.len()],
+        pools: Vec::with_capacity(p.pools.len()),
+        pool_use: p.pool_use(),
     };
+    for k in 0..p.pools.len() {
+        add_pool(p, &mut m, &mut d, k);
+    }
     for i in 0..n {
         add_instance(p, &mut m, &mut d, i);
         for (k, &h) in p.instances[i].candidates.iter().enumerate() {
@@ -163,7 +181,7 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
 }
 
 fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
-    let mut used = vec![PerResource::<f64>::default(); p.hosts.len()];
+    let mut used = p.pool_use();
     for inst in &p.instances {
         for r in Resource::ALL {
             used[inst.host][r] += inst.current[r];
@@ -174,6 +192,61 @@ fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
         .zip(&used)
         .map(|(h, u)| PerResource::from_fn(|r| u[r] > h.capacity[r] + 1e-9))
         .collect()
+}
+
+/// A pool with a profiler target: how many warm instances to start or stop. Too few or too
+/// many against the target is priced by two planes, exact at whole counts; any change pays
+/// the fixed disruption cost once plus the per-unit cost of what starts or stops.
+fn add_pool(p: &Problem, m: &mut Program, d: &mut Decisions, k: usize) {
+    let pool = &p.pools[k];
+    let Some(target) = pool.target else {
+        d.pools.push(None);
+        return;
+    };
+    let w = &p.policy.weights;
+    let units: f64 = Resource::ALL
+        .iter()
+        .map(|&r| pool.size[r] / p.policy.unit[r])
+        .sum();
+    let id = &pool.id;
+    let (w0, total) = (f64::from(pool.warm), f64::from(pool.total));
+    let start = m.var(format!("pool_start[{id}]"), m.int(0.0, total - w0));
+    let stop = m.var(format!("pool_stop[{id}]"), m.int(0.0, w0));
+    let change = m.var(format!("pool_change[{id}]"), m.int(0.0, 1.0));
+    let mismatch = m.var(format!("pool_mismatch[{id}]"), variable().min(0));
+    let warm = Expression::from(w0) + start - stop;
+    let t = f64::from(target);
+    m.row(
+        format!("pool_short[{id}]"),
+        constraint!(mismatch - units * w.shortfall * (t - warm.clone()) >= 0.0),
+    );
+    m.row(
+        format!("pool_idle[{id}]"),
+        constraint!(mismatch - units * w.idle * (warm - t) >= 0.0),
+    );
+    m.row(
+        format!("pool_change_link[{id}]"),
+        constraint!(start + stop <= total * change),
+    );
+    m.objective += mismatch + w.change * change + w.unit_move * units * (start + stop);
+    d.pools.push(Some(PoolVars {
+        start,
+        stop,
+        change,
+        mismatch,
+    }));
+}
+
+/// Warm pool instances on host `h`, in `r`: `(now, started − stopped)`.
+fn pool_expr(p: &Problem, d: &Decisions, h: usize, r: Resource) -> (Expression, Expression) {
+    let (mut started, mut stopped) = (Expression::from(0.0), Expression::from(0.0));
+    for (pool, vars) in p.pools.iter().zip(&d.pools) {
+        if let (true, Some(v)) = (pool.host == h, vars) {
+            started += pool.size[r] * v.start;
+            stopped += pool.size[r] * v.stop;
+        }
+    }
+    (started, stopped)
 }
 
 /// The allocation of instance `i` in `r` as an expression of its step variables.
@@ -379,6 +452,8 @@ fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resour
     for &(i, k) in &d.arrivals[h] {
         used += d.share[i][k][r];
     }
+    let (started, stopped) = pool_expr(p, d, h, r);
+    used += d.pool_use[h][r] + started - stopped;
     let cap = p.hosts[h].capacity[r];
     m.row(
         format!("cap[{},{r}]", p.hosts[h].id),
@@ -438,8 +513,11 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
     let used: f64 = d.residents[h]
         .iter()
         .map(|&i| p.instances[i].current[r])
-        .sum();
-    let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0));
+        .sum::<f64>()
+        + d.pool_use[h][r];
+    // Stopping warm pool instances frees room for grows; starting them needs only `cap`.
+    let (_, stopped) = pool_expr(p, d, h, r);
+    let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0)) + stopped;
     for &i in &d.residents[h] {
         for &(_, x) in &d.migrate[i] {
             freed += p.instances[i].current[r] * x;
@@ -565,7 +643,21 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
             swaps.extend(pair_swaps(p, r, given, taken));
         }
     }
-    Solution { alloc, host, swaps }
+    let warm = p
+        .pools
+        .iter()
+        .zip(&d.pools)
+        .map(|(pool, vars)| match vars {
+            Some(v) => (f64::from(pool.warm) + val(v.start) - val(v.stop)) as u32,
+            None => pool.warm,
+        })
+        .collect();
+    Solution {
+        alloc,
+        host,
+        swaps,
+        warm,
+    }
 }
 
 /// Pairs each host's donors with its receivers, in index order, into explicit swaps.
@@ -642,6 +734,14 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
                 }
             }
         }
+    }
+    for (k, vars) in d.pools.iter().enumerate() {
+        let Some(pv) = vars else { continue };
+        let (now, new) = (p.pools[k].warm, s.warm[k]);
+        v[d.index[&pv.start]] = f64::from(new.saturating_sub(now));
+        v[d.index[&pv.stop]] = f64::from(now.saturating_sub(new));
+        v[d.index[&pv.change]] = f64::from(u8::from(new != now));
+        v[d.index[&pv.mismatch]] = p.pool_cost(k, new);
     }
     for sw in &s.swaps {
         let steps = (sw.amount / p.policy.granularity[sw.resource]).round();
