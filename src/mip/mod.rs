@@ -85,26 +85,11 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     } = load(p, false)?;
     let limits = &p.policy.solver;
     let options = [
-        model.try_set_option("output_flag", std::env::var_os("HLOG").is_some()),
-        model.try_set_option("log_to_console", std::env::var_os("HLOG").is_some()),
+        model.try_set_option("output_flag", false),
         model.try_set_option("time_limit", limits.time_limit_seconds),
         model.try_set_option("mip_rel_gap", limits.relative_gap),
         model.try_set_option("threads", limits.threads.max(1) as i32),
     ];
-    if let Ok(extra) = std::env::var("HOPT") {
-        for kv in extra.split(',') {
-            let (k, v) = kv.split_once('=').unwrap();
-            if let Ok(i) = v.parse::<i32>() {
-                let _ = model.try_set_option(k, i);
-            } else if let Ok(f) = v.parse::<f64>() {
-                let _ = model.try_set_option(k, f);
-            } else if v == "true" || v == "false" {
-                let _ = model.try_set_option(k, v == "true");
-            } else {
-                let _ = model.try_set_option(k, v);
-            }
-        }
-    }
     if let Some(Err(e)) = options.into_iter().find(Result::is_err) {
         return Err(SolveError::Solver(format!("invalid solver option: {e:?}")));
     }
