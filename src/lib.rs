@@ -20,6 +20,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod problem;
+pub mod replay;
 pub mod resource;
 pub mod rng;
 pub mod scenario;

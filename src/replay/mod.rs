@@ -1,0 +1,577 @@
+//! Backtesting: every strategy replayed over real telemetry, side by side.
+//!
+//! Operators choose a planner by how it would have done on their own history.
+//! At each planning interval every strategy sees only the telemetry before it,
+//! plans against its own simulated fleet, and that plan goes through the same
+//! [`executor::execute`] as `apply`. The demand that then arrives until the next
+//! interval is scored against the allocation in force ([`metrics`]), and credit
+//! balances move with that realised usage ([`settle_credits`]).
+
+pub mod metrics;
+pub mod plot;
+pub mod strategy;
+
+use crate::executor::{self, ApplyError};
+use crate::fleet::Fleet;
+use crate::forecast::state::State;
+use crate::forecast::{self, Demand, Forecasts, Method};
+use crate::mip::SolveError;
+use crate::plan::{self, rfc3339, Plan, PlanError};
+use crate::policy::Policy;
+use crate::problem::{round6, Problem};
+use crate::resource::Resource;
+use crate::telemetry::Telemetry;
+use chrono::{DateTime, Duration, Utc};
+use metrics::{Details, Summary, Tally, Window};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+pub use strategy::Kind;
+
+/// Why a replay could not run. Each names the input or the strategy and time at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
+    UnknownInstance {
+        path: PathBuf,
+        line: u64,
+        instance: String,
+        fleet: PathBuf,
+    },
+    #[error("{path}: no planning interval between {start} and {end} (interval {minutes} min)")]
+    EmptyRange {
+        path: PathBuf,
+        start: String,
+        end: String,
+        minutes: u32,
+    },
+    #[error("--interval must be positive and --strategies must name at least one strategy")]
+    Options,
+    #[error("{strategy} at {at}: {source}")]
+    Solve {
+        strategy: Kind,
+        at: String,
+        #[source]
+        source: SolveError,
+    },
+    #[error("{strategy} at {at}: {source}")]
+    Verify {
+        strategy: Kind,
+        at: String,
+        #[source]
+        source: Box<PlanError>,
+    },
+    #[error("{strategy} at {at}: {source}")]
+    Apply {
+        strategy: Kind,
+        at: String,
+        #[source]
+        source: Box<ApplyError>,
+    },
+}
+
+/// What to replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub strategies: Vec<Kind>,
+    pub interval_minutes: u32,
+    /// First planning time (default: one season after the first sample, on the interval grid).
+    pub start: Option<DateTime<Utc>>,
+    /// No interval starts at or after this (default: the end of the telemetry, on the grid).
+    pub end: Option<DateTime<Utc>>,
+    /// Measure planning time (off: `plan_seconds_*` are `null`, reports are byte-identical).
+    pub timing: bool,
+    /// The instance whose cpu forecast band is plotted (default: the first with cpu telemetry).
+    pub focus: Option<String>,
+}
+
+/// The forecast band and realised cpu demand of one instance, for the plot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Band {
+    pub instance: String,
+    pub steps: Vec<BandStep>,
+    /// Realised samples over the replay.
+    pub actual: Vec<(i64, f64)>,
+}
+
+/// One interval of the plotted instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BandStep {
+    /// The interval's start, unix seconds.
+    pub t: i64,
+    /// Forecast mean and quantile, if forecasts ran.
+    pub forecast: Option<(f64, f64)>,
+    /// The `mip` allocation in force, if `mip` ran.
+    pub alloc: Option<f64>,
+}
+
+/// Demand estimates of one baseline at one interval, and the seconds they took.
+struct Estimates {
+    demand: BTreeMap<(String, Resource), f64>,
+    seconds: f64,
+}
+
+/// A finished replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub interval_minutes: u32,
+    /// Interval start times.
+    pub times: Vec<i64>,
+    pub tallies: Vec<(Kind, Tally)>,
+    pub band: Band,
+    pub unit: crate::resource::PerResource<f64>,
+}
+
+/// The JSON report (format in docs/formats.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub fleet: String,
+    pub telemetry: String,
+    pub start: String,
+    pub end: String,
+    pub interval_minutes: u32,
+    pub intervals: usize,
+    pub strategies: BTreeMap<String, Summary>,
+    pub details: BTreeMap<String, Details>,
+}
+
+/// One strategy's simulated world.
+struct Sim {
+    kind: Kind,
+    fleet: Fleet,
+    tally: Tally,
+}
+
+/// The telemetry one interval may see or is scored on.
+struct Views<'a> {
+    /// Samples in `[t, t + interval)`: what is scored, and what the oracle plans for.
+    realised: Window<'a>,
+    estimates: BTreeMap<Kind, Estimates>,
+    forecasts: Option<(Forecasts, f64)>,
+}
+
+/// Replays `opts.strategies` over `telemetry` from `fleet`; `fleet_path` names the fleet in errors.
+pub fn run(
+    fleet: &Fleet,
+    fleet_path: &Path,
+    telemetry: &Telemetry,
+    policy: &Policy,
+    opts: &Options,
+) -> Result<Replay, ReplayError> {
+    check(fleet, fleet_path, telemetry, opts)?;
+    let mut policy = policy.clone();
+    policy.interval_minutes = opts.interval_minutes;
+    policy.plan_ttl_minutes = policy.plan_ttl_minutes.max(1);
+    let step = Duration::minutes(i64::from(opts.interval_minutes));
+    let (start, end) = range(telemetry, &policy, opts);
+    let times: Vec<i64> = (0..)
+        .map(|k| start + step * k)
+        .take_while(|t| *t < end)
+        .map(|t| t.timestamp())
+        .collect();
+    if times.is_empty() {
+        return Err(ReplayError::EmptyRange {
+            path: telemetry.path.clone(),
+            start: rfc3339(start),
+            end: rfc3339(end),
+            minutes: opts.interval_minutes,
+        });
+    }
+    let mut sims: Vec<Sim> = opts
+        .strategies
+        .iter()
+        .map(|&kind| Sim {
+            kind,
+            fleet: fleet.clone(),
+            tally: Tally::default(),
+        })
+        .collect();
+    let steps = step_hours(telemetry);
+    let mut state = State::default();
+    let focus = opts.focus.clone().unwrap_or_else(|| first_cpu(telemetry));
+    let mut band = Band {
+        instance: focus.clone(),
+        ..Band::default()
+    };
+    let bar = forecast::progress_bar(
+        times.len() as u64,
+        50,
+        "replay {bar:40} {pos}/{len} intervals, eta {eta}",
+    );
+    for &t in &times {
+        let now = DateTime::from_timestamp(t, 0).expect("interval times are valid");
+        let until = (now + step).min(end).timestamp();
+        let views = views(telemetry, &policy, opts, &steps, now, until, &mut state);
+        for sim in &mut sims {
+            plan_and_apply(sim, telemetry, &policy, &views, now, opts.timing)?;
+            let index: HashMap<&str, &crate::fleet::Instance> = sim
+                .fleet
+                .instances
+                .iter()
+                .map(|i| (i.id.as_str(), i))
+                .collect();
+            let alloc = |id: &str, r: Resource| index[id].resource(r).alloc;
+            sim.tally.score(&views.realised, alloc, &policy.unit);
+            settle_credits(&mut sim.fleet, &views.realised);
+        }
+        record_band(&mut band, &sims, &views, t);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    band.actual = telemetry
+        .get(&focus, Resource::Cpu)
+        .map(|s| {
+            let lo = s.points.partition_point(|p| p.0 < start.timestamp());
+            let hi = s.points.partition_point(|p| p.0 < end.timestamp());
+            s.points[lo..hi].to_vec()
+        })
+        .unwrap_or_default();
+    Ok(Replay {
+        start,
+        end,
+        interval_minutes: opts.interval_minutes,
+        times,
+        tallies: sims.into_iter().map(|s| (s.kind, s.tally)).collect(),
+        band,
+        unit: policy.unit,
+    })
+}
+
+impl Replay {
+    /// The report; `fleet` and `telemetry` are the input file names recorded in it.
+    pub fn report(&self, fleet: &Path, telemetry: &Path) -> Report {
+        let name = |p: &Path| {
+            p.file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        };
+        Report {
+            fleet: name(fleet),
+            telemetry: name(telemetry),
+            start: rfc3339(self.start),
+            end: rfc3339(self.end),
+            interval_minutes: self.interval_minutes,
+            intervals: self.times.len(),
+            strategies: self
+                .tallies
+                .iter()
+                .map(|(k, t)| (k.name().to_owned(), t.summary()))
+                .collect(),
+            details: self
+                .tallies
+                .iter()
+                .map(|(k, t)| (k.name().to_owned(), t.details(&self.unit)))
+                .collect(),
+        }
+    }
+
+    /// The terminal table, strategies in the order they were asked for.
+    pub fn table(&self) -> String {
+        let rows: Vec<_> = self
+            .tallies
+            .iter()
+            .map(|(k, t)| (k.name().to_owned(), t.summary(), t.details(&self.unit)))
+            .collect();
+        metrics::table(&rows)
+    }
+}
+
+fn check(
+    fleet: &Fleet,
+    fleet_path: &Path,
+    telemetry: &Telemetry,
+    opts: &Options,
+) -> Result<(), ReplayError> {
+    if opts.interval_minutes == 0 || opts.strategies.is_empty() {
+        return Err(ReplayError::Options);
+    }
+    match telemetry
+        .series
+        .iter()
+        .find(|((id, _), _)| fleet.instance(id).is_none())
+    {
+        Some(((instance, _), series)) => Err(ReplayError::UnknownInstance {
+            path: telemetry.path.clone(),
+            line: series.first_line,
+            instance: instance.clone(),
+            fleet: fleet_path.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The replay's start and end: as given, or one season after the first sample to
+/// the end of the last interval holding a sample, on the interval grid.
+fn range(telemetry: &Telemetry, policy: &Policy, opts: &Options) -> (DateTime<Utc>, DateTime<Utc>) {
+    let first = telemetry
+        .series
+        .values()
+        .filter_map(|s| s.points.first())
+        .map(|p| p.0)
+        .min()
+        .unwrap_or(0);
+    let last = telemetry
+        .series
+        .values()
+        .filter_map(|s| s.points.last())
+        .map(|p| p.0)
+        .max()
+        .unwrap_or(0);
+    let grid = i64::from(opts.interval_minutes) * 60;
+    let up = |t: i64| t.div_euclid(grid) * grid + if t.rem_euclid(grid) == 0 { 0 } else { grid };
+    let season = i64::from(policy.forecast.season_minutes) * 60;
+    let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
+    let start = opts.start.unwrap_or_else(|| at(up(first + season)));
+    let end = opts.end.unwrap_or_else(|| at(up(last + 1)));
+    (start, end)
+}
+
+/// Hours each sample of a series stands for: its most common spacing.
+fn step_hours(telemetry: &Telemetry) -> HashMap<(String, Resource), (i64, f64)> {
+    telemetry
+        .series
+        .iter()
+        .map(|(key, s)| {
+            let step = s.step_seconds().unwrap_or(300).max(1);
+            (key.clone(), (step, step as f64 / 3600.0))
+        })
+        .collect()
+}
+
+fn first_cpu(telemetry: &Telemetry) -> String {
+    telemetry
+        .series
+        .keys()
+        .find(|(_, r)| *r == Resource::Cpu)
+        .map_or(String::new(), |(id, _)| id.clone())
+}
+
+/// What the strategies may see at `now` and what they are scored on until `until`.
+fn views<'a>(
+    telemetry: &'a Telemetry,
+    policy: &Policy,
+    opts: &Options,
+    steps: &HashMap<(String, Resource), (i64, f64)>,
+    now: DateTime<Utc>,
+    until: i64,
+    state: &mut State,
+) -> Views<'a> {
+    let t = now.timestamp();
+    let interval = i64::from(opts.interval_minutes) * 60;
+    let history = i64::from(policy.forecast.history_days) * 86_400;
+    let slice = |points: &'a [(i64, f64)], lo: i64, hi: i64| {
+        &points[points.partition_point(|p| p.0 < lo)..points.partition_point(|p| p.0 < hi)]
+    };
+    let mut realised: Window = Vec::new();
+    let mut estimates: BTreeMap<Kind, Estimates> = BTreeMap::new();
+    for kind in [Kind::Reactive, Kind::Vpa, Kind::Oracle] {
+        if !opts.strategies.contains(&kind) {
+            continue;
+        }
+        let clock = Instant::now();
+        let mut map = BTreeMap::new();
+        for (key, s) in &telemetry.series {
+            let estimate = match kind {
+                Kind::Reactive => {
+                    strategy::reactive_estimate(&values(slice(&s.points, t - interval, t)))
+                }
+                Kind::Vpa => {
+                    strategy::vpa_estimate(&values(slice(&s.points, t - history, t)), steps[key].0)
+                }
+                _ => values(slice(&s.points, t, until))
+                    .iter()
+                    .copied()
+                    .reduce(f64::max),
+            };
+            if let Some(v) = estimate {
+                map.insert(key.clone(), v);
+            }
+        }
+        let seconds = clock.elapsed().as_secs_f64();
+        estimates.insert(
+            kind,
+            Estimates {
+                demand: map,
+                seconds,
+            },
+        );
+    }
+    for (key, s) in &telemetry.series {
+        let points = slice(&s.points, t, until);
+        if !points.is_empty() {
+            realised.push((key.0.as_str(), key.1, steps[key].1, points));
+        }
+    }
+    let forecasts = opts.strategies.iter().any(|k| k.uses_forecasts()).then(|| {
+        let clock = Instant::now();
+        let f = Forecasts::build_with_state(telemetry, now, &policy.forecast, state);
+        (f, clock.elapsed().as_secs_f64())
+    });
+    Views {
+        realised,
+        estimates,
+        forecasts,
+    }
+}
+
+fn values(points: &[(i64, f64)]) -> Vec<f64> {
+    points.iter().map(|p| p.1).collect()
+}
+
+/// Plans with `sim`'s strategy at `now` and applies the plan to its fleet through the executor.
+fn plan_and_apply(
+    sim: &mut Sim,
+    telemetry: &Telemetry,
+    policy: &Policy,
+    views: &Views,
+    now: DateTime<Utc>,
+    timing: bool,
+) -> Result<(), ReplayError> {
+    let at = rfc3339(now);
+    let kind = sim.kind;
+    let clock = Instant::now();
+    let synthetic;
+    let (problem, forecasts, shared_seconds) = match (&views.forecasts, views.estimates.get(&kind))
+    {
+        (Some((f, seconds)), _) if kind.uses_forecasts() => {
+            (Problem::new(&sim.fleet, f, policy), f, *seconds)
+        }
+        (_, Some(e)) => {
+            let demand = |id: &str, r: Resource| e.demand.get(&(id.to_owned(), r)).copied();
+            synthetic = synthetic_forecasts(kind, &e.demand, now);
+            (
+                Problem::with_demand(&sim.fleet, policy, demand),
+                &synthetic,
+                e.seconds,
+            )
+        }
+        _ => {
+            synthetic = Forecasts {
+                now,
+                ..Forecasts::default()
+            };
+            (
+                Problem::with_demand(&sim.fleet, policy, |_, _| None),
+                &synthetic,
+                0.0,
+            )
+        }
+    };
+    let (solution, stats) = kind.solve(&problem).map_err(|source| ReplayError::Solve {
+        strategy: kind,
+        at: at.clone(),
+        source,
+    })?;
+    if timing {
+        sim.tally
+            .plan_seconds
+            .push(clock.elapsed().as_secs_f64() + shared_seconds);
+    }
+    let plan = Plan::build(
+        &plan::Inputs {
+            fleet: &sim.fleet,
+            telemetry,
+            forecasts,
+            problem: &problem,
+            strategy: kind.name(),
+            stats: &stats,
+            record_timing: false,
+        },
+        &solution,
+    );
+    if !plan.has_changes() {
+        return Ok(());
+    }
+    let totals = plan.plan.totals.clone();
+    let path = PathBuf::from(format!("replay/{kind}/{}.plan.toml", plan.plan.id));
+    let verified = plan
+        .verify(&path, &sim.fleet, now)
+        .map_err(|e| ReplayError::Verify {
+            strategy: kind,
+            at: at.clone(),
+            source: Box::new(e),
+        })?;
+    let outcome = executor::execute(&verified, &sim.fleet, &path, &mut |_| {}).map_err(|e| {
+        ReplayError::Apply {
+            strategy: kind,
+            at,
+            source: Box::new(e),
+        }
+    })?;
+    sim.fleet = outcome.fleet;
+    let t = &mut sim.tally;
+    t.changes += totals.changes as u64;
+    t.migrations += totals.migrations as u64;
+    t.bytes_moved += totals.bytes_moved;
+    t.credits_spent += totals.credits_moved;
+    Ok(())
+}
+
+/// Demand records for a plan made from a baseline's estimates, so its reasons say what it used.
+fn synthetic_forecasts(
+    kind: Kind,
+    map: &BTreeMap<(String, Resource), f64>,
+    now: DateTime<Utc>,
+) -> Forecasts {
+    let (method, note) = match kind {
+        Kind::Vpa => (Method::Vpa, "vpa: decaying p90 + 15%"),
+        Kind::Oracle => (
+            Method::RecentPeak,
+            "oracle: realised peak of the coming interval",
+        ),
+        _ => (Method::RecentPeak, "reactive: last interval's peak + 15%"),
+    };
+    Forecasts {
+        demands: map
+            .iter()
+            .map(|(k, &v)| (k.clone(), Demand::fixed(&[v], v, method, note.to_owned())))
+            .collect(),
+        now,
+        ..Forecasts::default()
+    }
+}
+
+/// Credit balances follow realised cpu usage, AWS burstable style: per sample an
+/// instance earns `earn_rate` credits an hour and spends 60 credits per core-hour
+/// it used, where usage is demand capped at its allocation; the balance stays in
+/// `[0, cap]`. An instance without cpu samples in the interval keeps its balance.
+pub fn settle_credits(fleet: &mut Fleet, window: &Window) {
+    let index: HashMap<&str, usize> = fleet
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(k, i)| (i.id.as_str(), k))
+        .collect();
+    let mut balances: Vec<f64> = fleet.instances.iter().map(|i| i.credits).collect();
+    for &(id, r, hours, points) in window {
+        if r != Resource::Cpu {
+            continue;
+        }
+        let k = index[id];
+        let inst = &fleet.instances[k];
+        for &(_, v) in points {
+            let used = v.min(inst.cpu.alloc);
+            let next = balances[k] + (inst.earn_rate - 60.0 * used) * hours;
+            balances[k] = next.clamp(0.0, inst.credit_cap());
+        }
+    }
+    for (inst, b) in fleet.instances.iter_mut().zip(balances) {
+        inst.credits = round6(b);
+    }
+}
+
+fn record_band(band: &mut Band, sims: &[Sim], views: &Views, t: i64) {
+    let forecast = views
+        .forecasts
+        .as_ref()
+        .and_then(|(f, _)| f.get(&band.instance, Resource::Cpu))
+        .map(|d| (d.mean, d.quantile));
+    let alloc = sims
+        .iter()
+        .find(|s| s.kind == Kind::Mip)
+        .and_then(|s| s.fleet.instance(&band.instance))
+        .map(|i| i.cpu.alloc);
+    band.steps.push(BandStep { t, forecast, alloc });
+}
