@@ -150,7 +150,7 @@ struct ReplayArgs {
     /// Write the SVG plot here.
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// The instance whose cpu forecast band is plotted (default: the first with cpu telemetry).
+    /// The instance whose cpu forecast band is plotted (default: the one whose cpu varies most).
     #[arg(long)]
     plot_instance: Option<String>,
     /// Do not measure planning time (reported as null), so reports compare byte for byte.

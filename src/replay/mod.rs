@@ -84,7 +84,7 @@ pub struct Options {
     pub end: Option<DateTime<Utc>>,
     /// Measure planning time (off: `plan_seconds_*` are `null`, reports are byte-identical).
     pub timing: bool,
-    /// The instance whose cpu forecast band is plotted (default: the first with cpu telemetry).
+    /// The instance whose cpu forecast band is plotted (default: the most variable cpu).
     pub focus: Option<String>,
 }
 
@@ -193,7 +193,10 @@ pub fn run(
         .collect();
     let steps = step_hours(telemetry);
     let mut state = State::default();
-    let focus = opts.focus.clone().unwrap_or_else(|| first_cpu(telemetry));
+    let focus = opts
+        .focus
+        .clone()
+        .unwrap_or_else(|| most_variable_cpu(telemetry, start, end));
     let mut band = Band {
         instance: focus.clone(),
         ..Band::default()
@@ -347,11 +350,28 @@ fn step_hours(telemetry: &Telemetry) -> HashMap<(String, Resource), (i64, f64)> 
         .collect()
 }
 
-fn first_cpu(telemetry: &Telemetry) -> String {
+/// The instance whose cpu demand varies most (standard deviation) over the replay.
+fn most_variable_cpu(telemetry: &Telemetry, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    let (lo, hi) = (start.timestamp(), end.timestamp());
+    let spread = |points: &[(i64, f64)]| {
+        let w: Vec<f64> = points
+            .iter()
+            .filter(|p| p.0 >= lo && p.0 < hi)
+            .map(|p| p.1)
+            .collect();
+        let n = w.len().max(1) as f64;
+        let mean = w.iter().sum::<f64>() / n;
+        w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n
+    };
     telemetry
         .series
-        .keys()
-        .find(|(_, r)| *r == Resource::Cpu)
+        .iter()
+        .filter(|((_, r), _)| *r == Resource::Cpu)
+        .map(|((id, _), s)| (id, spread(&s.points)))
+        .fold(None, |best: Option<(&String, f64)>, (id, v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((id, v)),
+        })
         .map_or(String::new(), |(id, _)| id.clone())
 }
 
