@@ -24,6 +24,7 @@ use crate::telemetry::Telemetry;
 use chrono::{DateTime, Duration, Utc};
 use metrics::{Details, Summary, Tally, Window};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -147,6 +148,30 @@ struct Sim {
     tally: Tally,
 }
 
+impl Sim {
+    /// One interval: plan and apply at `now`, score what arrives, settle credits.
+    fn step(
+        &mut self,
+        telemetry: &Telemetry,
+        policy: &Policy,
+        views: &Views,
+        now: DateTime<Utc>,
+        timing: bool,
+    ) -> Result<(), ReplayError> {
+        plan_and_apply(self, telemetry, policy, views, now, timing)?;
+        let index: HashMap<&str, &crate::fleet::Instance> = self
+            .fleet
+            .instances
+            .iter()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        let alloc = |id: &str, r: Resource| index[id].resource(r).alloc;
+        self.tally.score(&views.realised, alloc, &policy.unit);
+        settle_credits(&mut self.fleet, &views.realised);
+        Ok(())
+    }
+}
+
 /// The telemetry one interval may see or is scored on.
 struct Views<'a> {
     /// Samples in `[t, t + interval)`: what is scored, and what the oracle plans for.
@@ -211,16 +236,7 @@ pub fn run(
         let until = (now + step).min(end).timestamp();
         let views = views(telemetry, &policy, opts, &steps, now, until, &mut state);
         for sim in &mut sims {
-            plan_and_apply(sim, telemetry, &policy, &views, now, opts.timing)?;
-            let index: HashMap<&str, &crate::fleet::Instance> = sim
-                .fleet
-                .instances
-                .iter()
-                .map(|i| (i.id.as_str(), i))
-                .collect();
-            let alloc = |id: &str, r: Resource| index[id].resource(r).alloc;
-            sim.tally.score(&views.realised, alloc, &policy.unit);
-            settle_credits(&mut sim.fleet, &views.realised);
+            sim.step(telemetry, &policy, &views, now, opts.timing)?;
         }
         record_band(&mut band, &sims, &views, t);
         bar.inc(1);
@@ -228,11 +244,7 @@ pub fn run(
     bar.finish_and_clear();
     band.actual = telemetry
         .get(&focus, Resource::Cpu)
-        .map(|s| {
-            let lo = s.points.partition_point(|p| p.0 < start.timestamp());
-            let hi = s.points.partition_point(|p| p.0 < end.timestamp());
-            s.points[lo..hi].to_vec()
-        })
+        .map(|s| slice(&s.points, start.timestamp(), end.timestamp()).to_vec())
         .unwrap_or_default();
     Ok(Replay {
         start,
@@ -388,9 +400,6 @@ fn views<'a>(
     let t = now.timestamp();
     let interval = i64::from(opts.interval_minutes) * 60;
     let history = i64::from(policy.forecast.history_days) * 86_400;
-    let slice = |points: &'a [(i64, f64)], lo: i64, hi: i64| {
-        &points[points.partition_point(|p| p.0 < lo)..points.partition_point(|p| p.0 < hi)]
-    };
     let mut realised: Window = Vec::new();
     let mut estimates: BTreeMap<Kind, Estimates> = BTreeMap::new();
     for kind in [Kind::Reactive, Kind::Vpa, Kind::Oracle] {
@@ -443,6 +452,11 @@ fn views<'a>(
     }
 }
 
+/// The points with times in `[lo, hi)`.
+fn slice(points: &[(i64, f64)], lo: i64, hi: i64) -> &[(i64, f64)] {
+    &points[points.partition_point(|p| p.0 < lo)..points.partition_point(|p| p.0 < hi)]
+}
+
 fn values(points: &[(i64, f64)]) -> Vec<f64> {
     points.iter().map(|p| p.1).collect()
 }
@@ -456,39 +470,12 @@ fn plan_and_apply(
     now: DateTime<Utc>,
     timing: bool,
 ) -> Result<(), ReplayError> {
-    let at = rfc3339(now);
     let kind = sim.kind;
     let clock = Instant::now();
-    let synthetic;
-    let (problem, forecasts, shared_seconds) = match (&views.forecasts, views.estimates.get(&kind))
-    {
-        (Some((f, seconds)), _) if kind.uses_forecasts() => {
-            (Problem::new(&sim.fleet, f, policy), f, *seconds)
-        }
-        (_, Some(e)) => {
-            let demand = |id: &str, r: Resource| e.demand.get(&(id.to_owned(), r)).copied();
-            synthetic = synthetic_forecasts(kind, &e.demand, now);
-            (
-                Problem::with_demand(&sim.fleet, policy, demand),
-                &synthetic,
-                e.seconds,
-            )
-        }
-        _ => {
-            synthetic = Forecasts {
-                now,
-                ..Forecasts::default()
-            };
-            (
-                Problem::with_demand(&sim.fleet, policy, |_, _| None),
-                &synthetic,
-                0.0,
-            )
-        }
-    };
+    let (problem, forecasts, shared_seconds) = problem_for(sim, policy, views, now);
     let (solution, stats) = kind.solve(&problem).map_err(|source| ReplayError::Solve {
         strategy: kind,
-        at: at.clone(),
+        at: rfc3339(now),
         source,
     })?;
     if timing {
@@ -500,7 +487,7 @@ fn plan_and_apply(
         &plan::Inputs {
             fleet: &sim.fleet,
             telemetry,
-            forecasts,
+            forecasts: &forecasts,
             problem: &problem,
             strategy: kind.name(),
             stats: &stats,
@@ -508,9 +495,48 @@ fn plan_and_apply(
         },
         &solution,
     );
-    if !plan.has_changes() {
-        return Ok(());
+    if plan.has_changes() {
+        apply(sim, plan, now)?;
     }
+    Ok(())
+}
+
+/// The problem `sim`'s strategy solves at `now`, the demand records its plan
+/// carries, and the seconds spent on estimates shared with other strategies.
+fn problem_for<'v>(
+    sim: &Sim,
+    policy: &Policy,
+    views: &'v Views,
+    now: DateTime<Utc>,
+) -> (Problem, Cow<'v, Forecasts>, f64) {
+    match (&views.forecasts, views.estimates.get(&sim.kind)) {
+        (Some((f, seconds)), _) if sim.kind.uses_forecasts() => (
+            Problem::new(&sim.fleet, f, policy),
+            Cow::Borrowed(f),
+            *seconds,
+        ),
+        (_, Some(e)) => {
+            let demand = |id: &str, r: Resource| e.demand.get(&(id.to_owned(), r)).copied();
+            (
+                Problem::with_demand(&sim.fleet, policy, demand),
+                Cow::Owned(synthetic_forecasts(sim.kind, &e.demand, now)),
+                e.seconds,
+            )
+        }
+        _ => (
+            Problem::with_demand(&sim.fleet, policy, |_, _| None),
+            Cow::Owned(Forecasts {
+                now,
+                ..Forecasts::default()
+            }),
+            0.0,
+        ),
+    }
+}
+
+/// Verifies `plan` against `sim`'s fleet, applies it with the executor and counts what it did.
+fn apply(sim: &mut Sim, plan: Plan, now: DateTime<Utc>) -> Result<(), ReplayError> {
+    let (kind, at) = (sim.kind, rfc3339(now));
     let totals = plan.plan.totals.clone();
     let path = PathBuf::from(format!("replay/{kind}/{}.plan.toml", plan.plan.id));
     let verified = plan
@@ -651,13 +677,12 @@ mod tests {
             let (best, _) = Kind::Oracle.solve(&oracle_problem).unwrap();
             let floor = oracle_problem.assess(&best).objective;
             for kind in Kind::ALL {
-                let p = match (&v.forecasts, v.estimates.get(&kind)) {
-                    (Some((f, _)), _) if kind.uses_forecasts() => Problem::new(&fleet, f, &policy),
-                    (_, Some(e)) => Problem::with_demand(&fleet, &policy, |id, r| {
-                        e.demand.get(&(id.to_owned(), r)).copied()
-                    }),
-                    _ => Problem::with_demand(&fleet, &policy, |_, _| None),
+                let sim = Sim {
+                    kind,
+                    fleet: fleet.clone(),
+                    tally: Tally::default(),
                 };
+                let (p, _, _) = problem_for(&sim, &policy, &v, now);
                 let (s, _) = kind.solve(&p).unwrap();
                 let cost = oracle_problem.assess(&s).objective;
                 assert!(floor <= cost + 1e-6, "{at}: oracle {floor} > {kind} {cost}");
