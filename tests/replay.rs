@@ -248,3 +248,24 @@ fn replay_times_planning_unless_told_not_to_and_rejects_bad_input() {
     let e = String::from_utf8_lossy(&empty.stderr);
     assert!(e.contains("telemetry.csv: no planning interval"), "{e}");
 }
+
+#[test]
+fn telemetry_for_an_instance_the_fleet_lacks_is_an_error_at_its_line() {
+    let fleet = Fleet::parse(Path::new("f.toml"), FLEET).unwrap();
+    let csv = "timestamp,instance,resource,value\n\
+               2024-01-01T00:00:00Z,a,cpu,1\n\
+               2024-01-01T00:00:00Z,zz,cpu,1\n";
+    let t = Telemetry::from_reader(Path::new("t.csv"), csv.as_bytes()).unwrap();
+    let opts = Options {
+        strategies: vec![Kind::Static],
+        interval_minutes: 15,
+        start: None,
+        end: None,
+        timing: false,
+        focus: None,
+    };
+    let e = replay::run(&fleet, Path::new("f.toml"), &t, &Policy::default(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "t.csv:3: unknown instance `zz` (not in f.toml)");
+}
