@@ -3,7 +3,8 @@
 # and net; Azure cpu with 4 cores; NAB cpu with 2 cores), all shifted to start at
 # 2024-03-04, keeps the first $DAYS days, places each set on a `fleet synth` fleet
 # at $OVERCOMMIT, and replays every strategy over the days after the first two
-# (15-minute intervals). Reports, plots and tables go to $OUT (default target/replay).
+# (15-minute intervals). CREDITS=frozen stops balances following usage (an ablation).
+# Reports, plots and tables go to $OUT (default target/replay).
 # Usage: bash benches/replay_eval.sh   (data from $CHAMELEON_DATA)
 set -euo pipefail
 
@@ -12,6 +13,7 @@ DATA="${CHAMELEON_DATA:-../shared/data}"
 OUT="${OUT:-target/replay}"
 DAYS="${DAYS:-4}"
 OVERCOMMIT="${OVERCOMMIT:-1.3}"
+CREDITS="${CREDITS:-usage}"
 START=2024-03-04T00:00:00Z
 BIN=target/release/chameleon
 mkdir -p "$OUT"
@@ -33,6 +35,6 @@ for set in bitbrains azure nab; do
     echo "== $set: ${HOSTS[$set]} hosts, overcommit $OVERCOMMIT, replay $REPLAY_START .. $END"
     $BIN replay --fleet "$OUT/$set.fleet.toml" --telemetry "$OUT/$set.csv" \
         --strategies static,reactive,vpa,greedy,mip,oracle --interval 15m \
-        --start "$REPLAY_START" --end "$END" \
+        --start "$REPLAY_START" --end "$END" --credits "$CREDITS" \
         --report "$OUT/$set.json" --plot "$OUT/$set.svg" | tee "$OUT/$set.txt"
 done

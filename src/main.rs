@@ -156,6 +156,9 @@ struct ReplayArgs {
     /// Do not measure planning time (reported as null), so reports compare byte for byte.
     #[arg(long)]
     no_timing: bool,
+    /// How credit balances move: with realised cpu usage, or only by swaps.
+    #[arg(long, value_enum, default_value = "usage")]
+    credits: replay::Credits,
 }
 
 #[derive(clap::Args)]
@@ -502,6 +505,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
         end: args.end,
         timing: !args.no_timing,
         focus: args.plot_instance.clone(),
+        credits: args.credits,
     };
     let clock = std::time::Instant::now();
     let r = replay::run(&fleet, &args.fleet, &t, &policy, &opts)?;

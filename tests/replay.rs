@@ -77,6 +77,7 @@ fn a_tiny_replay_scores_exactly_as_computed_by_hand() {
         end: Some("2024-01-01T00:45:00Z".parse().unwrap()),
         timing: false,
         focus: None,
+        credits: replay::Credits::Usage,
     };
     let r = replay::run(
         &fleet,
@@ -263,6 +264,7 @@ fn telemetry_for_an_instance_the_fleet_lacks_is_an_error_at_its_line() {
         end: None,
         timing: false,
         focus: None,
+        credits: replay::Credits::Usage,
     };
     let e = replay::run(&fleet, Path::new("f.toml"), &t, &Policy::default(), &opts)
         .unwrap_err()

@@ -87,6 +87,17 @@ pub struct Options {
     pub timing: bool,
     /// The instance whose cpu forecast band is plotted (default: the most variable cpu).
     pub focus: Option<String>,
+    pub credits: Credits,
+}
+
+/// How credit balances move between plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Credits {
+    /// Earned at `earn_rate`, spent by the cpu actually used ([`settle_credits`]).
+    #[default]
+    Usage,
+    /// Only swaps move credits, as between two `plan` runs without a ledger (an ablation).
+    Frozen,
 }
 
 /// The forecast band and realised cpu demand of one instance, for the plot.
@@ -156,9 +167,9 @@ impl Sim {
         policy: &Policy,
         views: &Views,
         now: DateTime<Utc>,
-        timing: bool,
+        opts: &Options,
     ) -> Result<(), ReplayError> {
-        plan_and_apply(self, telemetry, policy, views, now, timing)?;
+        plan_and_apply(self, telemetry, policy, views, now, opts.timing)?;
         let index: HashMap<&str, &crate::fleet::Instance> = self
             .fleet
             .instances
@@ -167,7 +178,9 @@ impl Sim {
             .collect();
         let alloc = |id: &str, r: Resource| index[id].resource(r).alloc;
         self.tally.score(&views.realised, alloc, &policy.unit);
-        settle_credits(&mut self.fleet, &views.realised);
+        if opts.credits == Credits::Usage {
+            settle_credits(&mut self.fleet, &views.realised);
+        }
         Ok(())
     }
 }
@@ -236,7 +249,7 @@ pub fn run(
         let until = (now + step).min(end).timestamp();
         let views = views(telemetry, &policy, opts, &steps, now, until, &mut state);
         for sim in &mut sims {
-            sim.step(telemetry, &policy, &views, now, opts.timing)?;
+            sim.step(telemetry, &policy, &views, now, opts)?;
         }
         record_band(&mut band, &sims, &views, t);
         bar.inc(1);
@@ -658,6 +671,7 @@ mod tests {
             end: None,
             timing: false,
             focus: None,
+            credits: Credits::Usage,
         };
         let steps = step_hours(&t);
         let mut state = State::default();
