@@ -7,9 +7,11 @@
 //! interval is scored against the allocation in force ([`metrics`]), and credit
 //! balances move with that realised usage ([`settle_credits`]).
 
+pub mod credits;
 pub mod metrics;
 pub mod plot;
 pub mod strategy;
+mod view;
 
 use crate::executor::{self, ApplyError};
 use crate::fleet::Fleet;
@@ -18,17 +20,19 @@ use crate::forecast::{self, Demand, Forecasts, Method};
 use crate::mip::SolveError;
 use crate::plan::{self, rfc3339, Plan, PlanError};
 use crate::policy::Policy;
-use crate::problem::{round6, Problem};
+use crate::problem::Problem;
 use crate::resource::Resource;
 use crate::telemetry::Telemetry;
 use chrono::{DateTime, Duration, Utc};
-use metrics::{Details, Summary, Tally, Window};
+pub use credits::{settle_credits, Credits};
+use metrics::{Details, Summary, Tally};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 pub use strategy::Kind;
+use view::{slice, step_hours, views, Views};
 
 /// Why a replay could not run. Each names the input or the strategy and time at fault.
 #[derive(Debug, thiserror::Error)]
@@ -90,16 +94,6 @@ pub struct Options {
     pub credits: Credits,
 }
 
-/// How credit balances move between plans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Credits {
-    /// Earned at `earn_rate`, spent by the cpu actually used ([`settle_credits`]).
-    #[default]
-    Usage,
-    /// Only swaps move credits, as between two `plan` runs without a ledger (an ablation).
-    Frozen,
-}
-
 /// The forecast band and realised cpu demand of one instance, for the plot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Band {
@@ -118,12 +112,6 @@ pub struct BandStep {
     pub forecast: Option<(f64, f64)>,
     /// The `mip` allocation in force, if `mip` ran.
     pub alloc: Option<f64>,
-}
-
-/// Demand estimates of one baseline at one interval, and the seconds they took.
-struct Estimates {
-    demand: BTreeMap<(String, Resource), f64>,
-    seconds: f64,
 }
 
 /// A finished replay.
@@ -183,14 +171,6 @@ impl Sim {
         }
         Ok(())
     }
-}
-
-/// The telemetry one interval may see or is scored on.
-struct Views<'a> {
-    /// Samples in `[t, t + interval)`: what is scored, and what the oracle plans for.
-    realised: Window<'a>,
-    estimates: BTreeMap<Kind, Estimates>,
-    forecasts: Option<(Forecasts, f64)>,
 }
 
 /// Replays `opts.strategies` over `telemetry` from `fleet`; `fleet_path` names the fleet in errors.
@@ -363,18 +343,6 @@ fn range(telemetry: &Telemetry, policy: &Policy, opts: &Options) -> (DateTime<Ut
     (start, end)
 }
 
-/// Hours each sample of a series stands for: its most common spacing.
-fn step_hours(telemetry: &Telemetry) -> HashMap<(String, Resource), (i64, f64)> {
-    telemetry
-        .series
-        .iter()
-        .map(|(key, s)| {
-            let step = s.step_seconds().unwrap_or(300).max(1);
-            (key.clone(), (step, step as f64 / 3600.0))
-        })
-        .collect()
-}
-
 /// The instance whose cpu demand varies most (standard deviation) over the replay.
 fn most_variable_cpu(telemetry: &Telemetry, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
     let (lo, hi) = (start.timestamp(), end.timestamp());
@@ -398,80 +366,6 @@ fn most_variable_cpu(telemetry: &Telemetry, start: DateTime<Utc>, end: DateTime<
             _ => Some((id, v)),
         })
         .map_or(String::new(), |(id, _)| id.clone())
-}
-
-/// What the strategies may see at `now` and what they are scored on until `until`.
-fn views<'a>(
-    telemetry: &'a Telemetry,
-    policy: &Policy,
-    opts: &Options,
-    steps: &HashMap<(String, Resource), (i64, f64)>,
-    now: DateTime<Utc>,
-    until: i64,
-    state: &mut State,
-) -> Views<'a> {
-    let t = now.timestamp();
-    let interval = i64::from(opts.interval_minutes) * 60;
-    let history = i64::from(policy.forecast.history_days) * 86_400;
-    let mut realised: Window = Vec::new();
-    let mut estimates: BTreeMap<Kind, Estimates> = BTreeMap::new();
-    for kind in [Kind::Reactive, Kind::Vpa, Kind::Oracle] {
-        if !opts.strategies.contains(&kind) {
-            continue;
-        }
-        let clock = Instant::now();
-        let mut map = BTreeMap::new();
-        for (key, s) in &telemetry.series {
-            let estimate = match kind {
-                Kind::Reactive => {
-                    strategy::reactive_estimate(&values(slice(&s.points, t - interval, t)))
-                }
-                Kind::Vpa => {
-                    strategy::vpa_estimate(&values(slice(&s.points, t - history, t)), steps[key].0)
-                }
-                _ => values(slice(&s.points, t, until))
-                    .iter()
-                    .copied()
-                    .reduce(f64::max),
-            };
-            if let Some(v) = estimate {
-                map.insert(key.clone(), v);
-            }
-        }
-        let seconds = clock.elapsed().as_secs_f64();
-        estimates.insert(
-            kind,
-            Estimates {
-                demand: map,
-                seconds,
-            },
-        );
-    }
-    for (key, s) in &telemetry.series {
-        let points = slice(&s.points, t, until);
-        if !points.is_empty() {
-            realised.push((key.0.as_str(), key.1, steps[key].1, points));
-        }
-    }
-    let forecasts = opts.strategies.iter().any(|k| k.uses_forecasts()).then(|| {
-        let clock = Instant::now();
-        let f = Forecasts::build_with_state(telemetry, now, &policy.forecast, state);
-        (f, clock.elapsed().as_secs_f64())
-    });
-    Views {
-        realised,
-        estimates,
-        forecasts,
-    }
-}
-
-/// The points with times in `[lo, hi)`.
-fn slice(points: &[(i64, f64)], lo: i64, hi: i64) -> &[(i64, f64)] {
-    &points[points.partition_point(|p| p.0 < lo)..points.partition_point(|p| p.0 < hi)]
-}
-
-fn values(points: &[(i64, f64)]) -> Vec<f64> {
-    points.iter().map(|p| p.1).collect()
 }
 
 /// Plans with `sim`'s strategy at `now` and applies the plan to its fleet through the executor.
@@ -599,35 +493,6 @@ fn synthetic_forecasts(
     }
 }
 
-/// Credit balances follow realised cpu usage, AWS burstable style: per sample an
-/// instance earns `earn_rate` credits an hour and spends 60 credits per core-hour
-/// it used, where usage is demand capped at its allocation; the balance stays in
-/// `[0, cap]`. An instance without cpu samples in the interval keeps its balance.
-pub fn settle_credits(fleet: &mut Fleet, window: &Window) {
-    let index: HashMap<&str, usize> = fleet
-        .instances
-        .iter()
-        .enumerate()
-        .map(|(k, i)| (i.id.as_str(), k))
-        .collect();
-    let mut balances: Vec<f64> = fleet.instances.iter().map(|i| i.credits).collect();
-    for &(id, r, hours, points) in window {
-        if r != Resource::Cpu {
-            continue;
-        }
-        let k = index[id];
-        let inst = &fleet.instances[k];
-        for &(_, v) in points {
-            let used = v.min(inst.cpu.alloc);
-            let next = balances[k] + (inst.earn_rate - 60.0 * used) * hours;
-            balances[k] = next.clamp(0.0, inst.credit_cap());
-        }
-    }
-    for (inst, b) in fleet.instances.iter_mut().zip(balances) {
-        inst.credits = round6(b);
-    }
-}
-
 fn record_band(band: &mut Band, sims: &[Sim], views: &Views, t: i64) {
     let forecast = views
         .forecasts
@@ -645,6 +510,7 @@ fn record_band(band: &mut Band, sims: &[Sim], views: &Views, t: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::problem::round6;
 
     fn fixtures() -> (Fleet, Telemetry) {
         let fleet = Fleet::parse(
