@@ -21,6 +21,7 @@ pub mod planner;
 pub mod policy;
 pub mod pool;
 pub mod problem;
+pub mod replay;
 pub mod resource;
 pub mod rng;
 pub mod scenario;

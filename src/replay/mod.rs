@@ -1,0 +1,607 @@
+//! Backtesting: every strategy replayed over real telemetry, side by side.
+//!
+//! Operators choose a planner by how it would have done on their own history.
+//! At each planning interval every strategy sees only the telemetry before it,
+//! plans against its own simulated fleet, and that plan goes through the same
+//! [`executor::execute`] as `apply`. The demand that then arrives until the next
+//! interval is scored against the allocation in force ([`metrics`]), and credit
+//! balances move with that realised usage ([`settle_credits`]).
+
+pub mod credits;
+pub mod metrics;
+pub mod plot;
+pub mod strategy;
+mod view;
+
+use crate::executor::{self, ApplyError};
+use crate::fleet::Fleet;
+use crate::forecast::state::State;
+use crate::forecast::{self, Demand, Forecasts, Method};
+use crate::mip::SolveError;
+use crate::plan::{self, rfc3339, Plan, PlanError};
+use crate::policy::Policy;
+use crate::problem::Problem;
+use crate::resource::Resource;
+use crate::telemetry::Telemetry;
+use chrono::{DateTime, Duration, Utc};
+pub use credits::{settle_credits, Credits};
+use metrics::{Details, Summary, Tally};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+pub use strategy::Kind;
+use view::{slice, step_hours, views, Views};
+
+/// Why a replay could not run. Each names the input or the strategy and time at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
+    UnknownInstance {
+        path: PathBuf,
+        line: u64,
+        instance: String,
+        fleet: PathBuf,
+    },
+    #[error("{path}: no planning interval between {start} and {end} (interval {minutes} min)")]
+    EmptyRange {
+        path: PathBuf,
+        start: String,
+        end: String,
+        minutes: u32,
+    },
+    #[error("--interval must be positive and --strategies must name at least one strategy")]
+    Options,
+    #[error("--strategies names `{0}` twice")]
+    Duplicate(Kind),
+    #[error("{strategy} at {at}: {source}")]
+    Solve {
+        strategy: Kind,
+        at: String,
+        #[source]
+        source: SolveError,
+    },
+    #[error("{strategy} at {at}: {source}")]
+    Verify {
+        strategy: Kind,
+        at: String,
+        #[source]
+        source: Box<PlanError>,
+    },
+    #[error("{strategy} at {at}: {source}")]
+    Apply {
+        strategy: Kind,
+        at: String,
+        #[source]
+        source: Box<ApplyError>,
+    },
+}
+
+/// What to replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub strategies: Vec<Kind>,
+    pub interval_minutes: u32,
+    /// First planning time (default: one season after the first sample, on the interval grid).
+    pub start: Option<DateTime<Utc>>,
+    /// No interval starts at or after this (default: the end of the telemetry, on the grid).
+    pub end: Option<DateTime<Utc>>,
+    /// Measure planning time (off: `plan_seconds_*` are `null`, reports are byte-identical).
+    pub timing: bool,
+    /// The instance whose cpu forecast band is plotted (default: the most variable cpu).
+    pub focus: Option<String>,
+    pub credits: Credits,
+}
+
+/// The forecast band and realised cpu demand of one instance, for the plot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Band {
+    pub instance: String,
+    pub steps: Vec<BandStep>,
+    /// Realised samples over the replay.
+    pub actual: Vec<(i64, f64)>,
+}
+
+/// One interval of the plotted instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BandStep {
+    /// The interval's start, unix seconds.
+    pub t: i64,
+    /// Forecast mean and quantile, if forecasts ran.
+    pub forecast: Option<(f64, f64)>,
+    /// The `mip` allocation in force, if `mip` ran.
+    pub alloc: Option<f64>,
+}
+
+/// A finished replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub interval_minutes: u32,
+    /// Interval start times.
+    pub times: Vec<i64>,
+    pub tallies: Vec<(Kind, Tally)>,
+    pub band: Band,
+    pub unit: crate::resource::PerResource<f64>,
+}
+
+/// The JSON report (format in docs/formats.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub fleet: String,
+    pub telemetry: String,
+    pub start: String,
+    pub end: String,
+    pub interval_minutes: u32,
+    pub intervals: usize,
+    pub strategies: BTreeMap<String, Summary>,
+    pub details: BTreeMap<String, Details>,
+}
+
+/// One strategy's simulated world.
+struct Sim {
+    kind: Kind,
+    fleet: Fleet,
+    tally: Tally,
+}
+
+impl Sim {
+    /// One interval: plan and apply at `now`, score what arrives, settle credits.
+    fn step(
+        &mut self,
+        telemetry: &Telemetry,
+        policy: &Policy,
+        views: &Views,
+        now: DateTime<Utc>,
+        opts: &Options,
+    ) -> Result<(), ReplayError> {
+        plan_and_apply(self, telemetry, policy, views, now, opts.timing)?;
+        let index: HashMap<&str, &crate::fleet::Instance> = self
+            .fleet
+            .instances
+            .iter()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        let alloc = |id: &str, r: Resource| index[id].resource(r).alloc;
+        self.tally.score(&views.realised, alloc, &policy.unit);
+        if opts.credits == Credits::Usage {
+            settle_credits(&mut self.fleet, &views.realised);
+        }
+        Ok(())
+    }
+}
+
+/// Replays `opts.strategies` over `telemetry` from `fleet`; `fleet_path` names the fleet in errors.
+pub fn run(
+    fleet: &Fleet,
+    fleet_path: &Path,
+    telemetry: &Telemetry,
+    policy: &Policy,
+    opts: &Options,
+) -> Result<Replay, ReplayError> {
+    check(fleet, fleet_path, telemetry, opts)?;
+    let mut policy = policy.clone();
+    policy.interval_minutes = opts.interval_minutes;
+    policy.plan_ttl_minutes = policy.plan_ttl_minutes.max(1);
+    let step = Duration::minutes(i64::from(opts.interval_minutes));
+    let (start, end) = range(telemetry, &policy, opts);
+    let times: Vec<i64> = (0..)
+        .map(|k| start + step * k)
+        .take_while(|t| *t < end)
+        .map(|t| t.timestamp())
+        .collect();
+    if times.is_empty() {
+        return Err(ReplayError::EmptyRange {
+            path: telemetry.path.clone(),
+            start: rfc3339(start),
+            end: rfc3339(end),
+            minutes: opts.interval_minutes,
+        });
+    }
+    let mut sims: Vec<Sim> = opts
+        .strategies
+        .iter()
+        .map(|&kind| Sim {
+            kind,
+            fleet: fleet.clone(),
+            tally: Tally::default(),
+        })
+        .collect();
+    let steps = step_hours(telemetry);
+    let mut state = State::default();
+    let focus = opts
+        .focus
+        .clone()
+        .unwrap_or_else(|| most_variable_cpu(telemetry, start, end));
+    let mut band = Band {
+        instance: focus.clone(),
+        ..Band::default()
+    };
+    let bar = forecast::progress_bar(
+        times.len() as u64,
+        50,
+        "replay {bar:40} {pos}/{len} intervals, eta {eta}",
+    );
+    for &t in &times {
+        let now = DateTime::from_timestamp(t, 0).expect("interval times are valid");
+        let until = (now + step).min(end).timestamp();
+        let views = views(telemetry, &policy, opts, &steps, now, until, &mut state);
+        for sim in &mut sims {
+            sim.step(telemetry, &policy, &views, now, opts)?;
+        }
+        record_band(&mut band, &sims, &views, t);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    band.actual = telemetry
+        .get(&focus, Resource::Cpu)
+        .map(|s| slice(&s.points, start.timestamp(), end.timestamp()).to_vec())
+        .unwrap_or_default();
+    Ok(Replay {
+        start,
+        end,
+        interval_minutes: opts.interval_minutes,
+        times,
+        tallies: sims.into_iter().map(|s| (s.kind, s.tally)).collect(),
+        band,
+        unit: policy.unit,
+    })
+}
+
+impl Replay {
+    /// The report; `fleet` and `telemetry` are the input file names recorded in it.
+    pub fn report(&self, fleet: &Path, telemetry: &Path) -> Report {
+        let name = |p: &Path| {
+            p.file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        };
+        Report {
+            fleet: name(fleet),
+            telemetry: name(telemetry),
+            start: rfc3339(self.start),
+            end: rfc3339(self.end),
+            interval_minutes: self.interval_minutes,
+            intervals: self.times.len(),
+            strategies: self
+                .tallies
+                .iter()
+                .map(|(k, t)| (k.name().to_owned(), t.summary()))
+                .collect(),
+            details: self
+                .tallies
+                .iter()
+                .map(|(k, t)| (k.name().to_owned(), t.details(&self.unit)))
+                .collect(),
+        }
+    }
+
+    /// The terminal table, strategies in the order they were asked for.
+    pub fn table(&self) -> String {
+        let rows: Vec<_> = self
+            .tallies
+            .iter()
+            .map(|(k, t)| (k.name().to_owned(), t.summary(), t.details(&self.unit)))
+            .collect();
+        metrics::table(&rows)
+    }
+}
+
+fn check(
+    fleet: &Fleet,
+    fleet_path: &Path,
+    telemetry: &Telemetry,
+    opts: &Options,
+) -> Result<(), ReplayError> {
+    if opts.interval_minutes == 0 || opts.strategies.is_empty() {
+        return Err(ReplayError::Options);
+    }
+    for (k, kind) in opts.strategies.iter().enumerate() {
+        if opts.strategies[..k].contains(kind) {
+            return Err(ReplayError::Duplicate(*kind));
+        }
+    }
+    match telemetry
+        .series
+        .iter()
+        .find(|((id, _), _)| fleet.instance(id).is_none())
+    {
+        Some(((instance, _), series)) => Err(ReplayError::UnknownInstance {
+            path: telemetry.path.clone(),
+            line: series.first_line,
+            instance: instance.clone(),
+            fleet: fleet_path.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The replay's start and end: as given, or one season after the first sample to
+/// the end of the last interval holding a sample, on the interval grid.
+fn range(telemetry: &Telemetry, policy: &Policy, opts: &Options) -> (DateTime<Utc>, DateTime<Utc>) {
+    let first = telemetry
+        .series
+        .values()
+        .filter_map(|s| s.points.first())
+        .map(|p| p.0)
+        .min()
+        .unwrap_or(0);
+    let last = telemetry
+        .series
+        .values()
+        .filter_map(|s| s.points.last())
+        .map(|p| p.0)
+        .max()
+        .unwrap_or(0);
+    let grid = i64::from(opts.interval_minutes) * 60;
+    let up = |t: i64| t.div_euclid(grid) * grid + if t.rem_euclid(grid) == 0 { 0 } else { grid };
+    let season = i64::from(policy.forecast.season_minutes) * 60;
+    let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
+    let start = opts.start.unwrap_or_else(|| at(up(first + season)));
+    let end = opts.end.unwrap_or_else(|| at(up(last + 1)));
+    (start, end)
+}
+
+/// The instance whose cpu demand varies most (standard deviation) over the replay.
+fn most_variable_cpu(telemetry: &Telemetry, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    let (lo, hi) = (start.timestamp(), end.timestamp());
+    let spread = |points: &[(i64, f64)]| {
+        let w: Vec<f64> = points
+            .iter()
+            .filter(|p| p.0 >= lo && p.0 < hi)
+            .map(|p| p.1)
+            .collect();
+        let n = w.len().max(1) as f64;
+        let mean = w.iter().sum::<f64>() / n;
+        w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n
+    };
+    telemetry
+        .series
+        .iter()
+        .filter(|((_, r), _)| *r == Resource::Cpu)
+        .map(|((id, _), s)| (id, spread(&s.points)))
+        .fold(None, |best: Option<(&String, f64)>, (id, v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((id, v)),
+        })
+        .map_or(String::new(), |(id, _)| id.clone())
+}
+
+/// Plans with `sim`'s strategy at `now` and applies the plan to its fleet through the executor.
+fn plan_and_apply(
+    sim: &mut Sim,
+    telemetry: &Telemetry,
+    policy: &Policy,
+    views: &Views,
+    now: DateTime<Utc>,
+    timing: bool,
+) -> Result<(), ReplayError> {
+    let kind = sim.kind;
+    let clock = Instant::now();
+    let (problem, forecasts, shared_seconds) = problem_for(sim, policy, views, now);
+    let (solution, stats) = kind.solve(&problem).map_err(|source| ReplayError::Solve {
+        strategy: kind,
+        at: rfc3339(now),
+        source,
+    })?;
+    if timing {
+        sim.tally
+            .plan_seconds
+            .push(clock.elapsed().as_secs_f64() + shared_seconds);
+    }
+    let plan = Plan::build(
+        &plan::Inputs {
+            fleet: &sim.fleet,
+            telemetry,
+            forecasts: &forecasts,
+            problem: &problem,
+            strategy: kind.name(),
+            stats: &stats,
+            record_timing: false,
+        },
+        &solution,
+    );
+    if plan.has_changes() {
+        apply(sim, plan, now)?;
+    }
+    Ok(())
+}
+
+/// The problem `sim`'s strategy solves at `now`, the demand records its plan
+/// carries, and the seconds spent on estimates shared with other strategies.
+fn problem_for<'v>(
+    sim: &Sim,
+    policy: &Policy,
+    views: &'v Views,
+    now: DateTime<Utc>,
+) -> (Problem, Cow<'v, Forecasts>, f64) {
+    match (&views.forecasts, views.estimates.get(&sim.kind)) {
+        (Some((f, seconds)), _) if sim.kind.uses_forecasts() => (
+            Problem::new(&sim.fleet, f, policy),
+            Cow::Borrowed(f),
+            *seconds,
+        ),
+        (_, Some(e)) => {
+            let demand = |id: &str, r: Resource| e.demand.get(&(id.to_owned(), r)).copied();
+            (
+                Problem::with_demand(&sim.fleet, policy, demand),
+                Cow::Owned(synthetic_forecasts(sim.kind, &e.demand, now)),
+                e.seconds,
+            )
+        }
+        _ => (
+            Problem::with_demand(&sim.fleet, policy, |_, _| None),
+            Cow::Owned(Forecasts {
+                now,
+                ..Forecasts::default()
+            }),
+            0.0,
+        ),
+    }
+}
+
+/// Verifies `plan` against `sim`'s fleet, applies it with the executor and counts what it did.
+fn apply(sim: &mut Sim, plan: Plan, now: DateTime<Utc>) -> Result<(), ReplayError> {
+    let (kind, at) = (sim.kind, rfc3339(now));
+    let totals = plan.plan.totals.clone();
+    let path = PathBuf::from(format!("replay/{kind}/{}.plan.toml", plan.plan.id));
+    let verified = plan
+        .verify(&path, &sim.fleet, now)
+        .map_err(|e| ReplayError::Verify {
+            strategy: kind,
+            at: at.clone(),
+            source: Box::new(e),
+        })?;
+    let outcome = executor::execute(&verified, &sim.fleet, &path, &mut |_| {}).map_err(|e| {
+        ReplayError::Apply {
+            strategy: kind,
+            at,
+            source: Box::new(e),
+        }
+    })?;
+    sim.fleet = outcome.fleet;
+    let t = &mut sim.tally;
+    t.changes += totals.changes as u64;
+    t.migrations += totals.migrations as u64;
+    t.bytes_moved += totals.bytes_moved;
+    t.credits_spent += totals.credits_moved;
+    Ok(())
+}
+
+/// Demand records for a plan made from a baseline's estimates, so its reasons say what it used.
+fn synthetic_forecasts(
+    kind: Kind,
+    map: &BTreeMap<(String, Resource), f64>,
+    now: DateTime<Utc>,
+) -> Forecasts {
+    let (method, note) = match kind {
+        Kind::Vpa => (Method::Vpa, "vpa: decaying p90 + 15%"),
+        Kind::Oracle => (
+            Method::RecentPeak,
+            "oracle: realised peak of the coming interval",
+        ),
+        _ => (Method::RecentPeak, "reactive: last interval's peak + 15%"),
+    };
+    Forecasts {
+        demands: map
+            .iter()
+            .map(|(k, &v)| (k.clone(), Demand::fixed(&[v], v, method, note.to_owned())))
+            .collect(),
+        now,
+        ..Forecasts::default()
+    }
+}
+
+fn record_band(band: &mut Band, sims: &[Sim], views: &Views, t: i64) {
+    let forecast = views
+        .forecasts
+        .as_ref()
+        .and_then(|(f, _)| f.get(&band.instance, Resource::Cpu))
+        .map(|d| (d.mean, d.quantile));
+    let alloc = sims
+        .iter()
+        .find(|s| s.kind == Kind::Mip)
+        .and_then(|s| s.fleet.instance(&band.instance))
+        .map(|i| i.cpu.alloc);
+    band.steps.push(BandStep { t, forecast, alloc });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::round6;
+
+    fn fixtures() -> (Fleet, Telemetry) {
+        let fleet = Fleet::parse(
+            Path::new("fixtures/fleet.toml"),
+            include_str!("../../fixtures/fleet.toml"),
+        )
+        .unwrap();
+        let csv = include_str!("../../fixtures/telemetry.csv");
+        let t =
+            Telemetry::from_reader(Path::new("fixtures/telemetry.csv"), csv.as_bytes()).unwrap();
+        (fleet, t)
+    }
+
+    /// The oracle's own objective is the MIP's, on the demand that arrives: from the
+    /// same fleet, no strategy's plan scores better on it, at any of these times.
+    #[test]
+    fn the_oracle_is_never_worse_on_its_own_objective() {
+        let (fleet, t) = fixtures();
+        let policy = Policy::default();
+        let opts = Options {
+            strategies: Kind::ALL.to_vec(),
+            interval_minutes: 15,
+            start: None,
+            end: None,
+            timing: false,
+            focus: None,
+            credits: Credits::Usage,
+        };
+        let steps = step_hours(&t);
+        let mut state = State::default();
+        for at in [
+            "2024-03-05T03:00:00Z",
+            "2024-03-05T14:15:00Z",
+            "2024-03-06T09:30:00Z",
+            "2024-03-06T20:45:00Z",
+        ] {
+            let now: DateTime<Utc> = at.parse().unwrap();
+            let until = (now + Duration::minutes(15)).timestamp();
+            let v = views(&t, &policy, &opts, &steps, now, until, &mut state);
+            let realised = &v.estimates[&Kind::Oracle].demand;
+            let oracle_problem = Problem::with_demand(&fleet, &policy, |id, r| {
+                realised.get(&(id.to_owned(), r)).copied()
+            });
+            let (best, _) = Kind::Oracle.solve(&oracle_problem).unwrap();
+            let floor = oracle_problem.assess(&best).objective;
+            for kind in Kind::ALL {
+                let sim = Sim {
+                    kind,
+                    fleet: fleet.clone(),
+                    tally: Tally::default(),
+                };
+                let (p, _, _) = problem_for(&sim, &policy, &v, now);
+                let (s, _) = kind.solve(&p).unwrap();
+                let cost = oracle_problem.assess(&s).objective;
+                assert!(floor <= cost + 1e-6, "{at}: oracle {floor} > {kind} {cost}");
+            }
+        }
+    }
+
+    #[test]
+    fn credits_follow_usage_within_zero_and_the_cap() {
+        let (mut fleet, _) = fixtures();
+        let id = fleet.instances[0].id.clone();
+        let (rate, alloc, cap) = {
+            let i = &mut fleet.instances[0];
+            i.credits = 10.0;
+            (i.earn_rate, i.cpu.alloc, i.credit_cap())
+        };
+        // An hour idle earns `rate`; an hour far above the allocation spends 60 per allocated core.
+        let idle = [(0, 0.0)];
+        settle_credits(
+            &mut fleet,
+            &vec![(id.as_str(), Resource::Cpu, 1.0, &idle[..])],
+        );
+        assert_eq!(fleet.instances[0].credits, round6(10.0 + rate));
+        let busy = [(0, alloc * 100.0)];
+        let hours = (10.0 + rate) / (60.0 * alloc - rate) / 2.0;
+        settle_credits(
+            &mut fleet,
+            &vec![(id.as_str(), Resource::Cpu, hours, &busy[..])],
+        );
+        assert_eq!(fleet.instances[0].credits, round6((10.0 + rate) / 2.0));
+        settle_credits(
+            &mut fleet,
+            &vec![(id.as_str(), Resource::Cpu, 10.0, &busy[..])],
+        );
+        assert_eq!(fleet.instances[0].credits, 0.0);
+        settle_credits(
+            &mut fleet,
+            &vec![(id.as_str(), Resource::Cpu, 1000.0, &idle[..])],
+        );
+        assert_eq!(fleet.instances[0].credits, round6(cap));
+    }
+}

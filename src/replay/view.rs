@@ -1,0 +1,116 @@
+//! What a strategy may see at one planning interval, and what it is scored on.
+//!
+//! The rolling horizon lives here: forecasts and baseline estimates use only
+//! samples before the interval; the samples inside it are the realised demand
+//! that is scored (and that only the oracle plans for).
+
+use super::metrics::Window;
+use super::{strategy, Kind, Options};
+use crate::forecast::state::State;
+use crate::forecast::Forecasts;
+use crate::policy::Policy;
+use crate::resource::Resource;
+use crate::telemetry::Telemetry;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Demand estimates of one baseline at one interval, and the seconds they took.
+pub(super) struct Estimates {
+    pub demand: BTreeMap<(String, Resource), f64>,
+    pub seconds: f64,
+}
+
+/// The telemetry one interval may see or is scored on.
+pub(super) struct Views<'a> {
+    /// Samples in `[t, t + interval)`: what is scored, and what the oracle plans for.
+    pub realised: Window<'a>,
+    pub estimates: BTreeMap<Kind, Estimates>,
+    pub forecasts: Option<(Forecasts, f64)>,
+}
+
+/// Hours each sample of a series stands for: its most common spacing.
+pub(super) fn step_hours(telemetry: &Telemetry) -> HashMap<(String, Resource), (i64, f64)> {
+    telemetry
+        .series
+        .iter()
+        .map(|(key, s)| {
+            let step = s.step_seconds().unwrap_or(300).max(1);
+            (key.clone(), (step, step as f64 / 3600.0))
+        })
+        .collect()
+}
+
+/// What the strategies may see at `now` and what they are scored on until `until`.
+pub(super) fn views<'a>(
+    telemetry: &'a Telemetry,
+    policy: &Policy,
+    opts: &Options,
+    steps: &HashMap<(String, Resource), (i64, f64)>,
+    now: DateTime<Utc>,
+    until: i64,
+    state: &mut State,
+) -> Views<'a> {
+    let t = now.timestamp();
+    let interval = i64::from(opts.interval_minutes) * 60;
+    let history = i64::from(policy.forecast.history_days) * 86_400;
+    let mut realised: Window = Vec::new();
+    let mut estimates: BTreeMap<Kind, Estimates> = BTreeMap::new();
+    for kind in [Kind::Reactive, Kind::Vpa, Kind::Oracle] {
+        if !opts.strategies.contains(&kind) {
+            continue;
+        }
+        let clock = Instant::now();
+        let mut map = BTreeMap::new();
+        for (key, s) in &telemetry.series {
+            let estimate = match kind {
+                Kind::Reactive => {
+                    strategy::reactive_estimate(&values(slice(&s.points, t - interval, t)))
+                }
+                Kind::Vpa => {
+                    strategy::vpa_estimate(&values(slice(&s.points, t - history, t)), steps[key].0)
+                }
+                _ => values(slice(&s.points, t, until))
+                    .iter()
+                    .copied()
+                    .reduce(f64::max),
+            };
+            if let Some(v) = estimate {
+                map.insert(key.clone(), v);
+            }
+        }
+        let seconds = clock.elapsed().as_secs_f64();
+        estimates.insert(
+            kind,
+            Estimates {
+                demand: map,
+                seconds,
+            },
+        );
+    }
+    for (key, s) in &telemetry.series {
+        let points = slice(&s.points, t, until);
+        if !points.is_empty() {
+            realised.push((key.0.as_str(), key.1, steps[key].1, points));
+        }
+    }
+    let forecasts = opts.strategies.iter().any(|k| k.uses_forecasts()).then(|| {
+        let clock = Instant::now();
+        let f = Forecasts::build_with_state(telemetry, now, &policy.forecast, state);
+        (f, clock.elapsed().as_secs_f64())
+    });
+    Views {
+        realised,
+        estimates,
+        forecasts,
+    }
+}
+
+/// The points with times in `[lo, hi)`.
+pub(super) fn slice(points: &[(i64, f64)], lo: i64, hi: i64) -> &[(i64, f64)] {
+    &points[points.partition_point(|p| p.0 < lo)..points.partition_point(|p| p.0 < hi)]
+}
+
+fn values(points: &[(i64, f64)]) -> Vec<f64> {
+    points.iter().map(|p| p.1).collect()
+}
