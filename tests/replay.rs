@@ -79,14 +79,11 @@ fn a_tiny_replay_scores_exactly_as_computed_by_hand() {
         focus: None,
         credits: replay::Credits::Usage,
     };
-    let r = replay::run(
-        &fleet,
-        Path::new("f.toml"),
-        &telemetry(),
-        &Policy::default(),
-        &opts,
-    )
-    .unwrap();
+    // Every instance may change at every interval: no percentage budget, no cool-down.
+    let mut policy = Policy::default();
+    policy.disruption.max_changes_percent = 100.0;
+    policy.disruption.cooldown_minutes = 0;
+    let r = replay::run(&fleet, Path::new("f.toml"), &telemetry(), &policy, &opts).unwrap();
     assert_eq!(r.times.len(), 2);
     let report = r.report(Path::new("f.toml"), Path::new("t.csv"));
     let s = &report.strategies["static"];

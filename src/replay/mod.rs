@@ -408,15 +408,17 @@ fn plan_and_apply(
     Ok(())
 }
 
-/// The problem `sim`'s strategy solves at `now`, the demand records its plan
-/// carries, and the seconds spent on estimates shared with other strategies.
+/// The problem `sim`'s strategy solves at `now` (with the cool-down, as `plan` has it),
+/// the demand records its plan carries, and the seconds spent on estimates shared with
+/// other strategies.
 fn problem_for<'v>(
     sim: &Sim,
     policy: &Policy,
     views: &'v Views,
     now: DateTime<Utc>,
 ) -> (Problem, Cow<'v, Forecasts>, f64) {
-    match (&views.forecasts, views.estimates.get(&sim.kind)) {
+    let (mut problem, forecasts, seconds) = match (&views.forecasts, views.estimates.get(&sim.kind))
+    {
         (Some((f, seconds)), _) if sim.kind.uses_forecasts() => (
             Problem::new(&sim.fleet, f, policy),
             Cow::Borrowed(f),
@@ -438,7 +440,9 @@ fn problem_for<'v>(
             }),
             0.0,
         ),
-    }
+    };
+    problem.apply_cooldown(&sim.fleet, now);
+    (problem, forecasts, seconds)
 }
 
 /// Verifies `plan` against `sim`'s fleet, applies it with the executor and counts what it did.

@@ -154,7 +154,8 @@ pub fn resize_towards(p: &Problem) -> Solution {
         .filter(|&i| {
             let h = p.instances[i].host;
             let total: usize = per_host.iter().sum();
-            let ok = total < budget.max_changes && per_host[h] < budget.max_changes_per_host;
+            let ok = total < budget.change_limit(p.instances.len())
+                && per_host[h] < budget.max_changes_per_host;
             per_host[h] += usize::from(ok);
             ok
         })
@@ -242,7 +243,9 @@ net = { alloc = 10.0, min = 10.0, max = 10.0 }
             ("b", Resource::Cpu) => Some(0.6),
             _ => None,
         };
-        let p = Problem::with_demand(&fleet, &Policy::default(), demand);
+        let mut policy = Policy::default();
+        policy.disruption.max_changes_percent = 100.0;
+        let p = Problem::with_demand(&fleet, &policy, demand);
         let s = resize_towards(&p);
         // b shrinks to 0.75 (0.6 rounded up); a wants 3.75 and gets all 3.25 left.
         assert_eq!((s.alloc[0].cpu, s.alloc[1].cpu), (3.25, 0.75));
