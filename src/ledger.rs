@@ -161,8 +161,10 @@ impl Ledger {
     /// every balance equals the sum of its entries in an existing one.
     fn check_integrity(&self) -> Result<(), LedgerError> {
         let c = &self.conn;
-        c.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| self.sqlite_error(e))?;
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| self.sqlite_error(e))?;
         let check: String = c
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(|e| self.sqlite_error(e))?;

@@ -197,7 +197,7 @@ struct BackendArgs {
     #[arg(long, value_enum, default_value = "sim")]
     backend: Backend,
     /// The cgroup backend's root (one group per instance below it).
-    #[arg(long, default_value = "/sys/fs/cgroup/chameleon")]
+    #[arg(long, default_value = "/sys/fs/cgroup")]
     cgroup_root: PathBuf,
     /// The exec backend's TOML file of command templates.
     #[arg(long, required_if_eq("backend", "exec"))]

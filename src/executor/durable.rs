@@ -288,6 +288,16 @@ impl Driver<'_, '_> {
     }
 
     fn forward(&mut self) -> Result<(), ApplyError> {
+        // A crash right after an action failed: finish handling the failure.
+        if let Some(failed) = self
+            .run
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Failed)
+        {
+            let id = failed.action.clone();
+            return self.fail(&id);
+        }
         let mut state = self.state()?;
         loop {
             let started = self
