@@ -385,4 +385,16 @@ mod tests {
         assert_eq!(b.observe(&mem, cx).unwrap(), Effect::Applied);
         assert!(matches!(b.observe(&cpu, cx).unwrap(), Effect::Unknown(_)));
     }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let docs = include_str!("../../../docs/formats.md");
+        let section = &docs[docs.find("## Exec backend templates").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + 8;
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        let b = Exec::read(&write(dir.path(), example)).unwrap();
+        assert_eq!(b.file.resize.len(), 3);
+        assert!(b.file.migrate.is_some());
+    }
 }
