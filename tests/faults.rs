@@ -188,8 +188,10 @@ impl Trial {
         (self.fleet(), self.ledger(), self.changes())
     }
 
+    /// Resumes, waiting for the lock: a command forked at the moment of the kill holds a
+    /// copy of the lock's descriptor until it execs.
     fn resume(&self) -> Output {
-        let o = self.apply(&["--resume"]).output().unwrap();
+        let o = self.apply(&["--resume", "--wait", "10"]).output().unwrap();
         assert!(o.status.success(), "resume failed: {}", text(&o));
         o
     }
@@ -286,7 +288,10 @@ fn sigkill_at_every_boundary_and_at_random_then_resume_equals_uninterrupted() {
         "only {killed} of 50 random kills landed mid-apply"
     );
     assert!(trials >= 100);
-    eprintln!("{trials} crash trials, {killed} random kills mid-apply");
+    eprintln!(
+        "{trials} crash trials: {} at boundaries, {killed} of 50 random kills mid-apply",
+        trials - 50
+    );
 }
 
 #[test]
@@ -297,6 +302,7 @@ fn a_failure_at_each_position_rolls_back_to_the_prior_state() {
     let fresh = t.trial();
     let (fleet0, virt0) = (fresh.fleet(), fresh.virt_state());
     // Fail each op in turn: a swap's second op fails after its first succeeded.
+    eprintln!("failing each of {} ops in turn", expected.2.len());
     for (k, line) in expected.2.iter().enumerate() {
         let w: Vec<&str> = line.split(' ').collect();
         let fail = format!("{} {}", w[0], w[1]);
@@ -369,7 +375,7 @@ fn a_crash_during_rollback_resumes_the_rollback() {
             break;
         }
         let r = trial
-            .apply(&["--resume"])
+            .apply(&["--resume", "--wait", "10"])
             .env("FAKEVIRT_FAIL", &fail)
             .output()
             .unwrap();
@@ -383,6 +389,10 @@ fn a_crash_during_rollback_resumes_the_rollback() {
         boundary += 1;
     }
     assert!(boundary > 20, "{boundary}");
+    eprintln!(
+        "{} kills during a rollback after {fail} failed",
+        boundary - 1
+    );
 }
 
 #[test]

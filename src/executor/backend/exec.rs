@@ -183,6 +183,7 @@ impl Exec {
 
 /// Makes the kernel kill a command if the apply dies, so an interrupted apply leaves no
 /// command running behind the one that resumes it.
+#[cfg(target_os = "linux")]
 fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id();
@@ -197,6 +198,10 @@ fn die_with_parent(command: &mut Command) {
         });
     }
 }
+
+/// Elsewhere a killed apply's command runs to its end; `--resume` then observes its effect.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
 
 /// A command has a program, and every `{name}` in it (lowercase letters and `_`, so JSON
 /// braces stay literal) is a known placeholder. Errors carry the offending word.
