@@ -330,18 +330,29 @@ impl Ledger {
     /// The balances and history as a table, for `chameleon ledger`.
     pub fn render(&self, instance: Option<&str>) -> Result<String, LedgerError> {
         use std::fmt::Write as _;
-        let mut out = String::from("instance                     balance        cap\n");
-        for a in self.accounts()? {
-            if instance.is_none_or(|i| i == a.instance) {
-                let _ = writeln!(
-                    out,
-                    "{:<24} {:>11.6} {:>10.6}",
-                    a.instance, a.balance, a.cap
-                );
-            }
+        let accounts: Vec<Account> = self
+            .accounts()?
+            .into_iter()
+            .filter(|a| instance.is_none_or(|i| i == a.instance))
+            .collect();
+        let w = accounts
+            .iter()
+            .map(|a| a.instance.len())
+            .max()
+            .unwrap_or(0)
+            .max(8);
+        let mut out = format!("{:<w$} {:>14} {:>14}\n", "instance", "balance", "cap");
+        for a in &accounts {
+            let _ = writeln!(
+                out,
+                "{:<w$} {:>14.6} {:>14.6}",
+                a.instance, a.balance, a.cap
+            );
         }
-        out.push_str(
-            "\nseq   instance                 kind          delta     balance  plan/action  at\n",
+        let _ = writeln!(
+            out,
+            "\n{:>5} {:<w$} {:<9} {:>14} {:>14}  {:<20}  plan/action",
+            "seq", "instance", "kind", "delta", "balance", "at"
         );
         for e in self.history(instance)? {
             let source = match (&e.plan, &e.action) {
@@ -350,7 +361,7 @@ impl Ledger {
             };
             let _ = writeln!(
                 out,
-                "{:<5} {:<24} {:<9} {:>11.6} {:>11.6}  {source}  {}",
+                "{:>5} {:<w$} {:<9} {:>14.6} {:>14.6}  {:<20}  {source}",
                 e.seq, e.instance, e.kind, e.delta, e.balance, e.at
             );
         }

@@ -474,6 +474,22 @@ fn a_corrupted_database_is_reported_with_its_name() {
         .output()
         .unwrap();
     assert_eq!(o.status.signal(), Some(9));
+    let o = bin()
+        .args(["apply", "--resume", "--fleet", "fleet.toml"])
+        .current_dir(trial.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("used the exec backend; resume it with `--backend exec`"),
+        "{}",
+        text(&o)
+    );
+    let o = trial.apply(&[]).output().unwrap();
+    assert!(
+        text(&o).contains("was interrupted; finish it with `chameleon apply --resume`"),
+        "{}",
+        text(&o)
+    );
     let conn = rusqlite::Connection::open(trial.path("fleet.ledger.sqlite")).unwrap();
     conn.execute(
         "UPDATE run SET plan = replace(plan, 'reason = ', 'reason = \"forged\" # ')",

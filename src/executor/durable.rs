@@ -13,7 +13,7 @@ use super::backend::{Backend, Context, Effect, Op, Spec};
 use super::journal::{Journal, Run, RunStatus, StepStatus};
 use super::{execute, pick, ApplyError, OnFailure, Picked};
 use crate::fleet::Fleet;
-use crate::ledger::{micro, Ledger};
+use crate::ledger::{micro, Ledger, LedgerError};
 use crate::lock::FleetLock;
 use crate::plan::{Action, Plan, PlanError};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -80,6 +80,13 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
                     plan: run.plan.plan.id,
                 });
             }
+            if run.backend != req.backend.name() {
+                return Err(ApplyError::OtherBackend {
+                    path: ledger_path,
+                    recorded: run.backend,
+                    given: req.backend.name(),
+                });
+            }
             let mut backend = Spec::open(req.backend)?;
             return Driver {
                 journal,
@@ -138,8 +145,9 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
     let run = journal
         .unfinished()?
         .filter(|r| r.id == id)
-        .ok_or_else(|| ApplyError::Changed {
+        .ok_or_else(|| LedgerError::Corrupt {
             path: ledger_path.clone(),
+            message: format!("run {id} is not there after it was written"),
         })?;
     Driver {
         journal,

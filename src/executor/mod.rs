@@ -41,6 +41,12 @@ pub enum ApplyError {
     Backend(#[from] BackendError),
     #[error("{path}: an apply of plan {plan} was interrupted; finish it with `chameleon apply --resume` before applying another plan")]
     Interrupted { path: PathBuf, plan: String },
+    #[error("{path}: the interrupted apply used the {recorded} backend; resume it with `--backend {recorded}` (not {given})")]
+    OtherBackend {
+        path: PathBuf,
+        recorded: String,
+        given: &'static str,
+    },
     #[error("{path}: no interrupted apply to resume")]
     NothingToResume { path: PathBuf },
     #[error("{path}: plan {id} already ran on this fleet and was {status}; make a new plan")]
