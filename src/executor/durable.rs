@@ -17,7 +17,7 @@ use crate::ledger::{micro, Ledger, LedgerError};
 use crate::lock::FleetLock;
 use crate::plan::{Action, Plan, PlanError};
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -88,14 +88,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
                 });
             }
             let mut backend = Spec::open(req.backend)?;
-            return Driver {
-                journal,
-                backend: backend.as_mut(),
-                fleet_path: req.fleet,
-                run,
-                resumed: true,
-            }
-            .drive();
+            return Driver::new(journal, backend.as_mut(), req.fleet, run, true).drive();
         }
         if let Some(plan_path) = req.plan {
             let id = Plan::read(plan_path)?.plan.id;
@@ -149,14 +142,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
             path: ledger_path.clone(),
             message: format!("run {id} is not there after it was written"),
         })?;
-    Driver {
-        journal,
-        backend: backend.as_mut(),
-        fleet_path: req.fleet,
-        run,
-        resumed: false,
-    }
-    .drive()
+    Driver::new(journal, backend.as_mut(), req.fleet, run, false).drive()
 }
 
 /// The test hook: with `CHAMELEON_CRASH_AFTER=N`, the process kills itself with SIGKILL at
@@ -181,31 +167,46 @@ struct Driver<'a, 'j> {
     journal: Journal<'j>,
     backend: &'a mut dyn Backend,
     fleet_path: &'a Path,
+    /// Its steps are in plan order, one per action.
     run: Run,
+    /// Action id → index into the plan's actions and the run's steps.
+    index: HashMap<String, usize>,
     resumed: bool,
 }
 
 /// Why an action failed, for the journal.
 type Failure = String;
 
-impl Driver<'_, '_> {
-    fn action(&self, id: &str) -> Action {
-        self.run
-            .plan
-            .actions
+impl<'a, 'j> Driver<'a, 'j> {
+    fn new(
+        journal: Journal<'j>,
+        backend: &'a mut dyn Backend,
+        fleet_path: &'a Path,
+        run: Run,
+        resumed: bool,
+    ) -> Self {
+        let index = run
+            .steps
             .iter()
-            .find(|a| a.id == id)
-            .cloned()
-            .expect("steps match the plan")
+            .enumerate()
+            .map(|(k, s)| (s.action.clone(), k))
+            .collect();
+        Driver {
+            journal,
+            backend,
+            fleet_path,
+            run,
+            index,
+            resumed,
+        }
+    }
+
+    fn action(&self, id: &str) -> Action {
+        self.run.plan.actions[self.index[id]].clone()
     }
 
     fn status(&self, id: &str) -> StepStatus {
-        self.run
-            .steps
-            .iter()
-            .find(|s| s.action == id)
-            .map(|s| s.status)
-            .expect("known step")
+        self.run.steps[self.index[id]].status
     }
 
     fn set(
@@ -226,12 +227,7 @@ impl Driver<'_, '_> {
             .max()
             .unwrap_or(0)
             + 1;
-        let step = self
-            .run
-            .steps
-            .iter_mut()
-            .find(|s| s.action == id)
-            .expect("known step");
+        let step = &mut self.run.steps[self.index[id]];
         step.status = status;
         step.message = message.to_owned();
         if status == StepStatus::Started {
@@ -356,8 +352,8 @@ impl Driver<'_, '_> {
             .collect();
         let refs: Vec<&Action> = pending.iter().collect();
         let finished = |d: &str| matches!(self.status(d), StepStatus::Done | StepStatus::Skipped);
-        match pick(&refs, &finished, state) {
-            Picked::Run(k, _) => Ok(Some(refs[k].id.clone())),
+        match pick(&refs, &finished, &mut state.clone()) {
+            Picked::Run(k) => Ok(Some(refs[k].id.clone())),
             Picked::Done => Ok(None),
             Picked::Invalid(k, message) => Err(ApplyError::Action {
                 path: self.journal.ledger.path.clone(),

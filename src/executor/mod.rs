@@ -122,8 +122,8 @@ impl std::str::FromStr for OnFailure {
 
 /// The scheduler's choice among pending actions.
 enum Picked {
-    /// Run `pending[k]`; the state after it.
-    Run(usize, Fleet),
+    /// `pending[k]` ran: the state is now the state after it.
+    Run(usize),
     /// Nothing pending.
     Done,
     /// Ready actions exist but none fits yet, and nothing else can make room.
@@ -132,9 +132,10 @@ enum Picked {
     Invalid(usize, String),
 }
 
-/// The first pending action (in plan order) whose dependencies are `finished` and which
-/// keeps every host within capacity in `state`.
-fn pick(pending: &[&Action], finished: &dyn Fn(&str) -> bool, state: &Fleet) -> Picked {
+/// Runs, in `state`, the first pending action (in plan order) whose dependencies are
+/// `finished` and which keeps every host within capacity. (`step` changes the state only
+/// when it succeeds.)
+fn pick(pending: &[&Action], finished: &dyn Fn(&str) -> bool, state: &mut Fleet) -> Picked {
     if pending.is_empty() {
         return Picked::Done;
     }
@@ -142,9 +143,8 @@ fn pick(pending: &[&Action], finished: &dyn Fn(&str) -> bool, state: &Fleet) -> 
         if !a.depends_on.iter().all(|d| finished(d)) {
             continue;
         }
-        let mut next = state.clone();
-        match step(&mut next, a) {
-            Ok(()) => return Picked::Run(k, next),
+        match step(state, a) {
+            Ok(()) => return Picked::Run(k),
             Err(StepError::NoRoom) => continue,
             Err(StepError::Invalid(message)) => return Picked::Invalid(k, message),
         }
@@ -171,10 +171,9 @@ pub fn execute(
     let mut applied: Vec<String> = Vec::new();
     loop {
         let finished = |d: &str| applied.iter().any(|a| a == d) || skipped_ids.contains(d);
-        match pick(&pending, &finished, &state) {
+        match pick(&pending, &finished, &mut state) {
             Picked::Done => break,
-            Picked::Run(k, next) => {
-                state = next;
+            Picked::Run(k) => {
                 observe(&state);
                 applied.push(pending.remove(k).id.clone());
             }
