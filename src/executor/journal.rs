@@ -270,3 +270,71 @@ impl Journal<'_> {
             .map_err(|e| l.sqlite_error(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::micro;
+
+    fn plan() -> Plan {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/fixture.plan.toml"
+        );
+        Plan::read(std::path::Path::new(path)).unwrap()
+    }
+
+    #[test]
+    fn steps_move_with_their_credits_and_runs_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let fleet_path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fleet.toml");
+        let fleet = Fleet::read(std::path::Path::new(fleet_path)).unwrap();
+        ledger.seed(&fleet, "t").unwrap();
+        let mut j = Journal {
+            ledger: &mut ledger,
+            at: "t".into(),
+        };
+        let plan = plan();
+        let skipped = [("a02".to_string(), "skip = true".to_string())];
+        let id = j
+            .begin(&plan, "sim", OnFailure::Rollback, &fleet, &skipped)
+            .unwrap();
+        let run = j.unfinished().unwrap().unwrap();
+        assert_eq!(
+            (run.id, run.on_failure, run.status),
+            (id, OnFailure::Rollback, RunStatus::Running)
+        );
+        assert_eq!(run.fleet_before, fleet);
+        assert_eq!(run.steps[1].status, StepStatus::Skipped);
+        assert_eq!(run.steps[0].status, StepStatus::Pending);
+        j.set_step(id, "a01", StepStatus::Started, "", &[]).unwrap();
+        let (a, b) = (fleet.instances[0].id.clone(), fleet.instances[1].id.clone());
+        let moves = [(a.clone(), -micro(1.5)), (b, micro(1.5))];
+        j.set_step(id, "a01", StepStatus::Done, "", &moves).unwrap();
+        let step = &j.unfinished().unwrap().unwrap().steps[0];
+        assert_eq!((step.seq, step.status), (Some(1), StepStatus::Done));
+        let balance = j
+            .ledger
+            .accounts()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.instance == a)
+            .unwrap()
+            .balance;
+        assert!((balance - (fleet.instances[0].credits - 1.5)).abs() < 1e-9);
+        // A movement that breaks an invariant rolls the whole step back.
+        let e = j
+            .set_step(id, "a03", StepStatus::Done, "", &[(a, micro(1.0))])
+            .unwrap_err();
+        assert!(e.to_string().contains("not conserved"), "{e}");
+        assert_eq!(
+            j.unfinished().unwrap().unwrap().steps[2].status,
+            StepStatus::Pending
+        );
+        assert_eq!(j.past(&plan.plan.id).unwrap(), Some(RunStatus::Running));
+        j.set_run(id, RunStatus::Applied).unwrap();
+        assert!(j.unfinished().unwrap().is_none());
+        assert_eq!(j.past(&plan.plan.id).unwrap(), Some(RunStatus::Applied));
+    }
+}
