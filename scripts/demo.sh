@@ -21,3 +21,5 @@ $bin compare --fleet "$work/fleet.toml" --telemetry fixtures/telemetry.csv --now
 echo "== apply (to a copy of the fleet in $work)"
 $bin apply "$plan" --fleet "$work/fleet.toml" --now 2024-03-07T00:05:00Z
 diff -u fixtures/fleet.toml "$work/fleet.toml" | head -40 || true
+echo "== ledger (credit transfers)"
+$bin ledger --fleet "$work/fleet.toml" | grep -v " seed " || true

@@ -14,6 +14,8 @@ pub mod fleet;
 pub mod forecast;
 pub mod greedy;
 pub mod import;
+pub mod ledger;
+pub mod lock;
 pub mod mip;
 pub mod partition;
 pub mod plan;

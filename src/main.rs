@@ -2,9 +2,14 @@
 
 use anyhow::{Context, Result};
 use chameleon::compare;
-use chameleon::executor;
+use chameleon::executor::{
+    self, backend::Spec, journal::RunStatus, journal::StepStatus, OnFailure, Request,
+};
+use chameleon::fleet::Fleet;
 use chameleon::forecast;
 use chameleon::import::{self, ImportOptions, Source};
+use chameleon::ledger::Ledger;
+use chameleon::lock::FleetLock;
 use chameleon::partition;
 use chameleon::plan::{Plan, PlanError};
 use chameleon::planner::{Run, RunInputs, Strategy};
@@ -17,6 +22,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -67,16 +73,44 @@ enum Command {
     },
     /// Print a plan as a review table.
     Show { plan: PathBuf },
-    /// Verify a plan against the fleet and apply it.
+    /// Verify a plan against the fleet and apply it, durably, through a backend.
     Apply {
-        plan: PathBuf,
+        /// The plan (optional with --resume).
+        #[arg(required_unless_present = "resume")]
+        plan: Option<PathBuf>,
         #[arg(long)]
         fleet: PathBuf,
-        #[arg(long, value_enum, default_value = "sim")]
-        backend: Backend,
+        #[command(flatten)]
+        backend: BackendArgs,
+        /// The journal and credit ledger (default: <fleet>.ledger.sqlite beside the fleet file).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// What to do with the completed part when an action fails.
+        #[arg(long, value_enum, default_value = "stop")]
+        on_failure: OnFailure,
+        /// Finish an interrupted apply (then apply PLAN, if given and not yet applied).
+        #[arg(long)]
+        resume: bool,
+        /// Wait up to SECS for another apply or plan on this fleet to finish.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
         /// The current time, for checking expiry (default: now).
         #[arg(long)]
         now: Option<DateTime<Utc>>,
+    },
+    /// Show credit balances and their history from the ledger (the source of truth).
+    Ledger {
+        #[arg(long)]
+        fleet: PathBuf,
+        /// The ledger database (default: <fleet>.ledger.sqlite beside the fleet file).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// Only this instance.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Copy the ledger's balances into the fleet file's `credits`.
+        #[arg(long)]
+        sync: bool,
     },
     /// Write a synthetic fleet and telemetry shaped like the real traces, at any scale.
     Synth {
@@ -195,8 +229,34 @@ enum FleetCommand {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
-    /// Rewrite the fleet-state file.
+    /// Only the fleet-state file.
     Sim,
+    /// Linux cgroups (v1 or v2) under --cgroup-root, one group per instance.
+    Cgroup,
+    /// Operator command templates from --exec-config.
+    Exec,
+}
+
+#[derive(clap::Args)]
+struct BackendArgs {
+    #[arg(long, value_enum, default_value = "sim")]
+    backend: Backend,
+    /// The cgroup backend's root (one group per instance below it).
+    #[arg(long, default_value = "/sys/fs/cgroup")]
+    cgroup_root: PathBuf,
+    /// The exec backend's TOML file of command templates.
+    #[arg(long, required_if_eq("backend", "exec"))]
+    exec_config: Option<PathBuf>,
+}
+
+impl BackendArgs {
+    fn spec(self) -> Spec {
+        match (self.backend, self.exec_config) {
+            (Backend::Sim, _) => Spec::Sim,
+            (Backend::Cgroup, _) => Spec::Cgroup(self.cgroup_root),
+            (Backend::Exec, config) => Spec::Exec(config.unwrap_or_default()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -276,9 +336,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply {
             plan,
             fleet,
-            backend: Backend::Sim,
+            backend,
+            ledger,
+            on_failure,
+            resume,
+            wait,
             now,
-        } => apply(&plan, &fleet, now),
+        } => apply(&Request {
+            plan: plan.as_deref(),
+            fleet: &fleet,
+            ledger: ledger.as_deref(),
+            backend: &backend.spec(),
+            on_failure,
+            resume,
+            wait: Duration::from_secs(wait),
+            now: resolve_now(now),
+        }),
+        Command::Ledger {
+            fleet,
+            ledger,
+            instance,
+            sync,
+        } => show_ledger(&fleet, ledger, instance.as_deref(), sync),
         Command::Synth {
             scenario: opts,
             out_dir,
@@ -419,6 +498,7 @@ fn plan(
     detailed: bool,
     export_model: Option<&Path>,
 ) -> Result<ExitCode> {
+    let _lock = FleetLock::acquire(&inputs.run.fleet, Duration::ZERO)?;
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
     run.save_state()?;
     if let Some(path) = export_model {
@@ -468,29 +548,51 @@ fn plan(
     })
 }
 
-fn apply(plan: &Path, fleet: &Path, now: Option<DateTime<Utc>>) -> Result<ExitCode> {
-    match executor::apply(plan, fleet, resolve_now(now)) {
-        Ok(outcome) => {
-            for id in &outcome.applied {
-                println!("applied {id}");
-            }
-            for (id, why) in &outcome.skipped {
-                println!("skipped {id}: {why}");
-            }
-            let credits = outcome.fleet.total_credits();
-            println!(
-                "{} applied, {} skipped; fleet written to {} (total credits {credits:.2})",
-                outcome.applied.len(),
-                outcome.skipped.len(),
-                fleet.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+fn apply(req: &Request) -> Result<ExitCode> {
+    let report = match executor::apply(req) {
+        Ok(report) => report,
         Err(executor::ApplyError::Plan(e @ PlanError::AlreadyApplied { .. })) => {
             println!("{e}");
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
-        Err(e) => Err(e.into()),
+        Err(executor::ApplyError::NothingToResume { path }) if req.resume => {
+            println!("{}: nothing to resume", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    for s in &report.steps {
+        let word = match s.status {
+            StepStatus::Done => "applied",
+            other => other.as_str(),
+        };
+        *counts.entry(word).or_insert(0) += 1;
+        match s.message.as_str() {
+            "" => println!("{word} {}", s.action),
+            why => println!("{word} {}: {why}", s.action),
+        }
+    }
+    let counts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    println!(
+        "plan {} {}{}: {}; fleet written to {} (total credits {:.2}), journal and ledger in {}",
+        report.plan_id,
+        report.status.as_str(),
+        if report.resumed { " (resumed)" } else { "" },
+        counts.join(", "),
+        req.fleet.display(),
+        report.fleet.total_credits(),
+        report.ledger.display()
+    );
+    if report.status == RunStatus::Applied {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: plan {} was {}: an action failed",
+            report.plan_id,
+            report.status.as_str()
+        );
+        Ok(ExitCode::from(1))
     }
 }
 
@@ -525,5 +627,34 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     if let Some(path) = &args.plot {
         replay::plot::write(&r, path)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_ledger(
+    fleet: &Path,
+    ledger: Option<PathBuf>,
+    instance: Option<&str>,
+    sync: bool,
+) -> Result<ExitCode> {
+    let path = ledger.unwrap_or_else(|| Ledger::default_path(fleet));
+    if sync {
+        let _lock = FleetLock::acquire(fleet, Duration::ZERO)?;
+        let ledger = Ledger::open_existing(&path)?;
+        let mut state = Fleet::read(fleet)?;
+        let changed = ledger.sync_fleet(&mut state)?;
+        state.write_atomic(fleet)?;
+        eprintln!(
+            "copied {changed} balances from {} into {}",
+            path.display(),
+            fleet.display()
+        );
+    }
+    let ledger = Ledger::open_existing(&path)?;
+    if let Some(id) = instance {
+        if !ledger.accounts()?.iter().any(|a| a.instance == id) {
+            anyhow::bail!("{}: no account for instance `{id}`", path.display());
+        }
+    }
+    print!("{}", ledger.render(instance)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -798,6 +798,74 @@ fn synth_writes_a_scenario_that_plans() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
+#[test]
+fn ledger_shows_balances_and_history_and_guards_the_fleet_credits() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    let p = path.to_str().unwrap();
+    let o = chameleon(
+        dir.path(),
+        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("fleet.ledger.sqlite").exists());
+    let plan = chameleon::plan::Plan::read(&path).unwrap();
+    let swap = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == chameleon::plan::Kind::Swap)
+        .unwrap();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "ledger",
+            "--fleet",
+            "fleet.toml",
+            "--instance",
+            &swap.instance,
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(" seed ") && out.contains(" transfer "),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}/{}", plan.plan.id, swap.id)),
+        "{out}"
+    );
+    let o = chameleon(
+        dir.path(),
+        &["ledger", "--fleet", "fleet.toml", "--instance", "ghost"],
+    );
+    assert_fails(&o, "fleet.ledger.sqlite", "no account for instance `ghost`");
+    // Credits edited in the fleet file disagree with the ledger: apply refuses, sync repairs.
+    let applied = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    edit(&dir.path().join("fleet.toml"), "credits = ", "credits = 1");
+    let o = run_plan(dir.path(), "2024-03-07T00:06:00Z", &["--out-dir", "p2"]);
+    let p2 = stdout(&o).trim().to_owned();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            &p2,
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            "2024-03-07T00:07:00Z",
+        ],
+    );
+    assert_fails(&o, "fleet.toml: instance", "the source of truth");
+    let o = chameleon(dir.path(), &["ledger", "--fleet", "fleet.toml", "--sync"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap(),
+        applied
+    );
+    let o = chameleon(dir.path(), &["apply", "--resume", "--fleet", "fleet.toml"]);
+    assert!(stdout(&o).contains("nothing to resume"), "{}", stdout(&o));
+}
+
 /// Apply stamps `changed_at` on what it changed; a re-plan inside the cool-down touches
 /// those instances only where their forecast exceeds their allocation.
 #[test]

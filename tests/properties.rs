@@ -4,9 +4,10 @@
 //! Every case is generated from one proptest-chosen seed (printed on failure),
 //! so a failing case can be replayed exactly.
 
-use chameleon::executor;
+use chameleon::executor::{self, backend::Spec, OnFailure};
 use chameleon::fleet::{Allocation, Fleet, Host, Instance, Pool};
 use chameleon::forecast::{Demand, Forecasts, Method};
+use chameleon::ledger::Ledger;
 use chameleon::mip;
 use chameleon::plan::{self, Plan, PlanError};
 use chameleon::planner::Strategy;
@@ -412,6 +413,30 @@ proptest! {
                 .unwrap_or_else(|e| panic!("seed {seed} {}: {e}\n{}", strategy.name(), first.summary()));
             prop_assert_eq!(outcome.applied.len(), first.actions.len());
             prop_assert_eq!(outcome.fleet.last_plan.as_deref(), Some(first.plan.id.as_str()));
+            // The durable apply (sim backend, journal, ledger) writes the same fleet, and the
+            // ledger agrees with its credits.
+            let dir = tempfile::tempdir().unwrap();
+            let fleet_path = dir.path().join("fleet.toml");
+            c.fleet.write_atomic(&fleet_path).unwrap();
+            let plan_path = first.write(dir.path()).unwrap();
+            let request = executor::Request {
+                plan: Some(&plan_path),
+                fleet: &fleet_path,
+                ledger: None,
+                backend: &Spec::Sim,
+                on_failure: OnFailure::Stop,
+                resume: false,
+                wait: std::time::Duration::ZERO,
+                now: now(),
+            };
+            let report = executor::apply(&request)
+                .unwrap_or_else(|e| panic!("seed {seed} {}: durable apply: {e}", strategy.name()));
+            prop_assert_eq!(&report.fleet, &outcome.fleet);
+            prop_assert_eq!(&Fleet::read(&fleet_path).unwrap(), &outcome.fleet);
+            Ledger::open(&report.ledger)
+                .unwrap()
+                .check_fleet(&outcome.fleet, &fleet_path)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             // The fleet now holds exactly the solution (instances keep their order).
             for (k, inst) in outcome.fleet.instances.iter().enumerate() {
                 let host = &c.fleet.hosts[solution.host[k]].id;

@@ -2,12 +2,22 @@
 //!
 //! Actions run in dependency order, and among the ready ones only an action
 //! that keeps every host within capacity may run, so no intermediate state
-//! overcommits a host. Skipped actions skip their dependants. The new state is
-//! computed in memory first and written with one atomic rename, so a failure
-//! leaves the fleet file untouched.
+//! overcommits a host. Skipped actions skip their dependants. [`execute`] is
+//! that schedule in memory (what `replay` and the property tests use);
+//! [`durable::apply`] runs the same schedule through a backend with a
+//! write-ahead journal and the credit ledger, so it survives crashes.
+
+pub mod backend;
+pub mod durable;
+pub mod journal;
+
+pub use backend::BackendError;
+pub use durable::{apply, Report, Request};
 
 use crate::fleet::{Fleet, FleetError};
-use crate::plan::{Action, Kind, Plan, PlanError, VerifiedPlan};
+use crate::ledger::LedgerError;
+use crate::lock::LockError;
+use crate::plan::{Action, Kind, PlanError, VerifiedPlan};
 use crate::problem::round6;
 use crate::resource::Resource;
 use chrono::{DateTime, Utc};
@@ -17,20 +27,48 @@ use std::path::{Path, PathBuf};
 /// Tolerance for comparing allocations written with six decimals.
 const EPS: f64 = 1e-6;
 
-/// Why a plan was not applied. In every case the fleet file is unchanged.
+/// Why a plan was not applied (or not completely).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("{path}: an apply of plan {plan} was interrupted; finish it with `chameleon apply --resume` before applying another plan")]
+    Interrupted { path: PathBuf, plan: String },
+    #[error("{path}: the interrupted apply used the {recorded} backend; resume it with `--backend {recorded}` (not {given})")]
+    OtherBackend {
+        path: PathBuf,
+        recorded: String,
+        given: &'static str,
+    },
+    #[error("{path}: no interrupted apply to resume")]
+    NothingToResume { path: PathBuf },
+    #[error("{path}: plan {id} already ran on this fleet and was {status}; make a new plan")]
+    AlreadyRan {
+        path: PathBuf,
+        id: String,
+        status: &'static str,
+    },
+    #[error("{path}: rollback of action {id} failed: {message}; fix the backend and run `chameleon apply --resume`")]
+    RollbackFailed {
+        path: PathBuf,
+        id: String,
+        message: String,
+    },
     #[error("{path}: action {id}: {message}")]
     Action {
         path: PathBuf,
         id: String,
         message: String,
     },
-    #[error("{path}: the fleet changed while the plan was being applied; nothing was written")]
+    #[error("{path}: the fleet changed while the plan was being applied")]
     Changed { path: PathBuf },
     #[error("{path}: actions {} cannot run without exceeding a host's capacity", ids.join(", "))]
     Unorderable { path: PathBuf, ids: Vec<String> },
@@ -53,24 +91,71 @@ enum StepError {
     NoRoom,
 }
 
-/// Reads, verifies and applies `plan_path` to `fleet_path` (the `sim` backend).
-pub fn apply(
-    plan_path: &Path,
-    fleet_path: &Path,
-    now: DateTime<Utc>,
-) -> Result<Outcome, ApplyError> {
-    let fleet = Fleet::read(fleet_path)?;
-    let verified = Plan::read(plan_path)?.verify(plan_path, &fleet, now)?;
-    let outcome = execute(&verified, &fleet, plan_path, &mut |_| {})?;
-    // The result must itself be a valid fleet, and nobody may have changed the file meanwhile.
-    Fleet::parse(fleet_path, &outcome.fleet.to_toml())?;
-    if Fleet::read(fleet_path)?.fingerprint() != fleet.fingerprint() {
-        return Err(ApplyError::Changed {
-            path: fleet_path.to_owned(),
-        });
+/// What happens to the completed part of a plan when an action fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnFailure {
+    /// Keep the completed actions; run nothing more.
+    Stop,
+    /// Undo the completed actions, newest first.
+    Rollback,
+}
+
+impl OnFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Stop => "stop",
+            OnFailure::Rollback => "rollback",
+        }
     }
-    outcome.fleet.write_atomic(fleet_path)?;
-    Ok(outcome)
+}
+
+impl std::str::FromStr for OnFailure {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stop" => Ok(OnFailure::Stop),
+            "rollback" => Ok(OnFailure::Rollback),
+            _ => Err(format!("unknown on_failure `{s}`")),
+        }
+    }
+}
+
+/// The scheduler's choice among pending actions.
+enum Picked {
+    /// `pending[k]` ran: the state is now the state after it.
+    Run(usize),
+    /// Nothing pending.
+    Done,
+    /// Ready actions exist but none fits yet, and nothing else can make room.
+    Stuck,
+    /// `pending[k]` does not match the fleet.
+    Invalid(usize, String),
+}
+
+/// Runs, in `state`, the first pending action (in plan order) whose dependencies are
+/// `finished` and which keeps every host within capacity. (`step` changes the state only
+/// when it succeeds.)
+fn pick(
+    pending: &[&Action],
+    finished: &dyn Fn(&str) -> bool,
+    state: &mut Fleet,
+    at: DateTime<Utc>,
+) -> Picked {
+    if pending.is_empty() {
+        return Picked::Done;
+    }
+    for (k, a) in pending.iter().enumerate() {
+        if !a.depends_on.iter().all(|d| finished(d)) {
+            continue;
+        }
+        match step(state, a, at) {
+            Ok(()) => return Picked::Run(k),
+            Err(StepError::NoRoom) => continue,
+            Err(StepError::Invalid(message)) => return Picked::Invalid(k, message),
+        }
+    }
+    Picked::Stuck
 }
 
 /// Applies a verified plan to a copy of `fleet`, calling `observe` after every step.
@@ -91,40 +176,28 @@ pub fn execute(
         .collect();
     let mut state = fleet.clone();
     let mut applied: Vec<String> = Vec::new();
-    while !pending.is_empty() {
-        let mut progressed = false;
-        for k in 0..pending.len() {
-            let a = pending[k];
-            if !a
-                .depends_on
-                .iter()
-                .all(|d| applied.contains(d) || skipped_ids.contains(d.as_str()))
-            {
-                continue;
+    loop {
+        let finished = |d: &str| applied.iter().any(|a| a == d) || skipped_ids.contains(d);
+        match pick(&pending, &finished, &mut state, stamp) {
+            Picked::Done => break,
+            Picked::Run(k) => {
+                observe(&state);
+                applied.push(pending.remove(k).id.clone());
             }
-            match step(&mut state, a) {
-                Ok(()) => stamp_changed(&mut state, a, stamp),
-                Err(StepError::NoRoom) => continue,
-                Err(StepError::Invalid(message)) => {
-                    return Err(ApplyError::Action {
-                        path: path.to_owned(),
-                        id: a.id.clone(),
-                        message,
-                    })
-                }
+            Picked::Invalid(k, message) => {
+                return Err(ApplyError::Action {
+                    path: path.to_owned(),
+                    id: pending[k].id.clone(),
+                    message,
+                })
             }
-            observe(&state);
-            applied.push(a.id.clone());
-            pending.remove(k);
-            progressed = true;
-            break;
-        }
-        if !progressed {
-            let ids = pending.iter().map(|a| a.id.clone()).collect();
-            return Err(ApplyError::Unorderable {
-                path: path.to_owned(),
-                ids,
-            });
+            Picked::Stuck => {
+                let ids = pending.iter().map(|a| a.id.clone()).collect();
+                return Err(ApplyError::Unorderable {
+                    path: path.to_owned(),
+                    ids,
+                });
+            }
         }
     }
     state.last_plan = Some(plan.plan.id.clone());
@@ -160,13 +233,16 @@ fn skipped(actions: &[Action]) -> Vec<(String, String)> {
     }
 }
 
-fn step(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+/// Applies one action to `fleet`, stamping the instances it changed with `at`.
+fn step(fleet: &mut Fleet, a: &Action, at: DateTime<Utc>) -> Result<(), StepError> {
     match a.kind {
         Kind::Resize => resize(fleet, a),
         Kind::Swap => swap(fleet, a),
         Kind::Migrate => migrate(fleet, a),
         Kind::Pool => pool(fleet, a),
-    }
+    }?;
+    stamp_changed(fleet, a, at);
+    Ok(())
 }
 
 /// Starts or stops warm instances of a pool; starting needs room for all of them.

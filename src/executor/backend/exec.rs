@@ -1,0 +1,453 @@
+//! The `exec` backend: operator-provided commands, one per kind of change.
+//!
+//! Templates come from a TOML file and are split into argv at whitespace, then
+//! each `{placeholder}` word part is substituted; nothing passes through a
+//! shell, so an instance id can never inject a command. Every command has a
+//! timeout and a non-zero exit fails the op. An optional `query` command prints
+//! the current value, which lets `apply --resume` tell whether an interrupted
+//! op took effect; without one an interrupted op is reported as in doubt.
+
+use super::{classify, Backend, BackendError, Context, Effect, Op};
+use crate::file::line_of;
+use crate::resource::Resource;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PLACEHOLDERS: [&str; 9] = [
+    "instance",
+    "pool",
+    "resource",
+    "from",
+    "to",
+    "from_host",
+    "to_host",
+    "action",
+    "plan",
+];
+
+/// One kind of change: the command that makes it and, optionally, the one that reads it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Template {
+    apply: Argv,
+    #[serde(default)]
+    query: Option<Argv>,
+}
+
+/// A command: a string split at whitespace, or an array of words (for words with spaces).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Argv {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl Argv {
+    fn words(&self) -> Vec<&str> {
+        match self {
+            Argv::Line(s) => s.split_whitespace().collect(),
+            Argv::Words(w) => w.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default = "default_timeout")]
+    timeout_secs: f64,
+    #[serde(default)]
+    resize: BTreeMap<Resource, Template>,
+    #[serde(default)]
+    migrate: Option<Template>,
+    /// Starts or stops a pool's warm instances: `{pool}`, `{from}`, `{to}`.
+    #[serde(default)]
+    pool: Option<Template>,
+}
+
+fn default_timeout() -> f64 {
+    60.0
+}
+
+/// Command templates read from a file.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    path: PathBuf,
+    file: File,
+}
+
+impl Exec {
+    /// Reads and checks a template file.
+    pub fn read(path: &Path) -> Result<Exec, BackendError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BackendError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = |line, message| BackendError::Config {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let file: File = toml::from_str(&text).map_err(|e| {
+            config(
+                e.span().map_or(0, |s| line_of(&text, s.start)),
+                e.message().trim().to_owned(),
+            )
+        })?;
+        if !(file.timeout_secs > 0.0 && file.timeout_secs.is_finite()) {
+            return Err(config(
+                0,
+                format!(
+                    "timeout_secs {} must be a positive number",
+                    file.timeout_secs
+                ),
+            ));
+        }
+        let templates = file.resize.values().chain(&file.migrate).chain(&file.pool);
+        for t in templates {
+            for command in std::iter::once(&t.apply).chain(&t.query) {
+                check(&command.words()).map_err(|(word, m)| {
+                    config(text.find(word.as_str()).map_or(0, |o| line_of(&text, o)), m)
+                })?;
+            }
+        }
+        Ok(Exec {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    fn template(&self, op: &Op) -> Result<&Template, BackendError> {
+        let (found, what) = match op {
+            Op::Resize { resource, .. } => (
+                self.file.resize.get(resource),
+                format!("[resize.{resource}]"),
+            ),
+            Op::Migrate { .. } => (self.file.migrate.as_ref(), "[migrate]".into()),
+            Op::Pool { .. } => (self.file.pool.as_ref(), "[pool]".into()),
+        };
+        found.ok_or_else(|| {
+            BackendError::Failed(format!("{}: no {what} template", self.path.display()))
+        })
+    }
+
+    /// Runs one command; its stdout on success.
+    fn run(&self, template: &Argv, op: &Op, cx: Context) -> Result<String, BackendError> {
+        let argv = expand(template, op, cx);
+        let shown = argv.join(" ");
+        let failed = |m: String| BackendError::Failed(format!("`{shown}`: {m}"));
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|e| failed(e.to_string()))?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let deadline = Instant::now() + Duration::from_secs_f64(self.file.timeout_secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "timed out after {} s",
+                    self.file.timeout_secs
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let (out, err) = (
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        );
+        if !status.success() {
+            return Err(failed(format!("{status}: {}", err.trim())));
+        }
+        Ok(out)
+    }
+}
+
+/// Makes the kernel kill a command if the apply dies, so an interrupted apply leaves no
+/// command running behind the one that resumes it.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() as u32 != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere a killed apply's command runs to its end; `--resume` then observes its effect.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
+
+/// A command has a program, and every `{name}` in it (lowercase letters and `_`, so JSON
+/// braces stay literal) is a known placeholder. Errors carry the offending word.
+fn check(words: &[&str]) -> Result<(), (String, String)> {
+    if words.is_empty() {
+        return Err((String::new(), "empty command".into()));
+    }
+    for word in words {
+        let mut rest = *word;
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start + 1..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 1..start + 1 + len];
+            if name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                && !PLACEHOLDERS.contains(&name)
+            {
+                let m = format!(
+                    "unknown placeholder `{{{name}}}` (known: {})",
+                    PLACEHOLDERS.join(", ")
+                );
+                return Err((word.to_string(), m));
+            }
+            rest = &rest[start + 1..];
+        }
+    }
+    Ok(())
+}
+
+/// The argv of a template for an op.
+fn expand(template: &Argv, op: &Op, cx: Context) -> Vec<String> {
+    let mut values: Vec<(&str, String)> =
+        vec![("action", cx.action.into()), ("plan", cx.plan.into())];
+    match op {
+        Op::Resize {
+            instance,
+            resource,
+            from,
+            to,
+        } => values.extend([
+            ("instance", instance.clone()),
+            ("resource", resource.name().into()),
+            ("from", from.to_string()),
+            ("to", to.to_string()),
+        ]),
+        Op::Migrate {
+            instance,
+            from_host,
+            to_host,
+        } => values.extend([
+            ("instance", instance.clone()),
+            ("from_host", from_host.clone()),
+            ("to_host", to_host.clone()),
+        ]),
+        Op::Pool { pool, from, to } => values.extend([
+            ("pool", pool.clone()),
+            ("from", from.to_string()),
+            ("to", to.to_string()),
+        ]),
+    }
+    template
+        .words()
+        .into_iter()
+        .map(|word| {
+            values.iter().fold(word.to_owned(), |w, (k, v)| {
+                w.replace(&format!("{{{k}}}"), v)
+            })
+        })
+        .collect()
+}
+
+impl Backend for Exec {
+    fn apply(&mut self, op: &Op, cx: Context) -> Result<(), BackendError> {
+        let t = self.template(op)?.apply.clone();
+        self.run(&t, op, cx).map(|_| ())
+    }
+
+    fn observe(&mut self, op: &Op, cx: Context) -> Result<Effect, BackendError> {
+        let Some(query) = self.template(op)?.query.clone() else {
+            return Ok(Effect::Unknown(format!(
+                "{} has no query command to tell whether it took effect",
+                self.path.display()
+            )));
+        };
+        let seen = self.run(&query, op, cx)?;
+        let seen = seen.trim();
+        Ok(match op {
+            Op::Resize {
+                instance,
+                resource,
+                from,
+                to,
+            } => match seen.parse::<f64>() {
+                Ok(v) => classify(v, *from, *to, 1e-6, &format!("{resource} of `{instance}`")),
+                Err(_) => Effect::Unknown(format!("query printed `{seen}`, not a number")),
+            },
+            Op::Migrate {
+                from_host, to_host, ..
+            } if seen == to_host => Effect::Applied,
+            Op::Migrate { from_host, .. } if seen == from_host => Effect::NotApplied,
+            Op::Migrate { .. } => Effect::Unknown(format!("query printed host `{seen}`")),
+            Op::Pool { pool, from, to } => match seen.parse::<u32>() {
+                Ok(n) => classify(
+                    f64::from(n),
+                    f64::from(*from),
+                    f64::from(*to),
+                    0.0,
+                    &format!("warm count of pool `{pool}`"),
+                ),
+                Err(_) => Effect::Unknown(format!("query printed `{seen}`, not a count")),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("exec.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn templates_expand_to_argv_without_a_shell() {
+        let op = Op::Resize {
+            instance: "vm; rm -rf /".into(),
+            resource: Resource::Cpu,
+            from: 1.0,
+            to: 2.5,
+        };
+        let cx = Context {
+            plan: "p1",
+            action: "a01",
+        };
+        let line = Argv::Line("virsh setvcpus {instance} {to} --live".into());
+        assert_eq!(
+            expand(&line, &op, cx),
+            ["virsh", "setvcpus", "vm; rm -rf /", "2.5", "--live"]
+        );
+        let json = r#"{"spec":{"cpu":"{to}"}}"#;
+        let words = Argv::Words(vec![
+            "kubectl".into(),
+            "patch".into(),
+            "{instance}".into(),
+            json.into(),
+        ]);
+        assert_eq!(expand(&words, &op, cx)[3], r#"{"spec":{"cpu":"2.5"}}"#);
+        assert!(check(&words.words()).is_ok());
+    }
+
+    #[test]
+    fn bad_files_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "timeout_secs = 1\n[resize.cpu]\napply = \"echo {instanse}\"\n",
+        );
+        let e = Exec::read(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("exec.toml:3: unknown placeholder `{instanse}`"),
+            "{e}"
+        );
+        let p = write(dir.path(), "[resize.disk]\napply = \"true\"\n");
+        let e = Exec::read(&p).unwrap_err().to_string();
+        assert!(e.contains("exec.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn non_zero_exit_and_timeout_fail_the_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "timeout_secs = 0.3\n[resize.cpu]\napply = [\"sh\", \"-c\", \"exit 3\"]\n[resize.mem]\napply = \"sleep 5\"\nquery = \"echo {to}\"\n",
+        );
+        let mut b = Exec::read(&p).unwrap();
+        let cx = Context {
+            plan: "p",
+            action: "a",
+        };
+        let cpu = Op::Resize {
+            instance: "i".into(),
+            resource: Resource::Cpu,
+            from: 1.0,
+            to: 2.0,
+        };
+        let e = b.apply(&cpu, cx).unwrap_err().to_string();
+        assert!(e.contains("exit status: 3"), "{e}");
+        let mem = Op::Resize {
+            instance: "i".into(),
+            resource: Resource::Mem,
+            from: 1.0,
+            to: 2.0,
+        };
+        let start = Instant::now();
+        let e = b.apply(&mem, cx).unwrap_err().to_string();
+        assert!(e.contains("timed out after 0.3 s"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4));
+        assert_eq!(b.observe(&mem, cx).unwrap(), Effect::Applied);
+        assert!(matches!(b.observe(&cpu, cx).unwrap(), Effect::Unknown(_)));
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let docs = include_str!("../../../docs/formats.md");
+        let section = &docs[docs.find("## Exec backend templates").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + 8;
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        let b = Exec::read(&write(dir.path(), example)).unwrap();
+        assert_eq!(b.file.resize.len(), 3);
+        assert!(b.file.migrate.is_some() && b.file.pool.is_some());
+    }
+
+    #[test]
+    fn pool_ops_fill_their_placeholders_and_read_the_count_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "[pool]\napply = \"test {pool} = web\"\nquery = \"echo 3\"\n",
+        );
+        let mut b = Exec::read(&p).unwrap();
+        let cx = Context {
+            plan: "p",
+            action: "a01",
+        };
+        let start = Op::Pool {
+            pool: "web".into(),
+            from: 1,
+            to: 3,
+        };
+        b.apply(&start, cx).unwrap();
+        assert_eq!(b.observe(&start, cx).unwrap(), Effect::Applied);
+        assert_eq!(b.observe(&start.inverse(), cx).unwrap(), Effect::NotApplied);
+        let other = Op::Pool {
+            pool: "batch".into(),
+            from: 1,
+            to: 3,
+        };
+        assert!(b.apply(&other, cx).is_err(), "`test batch = web` exits 1");
+    }
+}

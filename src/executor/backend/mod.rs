@@ -1,0 +1,214 @@
+//! Backends: where an action's change is made real, one operation at a time.
+//!
+//! An action becomes a short list of [`Op`]s (a swap is the donor's shrink,
+//! then the receiver's grow). A backend can apply an op and observe whether an
+//! op is already in effect; observing is what lets `apply --resume` finish an
+//! action that was interrupted without running any part of it twice.
+
+mod cgroup;
+mod exec;
+
+pub use cgroup::Cgroup;
+pub use exec::Exec;
+
+use crate::fleet::Fleet;
+use crate::plan::{Action, Kind};
+use crate::problem::round6;
+use crate::resource::Resource;
+use std::path::PathBuf;
+
+/// Why a backend could not be set up or an op failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Config {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One change to one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Resize {
+        instance: String,
+        resource: Resource,
+        from: f64,
+        to: f64,
+    },
+    Migrate {
+        instance: String,
+        from_host: String,
+        to_host: String,
+    },
+    /// Start or stop warm instances of a pool, from one warm count to another.
+    Pool { pool: String, from: u32, to: u32 },
+}
+
+impl Op {
+    /// The op that undoes this one.
+    pub fn inverse(&self) -> Op {
+        match self.clone() {
+            Op::Resize {
+                instance,
+                resource,
+                from,
+                to,
+            } => Op::Resize {
+                instance,
+                resource,
+                from: to,
+                to: from,
+            },
+            Op::Migrate {
+                instance,
+                from_host,
+                to_host,
+            } => Op::Migrate {
+                instance,
+                from_host: to_host,
+                to_host: from_host,
+            },
+            Op::Pool { pool, from, to } => Op::Pool {
+                pool,
+                from: to,
+                to: from,
+            },
+        }
+    }
+
+    /// The ops of `action` in the fleet state `before` (which it must be valid in).
+    pub fn of(action: &Action, before: &Fleet) -> Vec<Op> {
+        let alloc =
+            |id: &str, r: Resource| before.instance(id).map_or(0.0, |i| i.resource(r).alloc);
+        let resize = |instance: &str, resource, from: f64, to: f64| Op::Resize {
+            instance: instance.to_owned(),
+            resource,
+            from,
+            to: round6(to),
+        };
+        let count = |v: Option<f64>| v.unwrap_or_default() as u32;
+        match (action.kind, action.resource) {
+            (Kind::Pool, _) => vec![Op::Pool {
+                pool: action.instance.clone(),
+                from: before
+                    .pools
+                    .iter()
+                    .find(|p| p.id == action.instance)
+                    .map_or(count(action.from), |p| p.warm),
+                to: count(action.to),
+            }],
+            (Kind::Resize, Some(r)) => vec![resize(
+                &action.instance,
+                r,
+                alloc(&action.instance, r),
+                action.to.unwrap_or_default(),
+            )],
+            (Kind::Swap, Some(r)) => {
+                let donor = action.donor.as_deref().unwrap_or_default();
+                let amount = action.amount.unwrap_or_default();
+                let (d, i) = (alloc(donor, r), alloc(&action.instance, r));
+                vec![
+                    resize(donor, r, d, d - amount),
+                    resize(&action.instance, r, i, i + amount),
+                ]
+            }
+            _ => vec![Op::Migrate {
+                instance: action.instance.clone(),
+                from_host: action.from_host.clone().unwrap_or_default(),
+                to_host: action.to_host.clone().unwrap_or_default(),
+            }],
+        }
+    }
+}
+
+/// Whether an op is in effect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Applied,
+    NotApplied,
+    /// Neither the old nor the new value, or the backend cannot tell.
+    Unknown(String),
+}
+
+/// Labels that command templates and logs can refer to.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub plan: &'a str,
+    pub action: &'a str,
+}
+
+/// Makes ops real.
+pub trait Backend {
+    fn apply(&mut self, op: &Op, cx: Context) -> Result<(), BackendError>;
+    fn observe(&mut self, op: &Op, cx: Context) -> Result<Effect, BackendError>;
+}
+
+/// The `sim` backend: the fleet file, which the executor writes after every action, is the
+/// whole world, so there is nothing more to do and never an op in effect beyond it.
+pub struct Sim;
+
+impl Backend for Sim {
+    fn apply(&mut self, _: &Op, _: Context) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn observe(&mut self, _: &Op, _: Context) -> Result<Effect, BackendError> {
+        Ok(Effect::NotApplied)
+    }
+}
+
+/// Which backend to use, as chosen on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    Sim,
+    /// Cgroups under this root, one group per instance.
+    Cgroup(PathBuf),
+    /// Command templates from this TOML file.
+    Exec(PathBuf),
+}
+
+impl Spec {
+    /// The name recorded in the journal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Spec::Sim => "sim",
+            Spec::Cgroup(_) => "cgroup",
+            Spec::Exec(_) => "exec",
+        }
+    }
+
+    /// Sets the backend up (detecting the cgroup version, reading the templates).
+    pub fn open(&self) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(match self {
+            Spec::Sim => Box::new(Sim),
+            Spec::Cgroup(root) => Box::new(Cgroup::detect(root)?),
+            Spec::Exec(path) => Box::new(Exec::read(path)?),
+        })
+    }
+}
+
+/// Whether two allocations are equal at the six decimals plans are written with.
+pub(crate) fn same(a: f64, b: f64, tolerance: f64) -> bool {
+    (a - b).abs() <= tolerance
+}
+
+/// Classifies an observed value against an op's old and new values.
+pub(crate) fn classify(seen: f64, from: f64, to: f64, tolerance: f64, what: &str) -> Effect {
+    if same(seen, to, tolerance) {
+        Effect::Applied
+    } else if same(seen, from, tolerance) {
+        Effect::NotApplied
+    } else {
+        Effect::Unknown(format!("{what} is {seen}, neither {from} nor {to}"))
+    }
+}

@@ -1,0 +1,340 @@
+//! The write-ahead journal: what an apply intended and how far it got.
+//!
+//! A run records the verified plan, the fleet before it and one step per
+//! action. A step moves `pending → started → done | failed` (and, on
+//! rollback, `done → reverting → reverted`), each move in one transaction with
+//! the step's credit movements, so after a crash the journal says exactly
+//! which action was in flight and the ledger never holds half a transfer.
+
+use super::OnFailure;
+use crate::fleet::Fleet;
+use crate::ledger::{post, sqlite, Ledger, LedgerError};
+use crate::plan::Plan;
+use rusqlite::{params, OptionalExtension};
+use std::str::FromStr;
+
+macro_rules! status_enum {
+    ($(#[$m:meta])* $name:ident { $($v:ident = $s:literal),* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($v),* }
+        impl $name {
+            pub fn as_str(self) -> &'static str { match self { $($name::$v => $s),* } }
+        }
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($s => Ok($name::$v),)* _ => Err(format!("unknown status `{s}`")) }
+            }
+        }
+    };
+}
+
+status_enum!(
+    /// Where a run is.
+    RunStatus { Running = "running", RollingBack = "rolling_back", Applied = "applied", Stopped = "stopped", RolledBack = "rolled_back" }
+);
+status_enum!(
+    /// Where one action is.
+    StepStatus { Pending = "pending", Started = "started", Done = "done", Failed = "failed", Skipped = "skipped", Reverting = "reverting", Reverted = "reverted" }
+);
+
+/// One action's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub action: String,
+    /// The order it was started in.
+    pub seq: Option<i64>,
+    pub status: StepStatus,
+    pub message: String,
+}
+
+/// One apply of one plan.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: i64,
+    pub plan: Plan,
+    pub backend: String,
+    pub on_failure: OnFailure,
+    pub fleet_before: Fleet,
+    pub status: RunStatus,
+    /// In plan order.
+    pub steps: Vec<Step>,
+}
+
+/// A journal on a ledger database.
+pub struct Journal<'a> {
+    pub ledger: &'a mut Ledger,
+    pub at: String,
+}
+
+impl Journal<'_> {
+    fn corrupt(&self, message: String) -> LedgerError {
+        LedgerError::Corrupt {
+            path: self.ledger.path.clone(),
+            message,
+        }
+    }
+
+    /// Records a new run with every action pending (or skipped, with why).
+    pub fn begin(
+        &mut self,
+        plan: &Plan,
+        backend: &str,
+        on_failure: OnFailure,
+        fleet: &Fleet,
+        skipped: &[(String, String)],
+    ) -> Result<i64, LedgerError> {
+        let path = self.ledger.path.clone();
+        let tx = self
+            .ledger
+            .conn
+            .transaction()
+            .map_err(|e| sqlite(&path, e))?;
+        tx.execute(
+            "INSERT INTO run (plan_id, digest, plan, backend, on_failure, fleet_before, status, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+            params![
+                plan.plan.id,
+                plan.plan.digest,
+                plan.to_text(),
+                backend,
+                on_failure.as_str(),
+                fleet.to_toml(),
+                self.at
+            ],
+        )
+        .map_err(|e| sqlite(&path, e))?;
+        let run = tx.last_insert_rowid();
+        for a in &plan.actions {
+            let why = skipped
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map(|(_, w)| w.as_str());
+            let status = if why.is_some() { "skipped" } else { "pending" };
+            tx.execute(
+                "INSERT INTO step (run, action, status, message) VALUES (?1, ?2, ?3, ?4)",
+                params![run, a.id, status, why.unwrap_or("")],
+            )
+            .map_err(|e| sqlite(&path, e))?;
+        }
+        tx.commit().map_err(|e| sqlite(&path, e))?;
+        Ok(run)
+    }
+
+    /// The run that did not finish, if any.
+    pub fn unfinished(&self) -> Result<Option<Run>, LedgerError> {
+        let l = &self.ledger;
+        let row: Option<(i64, String, String, String, String, String, String)> = l
+            .conn
+            .query_row(
+                "SELECT id, plan, backend, on_failure, fleet_before, status, digest FROM run
+                 WHERE status IN ('running', 'rolling_back') ORDER BY id LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| l.sqlite_error(e))?;
+        let Some((id, plan, backend, on_failure, fleet, status, digest)) = row else {
+            return Ok(None);
+        };
+        let bad = |what: &str, e: String| self.corrupt(format!("run {id}: {what}: {e}"));
+        let plan: Plan = toml::from_str(&plan).map_err(|e| bad("plan", e.to_string()))?;
+        if plan.compute_digest() != digest || plan.plan.digest != digest {
+            return Err(bad("plan", "its digest does not match its content".into()));
+        }
+        let fleet_before =
+            Fleet::parse(&l.path, &fleet).map_err(|e| bad("fleet_before", e.to_string()))?;
+        let on_failure = on_failure.parse().map_err(|e| bad("on_failure", e))?;
+        let status = status.parse().map_err(|e| bad("status", e))?;
+        let steps = self.steps(id)?;
+        let ids: Vec<&str> = steps.iter().map(|s| s.action.as_str()).collect();
+        let planned: Vec<&str> = plan.actions.iter().map(|a| a.id.as_str()).collect();
+        if ids != planned {
+            return Err(bad(
+                "steps",
+                format!("they are {ids:?} but the plan has {planned:?}"),
+            ));
+        }
+        Ok(Some(Run {
+            id,
+            plan,
+            backend,
+            on_failure,
+            fleet_before,
+            status,
+            steps,
+        }))
+    }
+
+    fn steps(&self, run: i64) -> Result<Vec<Step>, LedgerError> {
+        let l = &self.ledger;
+        let mut st = l
+            .conn
+            .prepare("SELECT action, seq, status, message FROM step WHERE run = ?1 ORDER BY rowid")
+            .map_err(|e| l.sqlite_error(e))?;
+        let rows = st
+            .query_map([run], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
+            })
+            .map_err(|e| l.sqlite_error(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (action, seq, status, message) = row.map_err(|e| l.sqlite_error(e))?;
+            let status = status
+                .parse()
+                .map_err(|e| self.corrupt(format!("run {run}: {e}")))?;
+            out.push(Step {
+                action,
+                seq,
+                status,
+                message,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How an earlier run of `plan_id` ended, if one did.
+    pub fn past(&self, plan_id: &str) -> Result<Option<RunStatus>, LedgerError> {
+        let l = &self.ledger;
+        let status: Option<String> = l
+            .conn
+            .query_row(
+                "SELECT status FROM run WHERE plan_id = ?1 ORDER BY id DESC LIMIT 1",
+                [plan_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| l.sqlite_error(e))?;
+        status
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| self.corrupt(format!("plan {plan_id}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Moves a step to `status`, posting its credit movements in the same transaction.
+    pub fn set_step(
+        &mut self,
+        run: i64,
+        action: &str,
+        status: StepStatus,
+        message: &str,
+        moves: &[(String, i64)],
+    ) -> Result<(), LedgerError> {
+        let path = self.ledger.path.clone();
+        let tx = self
+            .ledger
+            .conn
+            .transaction()
+            .map_err(|e| sqlite(&path, e))?;
+        let seq = if status == StepStatus::Started {
+            "(SELECT coalesce(max(seq), 0) + 1 FROM step WHERE run = ?1)"
+        } else {
+            "seq"
+        };
+        tx.execute(
+            &format!("UPDATE step SET status = ?3, message = ?4, seq = {seq} WHERE run = ?1 AND action = ?2"),
+            params![run, action, status.as_str(), message],
+        )
+        .map_err(|e| sqlite(&path, e))?;
+        let kind = if status == StepStatus::Reverted {
+            "reversal"
+        } else {
+            "transfer"
+        };
+        post(&tx, &path, moves, kind, run, action, &self.at)?;
+        tx.commit().map_err(|e| sqlite(&path, e))
+    }
+
+    /// Moves the run to `status`.
+    pub fn set_run(&mut self, run: i64, status: RunStatus) -> Result<(), LedgerError> {
+        let l = &mut *self.ledger;
+        l.conn
+            .execute(
+                "UPDATE run SET status = ?2 WHERE id = ?1",
+                params![run, status.as_str()],
+            )
+            .map(|_| ())
+            .map_err(|e| l.sqlite_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::micro;
+
+    fn plan() -> Plan {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/fixture.plan.toml"
+        );
+        Plan::read(std::path::Path::new(path)).unwrap()
+    }
+
+    #[test]
+    fn steps_move_with_their_credits_and_runs_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let fleet_path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fleet.toml");
+        let fleet = Fleet::read(std::path::Path::new(fleet_path)).unwrap();
+        ledger.seed(&fleet, "t").unwrap();
+        let mut j = Journal {
+            ledger: &mut ledger,
+            at: "t".into(),
+        };
+        let plan = plan();
+        let skipped = [("a02".to_string(), "skip = true".to_string())];
+        let id = j
+            .begin(&plan, "sim", OnFailure::Rollback, &fleet, &skipped)
+            .unwrap();
+        let run = j.unfinished().unwrap().unwrap();
+        assert_eq!(
+            (run.id, run.on_failure, run.status),
+            (id, OnFailure::Rollback, RunStatus::Running)
+        );
+        assert_eq!(run.fleet_before, fleet);
+        assert_eq!(run.steps[1].status, StepStatus::Skipped);
+        assert_eq!(run.steps[0].status, StepStatus::Pending);
+        j.set_step(id, "a01", StepStatus::Started, "", &[]).unwrap();
+        let (a, b) = (fleet.instances[0].id.clone(), fleet.instances[1].id.clone());
+        let moves = [(a.clone(), -micro(1.5)), (b, micro(1.5))];
+        j.set_step(id, "a01", StepStatus::Done, "", &moves).unwrap();
+        let step = &j.unfinished().unwrap().unwrap().steps[0];
+        assert_eq!((step.seq, step.status), (Some(1), StepStatus::Done));
+        let balance = j
+            .ledger
+            .accounts()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.instance == a)
+            .unwrap()
+            .balance;
+        assert!((balance - (fleet.instances[0].credits - 1.5)).abs() < 1e-9);
+        // A movement that breaks an invariant rolls the whole step back.
+        let e = j
+            .set_step(id, "a03", StepStatus::Done, "", &[(a, micro(1.0))])
+            .unwrap_err();
+        assert!(e.to_string().contains("not conserved"), "{e}");
+        assert_eq!(
+            j.unfinished().unwrap().unwrap().steps[2].status,
+            StepStatus::Pending
+        );
+        assert_eq!(j.past(&plan.plan.id).unwrap(), Some(RunStatus::Running));
+        j.set_run(id, RunStatus::Applied).unwrap();
+        assert!(j.unfinished().unwrap().is_none());
+        assert_eq!(j.past(&plan.plan.id).unwrap(), Some(RunStatus::Applied));
+    }
+}

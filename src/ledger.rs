@@ -1,0 +1,555 @@
+//! The credit ledger: the durable source of truth for burst-credit balances.
+//!
+//! Balances live in one SQLite database per fleet (next to the fleet file by
+//! default), together with the executor's write-ahead journal, so an action's
+//! credit movements commit in the same transaction as its journal record.
+//! Amounts are integer micro-credits, so conservation is exact. Every write
+//! checks the invariants (each movement sums to zero, every balance equals
+//! its history and stays within 0 and the cap) before it commits, and every
+//! open checks the file's integrity, so a corrupted database is reported, not
+//! used. The fleet file's `credits` are a copy the executor keeps in step.
+
+use crate::fleet::Fleet;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+
+/// Micro-credits per credit.
+const MICRO: f64 = 1e6;
+/// The schema this build reads and writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE account (
+    instance TEXT PRIMARY KEY,
+    balance  INTEGER NOT NULL,
+    cap      INTEGER NOT NULL
+);
+CREATE TABLE entry (
+    seq      INTEGER PRIMARY KEY,
+    instance TEXT NOT NULL REFERENCES account(instance),
+    delta    INTEGER NOT NULL,
+    balance  INTEGER NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('seed', 'transfer', 'reversal')),
+    run      INTEGER,
+    action   TEXT,
+    at       TEXT NOT NULL
+);
+CREATE TABLE run (
+    id           INTEGER PRIMARY KEY,
+    plan_id      TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    plan         TEXT NOT NULL,
+    backend      TEXT NOT NULL,
+    on_failure   TEXT NOT NULL CHECK (on_failure IN ('stop', 'rollback')),
+    fleet_before TEXT NOT NULL,
+    status       TEXT NOT NULL
+        CHECK (status IN ('running', 'rolling_back', 'applied', 'stopped', 'rolled_back')),
+    at           TEXT NOT NULL
+);
+CREATE TABLE step (
+    run     INTEGER NOT NULL REFERENCES run(id),
+    action  TEXT NOT NULL,
+    seq     INTEGER,
+    status  TEXT NOT NULL
+        CHECK (status IN ('pending', 'started', 'done', 'failed', 'skipped', 'reverting', 'reverted')),
+    message TEXT NOT NULL,
+    PRIMARY KEY (run, action)
+);
+";
+
+/// Errors of the ledger database. Each names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: the ledger database is corrupt: {message}; restore it from a backup (nothing was changed)")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{path}: ledger invariant violated, nothing written: {message}")]
+    Invariant { path: PathBuf, message: String },
+    #[error("{path}: no ledger database here (it is created by the first `chameleon apply`)")]
+    Missing { path: PathBuf },
+    #[error("{fleet}: instance `{instance}` has {fleet_credits} credits but the ledger {path} (the source of truth) says {ledger_credits}; run `chameleon ledger --fleet {fleet} --sync` to copy the ledger's balances into the fleet file")]
+    Mismatch {
+        fleet: PathBuf,
+        path: PathBuf,
+        instance: String,
+        fleet_credits: f64,
+        ledger_credits: f64,
+    },
+}
+
+/// One instance's balance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub instance: String,
+    pub balance: f64,
+    pub cap: f64,
+}
+
+/// One credit movement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub seq: i64,
+    pub instance: String,
+    pub delta: f64,
+    pub balance: f64,
+    /// `seed`, `transfer` or `reversal`.
+    pub kind: String,
+    pub plan: Option<String>,
+    pub action: Option<String>,
+    pub at: String,
+}
+
+/// An open ledger database.
+pub struct Ledger {
+    pub(crate) conn: Connection,
+    pub path: PathBuf,
+}
+
+/// Credits as integer micro-credits.
+pub fn micro(credits: f64) -> i64 {
+    (credits * MICRO).round() as i64
+}
+
+fn credits(micro: i64) -> f64 {
+    micro as f64 / MICRO
+}
+
+impl Ledger {
+    /// The default database of a fleet file: `fleet.toml` → `fleet.ledger.sqlite`.
+    pub fn default_path(fleet: &Path) -> PathBuf {
+        fleet.with_extension("ledger.sqlite")
+    }
+
+    /// Opens the database, creating it if it does not exist, and checks its integrity.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        let ledger = Ledger {
+            conn,
+            path: path.to_owned(),
+        };
+        ledger.check_integrity()?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing database (for reading), checking its integrity.
+    pub fn open_existing(path: &Path) -> Result<Ledger, LedgerError> {
+        if !path.exists() {
+            return Err(LedgerError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        Self::open(path)
+    }
+
+    fn corrupt(&self, message: impl Into<String>) -> LedgerError {
+        LedgerError::Corrupt {
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn sqlite_error(&self, e: rusqlite::Error) -> LedgerError {
+        sqlite(&self.path, e)
+    }
+
+    /// Creates the schema in a new file; checks page integrity, the schema version and that
+    /// every balance equals the sum of its entries in an existing one.
+    fn check_integrity(&self) -> Result<(), LedgerError> {
+        let c = &self.conn;
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| self.sqlite_error(e))?;
+        let check: String = c
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| self.sqlite_error(e))?;
+        if check != "ok" {
+            return Err(self.corrupt(format!("integrity check: {check}")));
+        }
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.sqlite_error(e))?;
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| self.sqlite_error(e))?;
+        match (version, tables) {
+            (0, 0) => c
+                .execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(|e| self.sqlite_error(e)),
+            (SCHEMA_VERSION, _) => self.check_balances(),
+            (v, _) => Err(self.corrupt(format!("schema version {v}, expected {SCHEMA_VERSION}"))),
+        }
+    }
+
+    /// Every balance equals the sum of its entries and lies within 0 and the cap.
+    fn check_balances(&self) -> Result<(), LedgerError> {
+        let bad: Option<(String, i64, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT a.instance, a.balance, a.cap, coalesce(sum(e.delta), 0) AS total
+                 FROM account a LEFT JOIN entry e ON e.instance = a.instance
+                 GROUP BY a.instance
+                 HAVING total != a.balance OR a.balance < 0 OR a.balance > a.cap
+                 LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.sqlite_error(e))?;
+        match bad {
+            None => Ok(()),
+            Some((id, balance, cap, total)) => Err(self.corrupt(format!(
+                "account `{id}` has balance {} but its entries sum to {} (cap {})",
+                credits(balance),
+                credits(total),
+                credits(cap)
+            ))),
+        }
+    }
+
+    /// Opens an account, with a `seed` entry, for every fleet instance the ledger does not
+    /// know yet, and updates caps from the fleet's earn rates. Returns how many were seeded.
+    pub fn seed(&mut self, fleet: &Fleet, at: &str) -> Result<usize, LedgerError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sqlite(&path, e))?;
+        let mut seeded = 0;
+        for i in &fleet.instances {
+            let cap = micro(i.credit_cap());
+            let known = tx
+                .execute(
+                    "UPDATE account SET cap = ?2 WHERE instance = ?1",
+                    params![i.id, cap],
+                )
+                .map_err(|e| sqlite(&path, e))?;
+            if known == 0 {
+                let balance = micro(i.credits);
+                tx.execute(
+                    "INSERT INTO account (instance, balance, cap) VALUES (?1, ?2, ?3)",
+                    params![i.id, balance, cap],
+                )
+                .map_err(|e| sqlite(&path, e))?;
+                tx.execute(
+                    "INSERT INTO entry (instance, delta, balance, kind, at) VALUES (?1, ?2, ?2, 'seed', ?3)",
+                    params![i.id, balance, at],
+                )
+                .map_err(|e| sqlite(&path, e))?;
+                seeded += 1;
+            }
+        }
+        check_invariants(&tx, &path, &[])?;
+        tx.commit().map_err(|e| sqlite(&path, e))?;
+        Ok(seeded)
+    }
+
+    /// Fails unless every fleet instance's `credits` equal its ledger balance.
+    pub fn check_fleet(&self, fleet: &Fleet, fleet_path: &Path) -> Result<(), LedgerError> {
+        for a in self.accounts()? {
+            if let Some(i) = fleet.instance(&a.instance) {
+                if micro(i.credits) != micro(a.balance) {
+                    return Err(LedgerError::Mismatch {
+                        fleet: fleet_path.to_owned(),
+                        path: self.path.clone(),
+                        instance: a.instance,
+                        fleet_credits: i.credits,
+                        ledger_credits: a.balance,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the ledger's balances into `fleet`'s `credits`; returns how many changed.
+    pub fn sync_fleet(&self, fleet: &mut Fleet) -> Result<usize, LedgerError> {
+        let mut changed = 0;
+        for a in self.accounts()? {
+            if let Some(i) = fleet.instance_mut(&a.instance) {
+                if micro(i.credits) != micro(a.balance) {
+                    i.credits = a.balance;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Every account, by instance id.
+    pub fn accounts(&self) -> Result<Vec<Account>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT instance, balance, cap FROM account ORDER BY instance")
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Account {
+                    instance: r.get(0)?,
+                    balance: credits(r.get(1)?),
+                    cap: credits(r.get(2)?),
+                })
+            })
+            .map_err(|e| self.sqlite_error(e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// The history, oldest first, of one instance or of all.
+    pub fn history(&self, instance: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT e.seq, e.instance, e.delta, e.balance, e.kind, r.plan_id, e.action, e.at
+                 FROM entry e LEFT JOIN run r ON r.id = e.run
+                 WHERE ?1 IS NULL OR e.instance = ?1 ORDER BY e.seq",
+            )
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = st
+            .query_map([instance], |r| {
+                Ok(Entry {
+                    seq: r.get(0)?,
+                    instance: r.get(1)?,
+                    delta: credits(r.get(2)?),
+                    balance: credits(r.get(3)?),
+                    kind: r.get(4)?,
+                    plan: r.get(5)?,
+                    action: r.get(6)?,
+                    at: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.sqlite_error(e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// The balances and history as a table, for `chameleon ledger`.
+    pub fn render(&self, instance: Option<&str>) -> Result<String, LedgerError> {
+        use std::fmt::Write as _;
+        let accounts: Vec<Account> = self
+            .accounts()?
+            .into_iter()
+            .filter(|a| instance.is_none_or(|i| i == a.instance))
+            .collect();
+        let w = accounts
+            .iter()
+            .map(|a| a.instance.len())
+            .max()
+            .unwrap_or(0)
+            .max(8);
+        let mut out = format!("{:<w$} {:>14} {:>14}\n", "instance", "balance", "cap");
+        for a in &accounts {
+            let _ = writeln!(
+                out,
+                "{:<w$} {:>14.6} {:>14.6}",
+                a.instance, a.balance, a.cap
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{:>5} {:<w$} {:<9} {:>14} {:>14}  {:<20}  plan/action",
+            "seq", "instance", "kind", "delta", "balance", "at"
+        );
+        for e in self.history(instance)? {
+            let source = match (&e.plan, &e.action) {
+                (Some(p), Some(a)) => format!("{p}/{a}"),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "{:>5} {:<w$} {:<9} {:>14.6} {:>14.6}  {:<20}  {source}",
+                e.seq, e.instance, e.kind, e.delta, e.balance, e.at
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// An SQLite error on the database at `path`; a damaged file is reported as corrupt.
+pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> LedgerError {
+    match source {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            LedgerError::Corrupt {
+                path: path.to_owned(),
+                message: source.to_string(),
+            }
+        }
+        source => LedgerError::Sqlite {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Posts one action's credit movements (instance, micro-credit delta) inside `tx`.
+pub(crate) fn post(
+    tx: &Transaction,
+    path: &Path,
+    moves: &[(String, i64)],
+    kind: &str,
+    run: i64,
+    action: &str,
+    at: &str,
+) -> Result<(), LedgerError> {
+    for (instance, delta) in moves {
+        let balance: i64 = tx
+            .query_row(
+                "UPDATE account SET balance = balance + ?2 WHERE instance = ?1 RETURNING balance",
+                params![instance, delta],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sqlite(path, e))?
+            .ok_or_else(|| LedgerError::Invariant {
+                path: path.to_owned(),
+                message: format!("no account for instance `{instance}`"),
+            })?;
+        tx.execute(
+            "INSERT INTO entry (instance, delta, balance, kind, run, action, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![instance, delta, balance, kind, run, action, at],
+        )
+        .map_err(|e| sqlite(path, e))?;
+    }
+    let touched: Vec<&str> = moves.iter().map(|(i, _)| i.as_str()).collect();
+    check_invariants(tx, path, &touched)
+}
+
+/// Conservation (the movements sum to zero, and all balances to all seeds) and bounds of
+/// the `touched` accounts, checked inside the transaction before it commits.
+pub(crate) fn check_invariants(
+    tx: &Transaction,
+    path: &Path,
+    touched: &[&str],
+) -> Result<(), LedgerError> {
+    let fail = |message: String| LedgerError::Invariant {
+        path: path.to_owned(),
+        message,
+    };
+    let (balances, seeds): (i64, i64) = tx
+        .query_row(
+            "SELECT (SELECT coalesce(sum(balance), 0) FROM account),
+                    (SELECT coalesce(sum(delta), 0) FROM entry WHERE kind = 'seed')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| sqlite(path, e))?;
+    if balances != seeds {
+        return Err(fail(format!(
+            "credits not conserved: balances sum to {} but {} were seeded",
+            credits(balances),
+            credits(seeds)
+        )));
+    }
+    for id in touched {
+        let (balance, cap): (i64, i64) = tx
+            .query_row(
+                "SELECT balance, cap FROM account WHERE instance = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| sqlite(path, e))?;
+        if !(0..=cap).contains(&balance) {
+            return Err(fail(format!(
+                "`{id}` would hold {} credits, outside [0, {}]",
+                credits(balance),
+                credits(cap)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet() -> Fleet {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fleet.toml"))
+                .unwrap();
+        Fleet::parse(Path::new("fleet.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn seeds_once_and_matches_the_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let f = fleet();
+        let mut l = Ledger::open(&path).unwrap();
+        assert_eq!(l.seed(&f, "t0").unwrap(), f.instances.len());
+        assert_eq!(l.seed(&f, "t1").unwrap(), 0);
+        l.check_fleet(&f, Path::new("fleet.toml")).unwrap();
+        let total: f64 = l.accounts().unwrap().iter().map(|a| a.balance).sum();
+        assert!((total - f.total_credits()).abs() < 1e-6);
+        let mut changed = f.clone();
+        changed.instances[0].credits += 1.0;
+        let e = l
+            .check_fleet(&changed, Path::new("fleet.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("the source of truth"), "{e}");
+        assert_eq!(l.sync_fleet(&mut changed).unwrap(), 1);
+        assert_eq!(changed, f);
+    }
+
+    #[test]
+    fn refuses_moves_that_break_conservation_or_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let f = fleet();
+        let mut l = Ledger::open(&path).unwrap();
+        l.seed(&f, "t0").unwrap();
+        let (a, b) = (f.instances[0].id.clone(), f.instances[1].id.clone());
+        let tx = l.conn.transaction().unwrap();
+        let e = post(&tx, &path, &[(a.clone(), 1)], "transfer", 0, "x", "t").unwrap_err();
+        assert!(e.to_string().contains("not conserved"), "{e}");
+        drop(tx);
+        let tx = l.conn.transaction().unwrap();
+        let huge = micro(1e9);
+        let e = post(
+            &tx,
+            &path,
+            &[(a, -huge), (b, huge)],
+            "transfer",
+            0,
+            "x",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("outside [0, "), "{e}");
+        drop(tx);
+        l.check_fleet(&f, Path::new("fleet.toml")).unwrap();
+    }
+
+    #[test]
+    fn detects_a_tampered_balance_and_a_garbage_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let mut l = Ledger::open(&path).unwrap();
+        l.seed(&fleet(), "t0").unwrap();
+        l.conn
+            .execute("UPDATE account SET balance = balance + 5", [])
+            .unwrap();
+        drop(l);
+        let e = Ledger::open(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("l.sqlite: the ledger database is corrupt: account"),
+            "{e}"
+        );
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let e = Ledger::open(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("l.sqlite: the ledger database is corrupt"),
+            "{e}"
+        );
+    }
+}

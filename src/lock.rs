@@ -1,0 +1,92 @@
+//! The fleet lock: one writer of a fleet's state at a time.
+//!
+//! `apply` changes the fleet file, the journal and the machines; `plan` reads
+//! the fleet and writes forecast state. Both take an exclusive `flock` on
+//! `<fleet>.lock` for their whole run, so two applies, or a plan racing an
+//! apply, cannot interleave. The kernel drops the lock when the holder dies,
+//! even by SIGKILL, so a crashed apply never leaves a stale lock behind.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often a waiting process retries the lock.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: another chameleon process holds the fleet lock (waited {waited_secs} s); retry later or pass --wait SECS")]
+    Busy { path: PathBuf, waited_secs: u64 },
+}
+
+/// An exclusive lock on a fleet, held until dropped.
+#[derive(Debug)]
+pub struct FleetLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl FleetLock {
+    /// The lock file of a fleet file: `fleet.toml` → `fleet.toml.lock`.
+    pub fn path_for(fleet: &Path) -> PathBuf {
+        let mut name = fleet.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// Takes the lock of `fleet`, waiting up to `wait` for another holder to finish.
+    pub fn acquire(fleet: &Path, wait: Duration) -> Result<FleetLock, LockError> {
+        let path = Self::path_for(fleet);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(FleetLock { _file: file, path }),
+                Err(TryLockError::WouldBlock) if start.elapsed() < wait => std::thread::sleep(POLL),
+                Err(TryLockError::WouldBlock) => {
+                    return Err(LockError::Busy {
+                        path,
+                        waited_secs: wait.as_secs(),
+                    })
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_waits_then_fails_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = dir.path().join("fleet.toml");
+        let first = FleetLock::acquire(&fleet, Duration::ZERO).unwrap();
+        let e = FleetLock::acquire(&fleet, Duration::from_millis(50)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("fleet.toml.lock: another chameleon process holds the fleet lock"),
+            "{e}"
+        );
+        drop(first);
+        FleetLock::acquire(&fleet, Duration::ZERO).unwrap();
+    }
+}

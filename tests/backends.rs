@@ -1,0 +1,254 @@
+//! Backend integration tests: the `cgroup` backend on the machine's real cgroups where it
+//! allows (skipped with a message where it does not), and through the real binary on a
+//! fake cgroup v2 tree, which exercises the file formats, detection and read-back.
+
+use chameleon::executor::backend::{Backend, Cgroup, Context, Effect, Op};
+use chameleon::fleet::Fleet;
+use chameleon::plan::{Kind, Plan};
+use chameleon::resource::Resource;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOW: &str = "2024-03-07T00:00:00Z";
+const LATER: &str = "2024-03-07T00:05:00Z";
+const MIB: f64 = 1_048_576.0;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn cx() -> Context<'static> {
+    Context {
+        plan: "test",
+        action: "a01",
+    }
+}
+
+fn resize(instance: &str, resource: Resource, from: f64, to: f64) -> Op {
+    Op::Resize {
+        instance: instance.into(),
+        resource,
+        from,
+        to,
+    }
+}
+
+/// Removes the test's groups even when an assertion fails.
+struct Groups(Vec<PathBuf>);
+
+impl Drop for Groups {
+    fn drop(&mut self) {
+        for g in &self.0 {
+            let _ = std::fs::remove_dir(g);
+        }
+    }
+}
+
+#[test]
+fn real_cgroups_when_the_machine_allows() {
+    let root =
+        PathBuf::from(std::env::var("CHAMELEON_CGROUP_ROOT").unwrap_or("/sys/fs/cgroup".into()));
+    let mut b = match Cgroup::detect(&root) {
+        Ok(b) => b,
+        Err(e) => return eprintln!("skipping the real cgroup test: {e}"),
+    };
+    let name = format!("chameleon-test-{}", std::process::id());
+    let cpu = resize(&name, Resource::Cpu, f64::INFINITY, 0.5);
+    if let Err(e) = b.apply(&cpu, cx()) {
+        return eprintln!(
+            "skipping the real cgroup test: cannot create a group under {}: {e}",
+            root.display()
+        );
+    }
+    let v2 = root.join("cgroup.controllers").is_file();
+    let groups = Groups(if v2 {
+        vec![root.join(&name)]
+    } else {
+        vec![
+            root.join("cpu").join(&name),
+            root.join("memory").join(&name),
+        ]
+    });
+    assert_eq!(b.read(&name, Resource::Cpu).unwrap(), 0.5);
+    assert_eq!(b.observe(&cpu, cx()).unwrap(), Effect::Applied);
+    let mem = resize(&name, Resource::Mem, f64::INFINITY, 256.0);
+    b.apply(&mem, cx()).unwrap();
+    assert_eq!(b.read(&name, Resource::Mem).unwrap(), 256.0);
+    b.apply(&resize(&name, Resource::Cpu, 0.5, 1.25), cx())
+        .unwrap();
+    assert_eq!(b.read(&name, Resource::Cpu).unwrap(), 1.25);
+    // A process using ~64 MiB in the group: shrinking memory below that is refused.
+    let procs = groups.0.last().unwrap().join("cgroup.procs");
+    let script = format!(
+        "echo $$ > {}; x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ready; sleep 20",
+        procs.display()
+    );
+    let mut hog = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(hog.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let usage_file = groups.0.last().unwrap().join(if v2 {
+        "memory.current"
+    } else {
+        "memory.usage_in_bytes"
+    });
+    let usage: f64 = std::fs::read_to_string(usage_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let shrink = resize(&name, Resource::Mem, 256.0, 8.0);
+    let refused = b.apply(&shrink, cx());
+    let _ = hog.kill();
+    let _ = hog.wait();
+    if usage < 32.0 * MIB {
+        eprintln!("skipping the usage check: the group uses {usage} bytes (could not move a process into it)");
+    } else {
+        let e = refused.unwrap_err().to_string();
+        assert!(e.contains("below its current usage"), "{e}");
+        assert_eq!(b.read(&name, Resource::Mem).unwrap(), 256.0);
+    }
+    eprintln!(
+        "real cgroup {} test passed under {}",
+        if v2 { "v2" } else { "v1" },
+        root.display()
+    );
+}
+
+/// A fake cgroup v2 tree holding the fleet's allocations.
+fn fake_tree(root: &Path, fleet: &Fleet) {
+    std::fs::write(root.join("cgroup.controllers"), "cpu memory").unwrap();
+    std::fs::write(root.join("cgroup.subtree_control"), "").unwrap();
+    for i in &fleet.instances {
+        let g = root.join(&i.id);
+        std::fs::create_dir(&g).unwrap();
+        let quota = (i.cpu.alloc * 100_000.0).round() as i64;
+        std::fs::write(g.join("cpu.max"), format!("{quota} 100000")).unwrap();
+        std::fs::write(
+            g.join("memory.max"),
+            format!("{}", (i.mem.alloc * MIB) as i64),
+        )
+        .unwrap();
+        std::fs::write(g.join("memory.current"), "1048576").unwrap();
+    }
+}
+
+fn tree(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for g in std::fs::read_dir(root).unwrap() {
+        let g = g.unwrap().path();
+        for f in ["cpu.max", "memory.max"] {
+            if let Ok(t) = std::fs::read_to_string(g.join(f)) {
+                out.push((
+                    format!("{}/{f}", g.file_name().unwrap().to_string_lossy()),
+                    t,
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn cgroup_backend_through_the_binary_on_a_fake_v2_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for f in ["fleet.toml", "telemetry.csv"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+    }
+    // No percentage budget, so the plan includes the migration cgroups cannot do.
+    let model = chameleon::policy::DEFAULT
+        .replace("max_changes_percent = 50.0", "max_changes_percent = 100.0");
+    std::fs::write(dir.path().join("model.toml"), model).unwrap();
+    let bin = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chameleon"));
+        c.current_dir(dir.path());
+        c
+    };
+    let o = bin()
+        .args([
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+            "--model",
+            "model.toml",
+            "--now",
+            NOW,
+            "--out-dir",
+            ".",
+        ])
+        .output()
+        .unwrap();
+    let plan_path = dir.path().join(String::from_utf8_lossy(&o.stdout).trim());
+    let fleet = Fleet::read(&dir.path().join("fleet.toml")).unwrap();
+    let cg = dir.path().join("cg");
+    std::fs::create_dir(&cg).unwrap();
+    fake_tree(&cg, &fleet);
+    let before = tree(&cg);
+    let apply = |extra: &[&str]| {
+        bin()
+            .args([
+                "apply",
+                plan_path.to_str().unwrap(),
+                "--fleet",
+                "fleet.toml",
+                "--now",
+                LATER,
+            ])
+            .args(["--backend", "cgroup", "--cgroup-root", cg.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The full plan has net resizes and a migration, which cgroups cannot do: rolled back.
+    let o = apply(&["--on-failure", "rollback"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the cgroup backend cannot"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree(&cg), before);
+    assert_eq!(Fleet::read(&dir.path().join("fleet.toml")).unwrap(), fleet);
+
+    // Skip those: the cpu and mem changes land in the tree and match the fleet file.
+    let mut plan = Plan::read(&plan_path).unwrap();
+    plan.plan.id += "-cg";
+    for a in &mut plan.actions {
+        a.skip = a.kind == Kind::Migrate || a.resource == Some(Resource::Net);
+    }
+    plan.plan.digest = plan.compute_digest();
+    std::fs::write(&plan_path, plan.to_text()).unwrap();
+    let o = apply(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = Fleet::read(&dir.path().join("fleet.toml")).unwrap();
+    assert_ne!(after, fleet);
+    let b = Cgroup::detect(&cg).unwrap();
+    for i in &after.instances {
+        assert!(
+            (b.read(&i.id, Resource::Cpu).unwrap() - i.cpu.alloc).abs() < 1e-5,
+            "{}",
+            i.id
+        );
+        assert!(
+            (b.read(&i.id, Resource::Mem).unwrap() - i.mem.alloc).abs() < 1e-2,
+            "{}",
+            i.id
+        );
+    }
+    assert_ne!(tree(&cg), before);
+}
