@@ -173,6 +173,7 @@ pub fn candidates(
         out.push(Box::new(MstlEts {
             periods: periods.to_vec(),
             factor: ctx.factor,
+            window: ctx.ets_window,
             spec,
         }));
     }
