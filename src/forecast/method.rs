@@ -345,14 +345,17 @@ impl Candidate for Vpa {
     }
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
-        let n = y.len();
         let decay = 0.5f64.powf(1.0 / self.half_life.max(1) as f64);
+        let mut weight = 1.0 / decay;
         let mut weighted: Vec<(f64, f64)> = y
             .iter()
-            .enumerate()
-            .map(|(i, &v)| (v, decay.powi((n - 1 - i) as i32)))
+            .rev()
+            .map(|&v| {
+                weight *= decay;
+                (v, weight)
+            })
             .collect();
-        weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        weighted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let median = weighted_quantile(&weighted, 0.5);
         let upper = weighted_quantile(&weighted, q) * 1.15;
         Ok(Path {

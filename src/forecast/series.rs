@@ -8,7 +8,7 @@ use super::select::{self, Context, Selection};
 use super::state::{Entry, Fingerprint};
 use super::{grid, Demand, Key, Method, Settings, Work};
 use crate::telemetry::most_common_step;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// One series' result.
 pub(super) struct Outcome {
@@ -45,7 +45,7 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
-    let (selection, selected_at, work) = match prior.filter(|e| is_fresh(e, now, settings)) {
+    let (selection, selected_at, work) = match prior.filter(|e| is_fresh(key, e, now, settings)) {
         Some(e) if e.fingerprint == fingerprint => {
             return outcome(cached(e, y), Some(e.clone()), Work::Reused)
         }
@@ -79,10 +79,28 @@ fn shifted(e: &Entry, points: &[(i64, f64)]) -> bool {
     new.len() >= 3 && 4 * outside >= 3 * new.len()
 }
 
-/// Whether a stored selection is younger than the re-selection period.
-fn is_fresh(e: &Entry, now: DateTime<Utc>, settings: &Settings) -> bool {
-    let age = now - e.selected_at;
-    age >= Duration::zero() && age < Duration::hours(i64::from(settings.reselect_hours))
+/// Whether a stored selection is still current: made at or before `now`, with
+/// none of this series' re-selection times in between. Each series re-selects
+/// every `reselect_hours` at its own offset (a hash of its key), so a cron run
+/// every 15 minutes re-selects about 1/96 of a fleet, not all of it once a day.
+fn is_fresh(key: &Key, e: &Entry, now: DateTime<Utc>, settings: &Settings) -> bool {
+    let period = i64::from(settings.reselect_hours) * 3600;
+    if period == 0 || e.selected_at > now {
+        return false;
+    }
+    let offset = reselect_offset(key, period);
+    let slot = |t: DateTime<Utc>| (t.timestamp() - offset).div_euclid(period);
+    slot(e.selected_at) == slot(now)
+}
+
+/// Seconds into each re-selection period at which `key` re-selects: FNV-1a of
+/// the instance and resource names, stable across runs and platforms.
+pub(super) fn reselect_offset(key: &Key, period: i64) -> i64 {
+    let bytes = key.0.bytes().chain([0]).chain(key.1.name().bytes());
+    let hash = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % period.max(1).unsigned_abs()) as i64
 }
 
 fn cached(e: &Entry, y: &[f64]) -> Demand {
@@ -218,10 +236,60 @@ pub(super) mod tests {
             spec: None,
             offset: None,
             note: String::new(),
+            screened: false,
         };
         let (d, _) = finish(&[1.0, 5.0, 2.0], &ctx, selection);
         assert_eq!((d.method, d.quantile), (Method::RecentPeak, 5.0));
         assert!(d.note.contains("mstl_ets failed"), "{}", d.note);
+    }
+
+    #[test]
+    fn reselection_is_spread_over_the_day() {
+        let settings = Settings::default();
+        let t0: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let entry = |instance: String, selected_at| Entry {
+            instance,
+            resource: crate::resource::Resource::Cpu,
+            selection: Selection {
+                method: Method::Ets,
+                periods: Vec::new(),
+                spec: None,
+                offset: None,
+                note: String::new(),
+                screened: false,
+            },
+            selected_at,
+            fingerprint: Fingerprint {
+                step: 300,
+                end: 0,
+                samples: 0,
+                sum: 0.0,
+            },
+            quantile: 0.0,
+            mean: 0.0,
+        };
+        let keys: Vec<Key> = (0..960)
+            .map(|i| (format!("vm-{i}"), crate::resource::Resource::Cpu))
+            .collect();
+        let mut entries: Vec<Entry> = keys.iter().map(|k| entry(k.0.clone(), t0)).collect();
+        let mut reselections = vec![0; keys.len()];
+        let mut busiest = 0;
+        for run in 1..=96 {
+            let now = t0 + chrono::Duration::minutes(15 * run);
+            let mut count = 0;
+            for (i, (k, e)) in keys.iter().zip(&mut entries).enumerate() {
+                if !is_fresh(k, e, now, &settings) {
+                    *e = entry(k.0.clone(), now);
+                    reselections[i] += 1;
+                    count += 1;
+                }
+            }
+            busiest = busiest.max(count);
+        }
+        assert!(reselections.iter().all(|&n| n == 1), "{reselections:?}");
+        assert!(busiest <= 30, "{busiest} of 960 in one run");
+        let future = entry(keys[0].0.clone(), t0 + chrono::Duration::hours(1));
+        assert!(!is_fresh(&keys[0], &future, t0, &settings));
     }
 
     #[test]
