@@ -5,12 +5,14 @@
 //! otherwise the point). Calibration later shifts the base by a conformal offset.
 
 use super::grid::aggregate;
-use augurs::ets::model::{ErrorComponent, Model, ModelType, SeasonalComponent, TrendComponent, Unfit};
+use augurs::ets::model::{
+    ErrorComponent, Model, ModelType, SeasonalComponent, TrendComponent, Unfit,
+};
 use augurs::ets::{AutoETS, FittedAutoETS};
 use augurs::mstl::{FittedTrendModel, MSTLModel, TrendModel};
 use augurs::{Fit, Forecast, Predict};
-use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// How a [`super::Demand`] was produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -160,7 +162,10 @@ impl Candidate for Ets {
         let y = aggregate(&y[y.len().saturating_sub(self.window)..], self.factor);
         let steps = horizon.div_ceil(self.factor);
         let failed = |e: augurs::ets::Error| format!("ETS fit failed ({e})");
-        let pinned = self.spec.as_deref().and_then(|s| pinned_ets(s).ok()?.fit(&y).ok());
+        let pinned = self
+            .spec
+            .as_deref()
+            .and_then(|s| pinned_ets(s).ok()?.fit(&y).ok());
         let (mut path, spec) = match pinned {
             Some(m) => (predict(&m, steps, q)?, spec_of(&m)),
             None => {
@@ -490,7 +495,9 @@ mod tests {
 
     #[test]
     fn every_additive_spec_pins_exactly_that_model() {
-        let y: Vec<f64> = (0..200).map(|i| 10.0 + ((i * 7919) % 13) as f64 * 0.3).collect();
+        let y: Vec<f64> = (0..200)
+            .map(|i| 10.0 + ((i * 7919) % 13) as f64 * 0.3)
+            .collect();
         for spec in ["ANN", "AAN", "AANd"] {
             let m = pinned_ets(spec).unwrap().fit(&y).unwrap();
             assert_eq!(spec_of(&m), spec);

@@ -84,6 +84,11 @@ impl Context {
         self.season >= 2 && n >= 2 * self.season + self.horizon
     }
 
+    /// Samples from the first backtest origin to the end: their spikes stay in.
+    pub fn backtest_span(&self) -> usize {
+        self.origins * self.spacing + self.horizon
+    }
+
     fn origins(&self, n: usize) -> Origins {
         let seasonal = self.seasonal(n);
         Origins {

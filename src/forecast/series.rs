@@ -7,12 +7,14 @@
 use super::select::{self, Context, Selection};
 use super::state::{Entry, Fingerprint};
 use super::{grid, Demand, Key, Method, Settings, Work};
+use super::{shift, spikes};
 use crate::telemetry::most_common_step;
 use chrono::{DateTime, Utc};
 
 /// One series' result.
 pub(super) struct Outcome {
     pub demand: Demand,
+    /// The new state entry; `None` with `work` = `Shifted` drops the stored one.
     pub entry: Option<Entry>,
     pub gaps: usize,
     pub work: Work,
@@ -45,14 +47,20 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
+    let clean = spikes::clean(y, ctx.backtest_span()).0;
+    if let Some(at) = shift::last_shift(y, step) {
+        // Nothing is stored: once the shift is older than the search, selection sees all.
+        return outcome(since_shift(y, at, step, &ctx), None, Work::Shifted);
+    }
     let (selection, selected_at, work) = match prior.filter(|e| is_fresh(key, e, now, settings)) {
         Some(e) if e.fingerprint == fingerprint => {
             return outcome(cached(e, y), Some(e.clone()), Work::Reused)
         }
         Some(e) if !shifted(e, points) => (e.selection.clone(), e.selected_at, Work::Refitted),
-        _ => (select::select(y, &ctx).0, now, Work::Selected),
+        _ => (select::select(&clean, &ctx).0, now, Work::Selected),
     };
-    let (demand, selection) = finish(y, &ctx, selection);
+    let (mut demand, selection) = finish(&clean, &ctx, selection);
+    demand.last = y.last().copied().unwrap_or(0.0);
     let entry = Entry {
         instance: key.0.clone(),
         resource: key.1,
@@ -141,7 +149,31 @@ pub fn forecast_series(values: &[f64], step_seconds: i64, settings: &Settings) -
         return d;
     }
     let ctx = Context::new(settings, step_seconds);
-    finish(values, &ctx, select::select(values, &ctx).0).0
+    if let Some(at) = shift::last_shift(values, step_seconds) {
+        return since_shift(values, at, step_seconds, &ctx);
+    }
+    let clean = spikes::clean(values, ctx.backtest_span()).0;
+    let mut d = finish(&clean, &ctx, select::select(&clean, &ctx).0).0;
+    d.last = values.last().copied().unwrap_or(0.0);
+    d
+}
+
+/// The forecast from the history since a level shift at `at` alone, selected afresh.
+fn since_shift(y: &[f64], at: usize, step: i64, ctx: &Context) -> Demand {
+    let since = &y[at..];
+    let mut d = match select::fallback(since) {
+        Some(d) => d,
+        None => finish(since, ctx, select::select(since, ctx).0).0,
+    };
+    let minutes = since.len() as i64 * step / 60;
+    let shift = format!("level shift {minutes} min ago: fitted on the history since");
+    d.note = if d.note.is_empty() {
+        shift
+    } else {
+        format!("{shift}; {}", d.note)
+    };
+    d.last = y.last().copied().unwrap_or(0.0);
+    d
 }
 
 #[cfg(test)]
@@ -309,6 +341,42 @@ pub(super) mod tests {
         }
         let d = forecast_series(&values, 300, &Settings::default());
         assert!(d.mean > 130.0 && d.quantile > 150.0, "{d:?}");
+    }
+
+    #[test]
+    fn a_level_shift_is_followed_within_half_an_hour_to_two_hours() {
+        for minutes in [30, 60, 120] {
+            let k = minutes / 5;
+            let mut up = daily(4, 1.0);
+            let n = up.len();
+            for v in &mut up[n - k..] {
+                *v += 100.0;
+            }
+            let d = forecast_series(&up, 300, &Settings::default());
+            assert!(d.mean > 160.0 && d.quantile > 165.0, "{minutes} min: {d:?}");
+            assert!(d.note.contains("level shift"), "{}", d.note);
+            let mut down = daily(4, 1.0);
+            for v in &mut down[n - k..] {
+                *v -= 60.0;
+            }
+            let d = forecast_series(&down, 300, &Settings::default());
+            assert!(d.quantile < 20.0, "{minutes} min: {d:?}");
+        }
+    }
+
+    #[test]
+    fn a_one_off_spike_does_not_inflate_the_forecast() {
+        // Spikes two hours ago and a day before the coming hour (which seasonal methods repeat).
+        for at in [24, 288 - 6] {
+            let mut values = daily(4, 1.0);
+            let n = values.len();
+            values[n - at] += 500.0;
+            let d = forecast_series(&values, 300, &Settings::default());
+            assert!(
+                d.quantile < 80.0 && d.mean < 75.0,
+                "spike {at} samples ago: {d:?}"
+            );
+        }
     }
 
     #[test]
