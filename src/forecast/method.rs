@@ -68,7 +68,7 @@ pub struct Path {
     pub point: Vec<f64>,
     /// The uncalibrated quantile per step.
     pub base: Vec<f64>,
-    /// The ETS model AutoETS chose (e.g. `AAdN`), to refit it alone next time.
+    /// The ETS model AutoETS chose (e.g. `AANd`), to refit it alone next time.
     pub spec: Option<String>,
 }
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 /// Below this many samples no model is fitted: the forecast is the recent peak.
 pub const MIN_MODEL_SAMPLES: usize = 24;
-/// ETS only sees the most recent two days: a one-hour forecast does not need more.
+/// ETS only sees the most recent day: a one-hour forecast does not need more, and a
+/// fit on 96 blocks costs a third of one on 192.
 const ETS_WINDOW_SECONDS: i64 = 86_400;
 /// The VPA recommender's default histogram half-life.
 const VPA_HALF_LIFE_SECONDS: i64 = 86_400;
@@ -33,7 +34,7 @@ pub struct Selection {
     pub method: Method,
     /// MSTL periods in samples (empty when no season was detected).
     pub periods: Vec<usize>,
-    /// The pinned ETS model, e.g. `AAdN`.
+    /// The pinned ETS model, e.g. `ANN` or `AANd` (damped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
     /// The conformal offset added to the point forecast (none: the method's own quantile).

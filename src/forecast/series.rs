@@ -47,15 +47,17 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
-    let clean = spikes::clean(y, ctx.backtest_span()).0;
+    let prior = prior.filter(|e| is_fresh(key, e, now, settings));
+    if let Some(e) = prior.filter(|e| e.fingerprint == fingerprint) {
+        // Stored only when that same history showed no level shift.
+        return outcome(cached(e, y), Some(e.clone()), Work::Reused);
+    }
     if let Some(at) = shift::last_shift(y, step) {
         // Nothing is stored: once the shift is older than the search, selection sees all.
         return outcome(since_shift(y, at, step, &ctx), None, Work::Shifted);
     }
-    let (selection, selected_at, work) = match prior.filter(|e| is_fresh(key, e, now, settings)) {
-        Some(e) if e.fingerprint == fingerprint => {
-            return outcome(cached(e, y), Some(e.clone()), Work::Reused)
-        }
+    let clean = spikes::clean(y, ctx.backtest_span()).0;
+    let (selection, selected_at, work) = match prior {
         Some(e) if !shifted(e, points) => (e.selection.clone(), e.selected_at, Work::Refitted),
         _ => (select::select(&clean, &ctx).0, now, Work::Selected),
     };

@@ -29,6 +29,9 @@ pub fn last_shift(y: &[f64], step_seconds: i64) -> Option<usize> {
     if tail.len() < 4 * MIN_AFTER {
         return None;
     }
+    if !has_jump(tail) {
+        return None;
+    }
     let centre = median(tail);
     let scale = mad(tail, centre).max(1e-9 * (centre.abs() + 1e-9));
     let z: Vec<f64> = tail.iter().map(|v| (v - centre) / scale).collect();
@@ -41,6 +44,18 @@ pub fn last_shift(y: &[f64], step_seconds: i64) -> Option<usize> {
         .filter(|&c| c >= MIN_AFTER && c + MIN_AFTER <= tail.len())
         .find(|&c| is_level_shift(&tail[..c], &tail[c..]))
         .map(|c| start + c + settling(&tail[..c], &tail[c..]))
+}
+
+/// A cheap necessary condition for [`is_level_shift`] at some split (with half
+/// its margin), so the changepoint detector only runs where a jump is possible.
+fn has_jump(tail: &[f64]) -> bool {
+    let diffs: Vec<f64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
+    let noise = mad(&diffs, median(&diffs)) / std::f64::consts::SQRT_2;
+    let floor = 1e-9 * (median(tail).abs() + 1e-9);
+    (2 * MIN_AFTER..=tail.len() - MIN_AFTER).any(|c| {
+        let (old, new) = levels(&tail[..c], &tail[c..]);
+        (new - old).abs() > 0.5 * MIN_SIGMAS * noise.max(floor)
+    })
 }
 
 /// Leading samples of `after` still on the old side of the midpoint (the ramp into the shift).
