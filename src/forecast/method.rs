@@ -287,9 +287,12 @@ impl FittedTrendModel for TrendFit {
     }
 }
 
+/// MSTL decomposes the last this many of its longest period.
+const MSTL_SEASONS: usize = 3;
+
 /// MSTL with the given periods and a non-seasonal ETS trend (pinned to `spec` if
 /// given, fitted on the last `window` samples), on block means of `factor`
-/// samples (periods are multiples of `factor`).
+/// samples (periods are multiples of `factor`) over the last three longest periods.
 pub struct MstlEts {
     pub periods: Vec<usize>,
     pub factor: usize,
@@ -304,7 +307,9 @@ impl Candidate for MstlEts {
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
         let periods: Vec<usize> = self.periods.iter().map(|p| p / self.factor).collect();
-        let y = aggregate(y, self.factor);
+        // Three of the longest season are enough to estimate it, at under half the STL cost of a week.
+        let keep = MSTL_SEASONS * self.periods.iter().max().copied().unwrap_or(0);
+        let y = aggregate(&y[y.len().saturating_sub(keep)..], self.factor);
         let window = self.window.div_ceil(self.factor);
         let trend = |pinned| TrendEts { pinned, window };
         // A multiplicative-error spec can fail on a window with zeros: search again.
