@@ -82,18 +82,36 @@ fn fleet(instances: usize, start: i64, n: usize) -> Telemetry {
     t
 }
 
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`
+/// (0 where that is not readable): with other work on the machine, CPU time per
+/// series is steadier than wall time.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
 fn timed(label: &str, series: usize, f: impl FnOnce() -> Forecasts) -> Forecasts {
-    let clock = Instant::now();
+    let (clock, cpu) = (Instant::now(), cpu_seconds());
     let out = f();
     let s = clock.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     let work: Vec<String> = out
         .work
         .iter()
         .map(|(w, n)| format!("{n} {}", w.name()))
         .collect();
     println!(
-        "{label:<22} {series:>7} series {s:>9.2} s {:>8.3} ms/series  ({})",
+        "{label:<22} {series:>7} series {s:>9.2} s {:>8.3} ms/series, cpu {cpu:>8.2} s {:>7.3} ms/series  ({})",
         s * 1000.0 / series as f64,
+        cpu * 1000.0 / series as f64,
         work.join(", ")
     );
     out

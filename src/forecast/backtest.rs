@@ -22,6 +22,8 @@ pub const ENSEMBLE: [Method; 4] = [
 /// One backtest window: what every candidate forecast from one origin, and what happened.
 #[derive(Debug, Clone)]
 pub struct Window {
+    /// Where the history was cut.
+    pub origin: usize,
     pub actual: Vec<f64>,
     pub paths: BTreeMap<Method, Path>,
     /// The in-sample MASE scale: mean absolute seasonal difference before the origin.
@@ -68,6 +70,18 @@ pub fn ensemble(paths: &BTreeMap<Method, Path>) -> Option<Path> {
     (members.len() >= 2).then(|| median_path(&members))
 }
 
+/// Adds more candidates' forecasts to existing windows of `y` (the ensemble is redone).
+pub fn extend(y: &[f64], windows: &mut [Window], candidates: &[Box<dyn Candidate>], q: f64) {
+    for w in windows {
+        let more = forecast_all(&y[..w.origin], candidates, w.actual.len(), q);
+        w.paths.remove(&Method::Ensemble);
+        w.paths.extend(more);
+        if let Some(e) = ensemble(&w.paths) {
+            w.paths.insert(Method::Ensemble, e);
+        }
+    }
+}
+
 /// Backtests from `origins` origins, `spacing` steps apart, the last one a horizon
 /// before the end; origins leaving under `min_train` samples are dropped.
 pub fn rolling(
@@ -104,6 +118,7 @@ fn window(
 ) -> Window {
     let history = &y[..origin];
     Window {
+        origin,
         actual: y[origin..origin + plan.horizon].to_vec(),
         paths: forecast_all(history, candidates, plan.horizon, q),
         scale: mase_scale(history, plan.season),

@@ -10,6 +10,7 @@ use super::grid;
 use super::method::{Method, Path};
 use super::select::{self, Context, Selection};
 use super::{calibrate, Settings};
+use super::{shift, spikes};
 use crate::resource::Resource;
 use crate::telemetry::{Series, Telemetry};
 use chrono::{DateTime, Utc};
@@ -252,7 +253,7 @@ fn evaluate_series(
         evaluate_window(
             &y[start..origin],
             &y[origin..origin + ctx.horizon],
-            &ctx,
+            (&ctx, step),
             &mut out,
         )?;
     }
@@ -263,12 +264,15 @@ fn evaluate_series(
 fn evaluate_window(
     history: &[f64],
     actual: &[f64],
-    ctx: &Context,
+    (ctx, step): (&Context, i64),
     out: &mut SeriesScores,
 ) -> Option<()> {
     if select::fallback(history).is_some() {
         return None;
     }
+    let raw = history;
+    let cleaned = spikes::clean(history, ctx.backtest_span()).0;
+    let history = &cleaned[..];
     let clock = Instant::now();
     let (selection, windows) = select::select(history, ctx);
     let selection_seconds = clock.elapsed().as_secs_f64();
@@ -294,11 +298,44 @@ fn evaluate_window(
             .or_default()
             .push(yard.score(p, offset, t));
     }
-    let chosen = paths.get(&selection.method)?;
-    let t = selection_seconds + seconds.get(&selection.method).copied().unwrap_or(0.0);
-    out.selected.push(yard.score(chosen, selection.offset, t));
-    out.choices.push(selection.method);
+    let chosen = match shift::last_shift(raw, step) {
+        // As a planning run would: the forecast from the history since the shift.
+        Some(at) => {
+            let clock = Instant::now();
+            let (method, path, offset) = since_shift(&raw[at..], ctx);
+            let t = clock.elapsed().as_secs_f64();
+            (method, path, offset, t)
+        }
+        None => {
+            let t = selection_seconds + seconds.get(&selection.method).copied().unwrap_or(0.0);
+            let path = paths.get(&selection.method)?.clone();
+            (selection.method, path, selection.offset, t)
+        }
+    };
+    out.selected.push(yard.score(&chosen.1, chosen.2, chosen.3));
+    out.choices.push(chosen.0);
     Some(())
+}
+
+/// The method, path and offset a planning run uses on the history since a level shift.
+fn since_shift(since: &[f64], ctx: &Context) -> (Method, Path, Option<f64>) {
+    let flat = |d: super::Demand| Path {
+        point: vec![d.mean; ctx.horizon],
+        base: vec![d.quantile; ctx.horizon],
+        spec: None,
+    };
+    if let Some(d) = select::fallback(since) {
+        return (d.method, flat(d), None);
+    }
+    let (selection, _) = select::select(since, ctx);
+    match select::refit(since, ctx, &selection) {
+        Ok((path, _)) => (selection.method, path, selection.offset),
+        Err(_) => {
+            let peak = since.iter().fold(0.0, |m: f64, &v| m.max(v));
+            let d = super::Demand::fixed(since, peak, Method::RecentPeak, String::new());
+            (Method::RecentPeak, flat(d), None)
+        }
+    }
 }
 
 /// Every candidate's forecast from one origin with the seconds each took.

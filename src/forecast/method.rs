@@ -5,10 +5,14 @@
 //! otherwise the point). Calibration later shifts the base by a conformal offset.
 
 use super::grid::aggregate;
-use augurs::ets::AutoETS;
-use augurs::mstl::MSTLModel;
-use augurs::{Fit, Predict};
+use augurs::ets::model::{
+    ErrorComponent, Model, ModelType, SeasonalComponent, TrendComponent, Unfit,
+};
+use augurs::ets::{AutoETS, FittedAutoETS};
+use augurs::mstl::{FittedTrendModel, MSTLModel, TrendModel};
+use augurs::{Fit, Forecast, Predict};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// How a [`super::Demand`] was produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -64,7 +68,7 @@ pub struct Path {
     pub point: Vec<f64>,
     /// The uncalibrated quantile per step.
     pub base: Vec<f64>,
-    /// The ETS model AutoETS chose (e.g. `AAdN`), to refit it alone next time.
+    /// The ETS model AutoETS chose (e.g. `AANd`), to refit it alone next time.
     pub spec: Option<String>,
 }
 
@@ -156,18 +160,28 @@ impl Candidate for Ets {
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
         let y = aggregate(&y[y.len().saturating_sub(self.window)..], self.factor);
-        let pinned = self.spec.as_deref().map(pinned_ets).and_then(Result::ok);
-        let fitted = pinned
-            .and_then(|m| m.fit(&y).ok())
-            .map_or_else(|| additive_ets().fit(&y), Ok)
-            .map_err(|e| format!("ETS fit failed ({e})"))?;
-        let m = fitted.model();
-        let spec = format!("{}{}", m.model_type(), if m.damped() { "d" } else { "" });
-        let mut path =
-            predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon);
+        let steps = horizon.div_ceil(self.factor);
+        let failed = |e: augurs::ets::Error| format!("ETS fit failed ({e})");
+        let pinned = self
+            .spec
+            .as_deref()
+            .and_then(|s| pinned_ets(s).ok()?.fit(&y).ok());
+        let (mut path, spec) = match pinned {
+            Some(m) => (predict(&m, steps, q)?, spec_of(&m)),
+            None => {
+                let fitted = additive_ets().fit(&y).map_err(failed)?;
+                (predict(&fitted, steps, q)?, spec_of(fitted.model()))
+            }
+        };
+        path = path.expand(self.factor, horizon);
         path.spec = Some(spec);
         Ok(path)
     }
+}
+
+/// The spec that pins `m` next time: its type plus `d` when damped.
+fn spec_of(m: &Model) -> String {
+    format!("{}{}", m.model_type(), if m.damped() { "d" } else { "" })
 }
 
 /// AutoETS over the additive-error, non-seasonal models: a pinned one then refits
@@ -176,24 +190,113 @@ fn additive_ets() -> AutoETS {
     AutoETS::new(1, "AZN").expect("AZN is a valid spec")
 }
 
-/// An AutoETS restricted to one model, from a spec such as `AAN` or `AAN` + `d` (damped).
-fn pinned_ets(spec: &str) -> Result<AutoETS, String> {
-    let (spec, damped) = match spec.strip_suffix('d') {
+/// One non-seasonal ETS model from a spec such as `ANN`, `AAN` or `AAN` + `d` (damped).
+///
+/// Built directly rather than as a one-model AutoETS: augurs 0.10's AutoETS
+/// finds no model for a pinned `N` trend, so `ANN` would search again every time.
+fn pinned_ets(spec: &str) -> Result<Unfit, String> {
+    let bad = || format!("bad ETS spec `{spec}`");
+    let (body, damped) = match spec.strip_suffix('d') {
         Some(s) => (s, true),
         None => (spec, false),
     };
-    let bad = |e: augurs::ets::Error| format!("bad ETS spec `{spec}` ({e})");
-    AutoETS::new(1, spec)
-        .map_err(bad)?
-        .damped(damped)
-        .map_err(bad)
+    let mut parts = body.chars();
+    let error = match parts.next() {
+        Some('A') => ErrorComponent::Additive,
+        Some('M') => ErrorComponent::Multiplicative,
+        _ => return Err(bad()),
+    };
+    let trend = match parts.next() {
+        Some('N') => TrendComponent::None,
+        Some('A') => TrendComponent::Additive,
+        Some('M') => TrendComponent::Multiplicative,
+        _ => return Err(bad()),
+    };
+    if parts.as_str() != "N" || (damped && trend == TrendComponent::None) {
+        return Err(bad());
+    }
+    let season = SeasonalComponent::None;
+    Ok(Unfit::new(ModelType {
+        error,
+        trend,
+        season,
+    })
+    .damped(damped))
 }
 
+/// MSTL's trend model: non-seasonal ETS (pinned, or searched when `pinned` is
+/// `None`) fitted on the last `window` values of the deseasonalised series only.
+/// A one-hour forecast needs the recent trend, and fitting a week costs 3.5× as much.
+#[derive(Debug)]
+struct TrendEts {
+    pinned: Option<Unfit>,
+    window: usize,
+}
+
+#[derive(Debug)]
+enum TrendFit {
+    Pinned(Model),
+    Searched(FittedAutoETS),
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl TrendModel for TrendEts {
+    fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed("ETS")
+    }
+
+    fn fit(&self, y: &[f64]) -> Result<Box<dyn FittedTrendModel + Sync + Send>, BoxError> {
+        let y = &y[y.len().saturating_sub(self.window)..];
+        Ok(Box::new(match &self.pinned {
+            Some(m) => TrendFit::Pinned(m.clone().fit(y)?),
+            None => TrendFit::Searched(additive_ets().fit(y)?),
+        }))
+    }
+}
+
+impl FittedTrendModel for TrendFit {
+    fn predict_inplace(
+        &self,
+        horizon: usize,
+        level: Option<f64>,
+        forecast: &mut Forecast,
+    ) -> Result<(), BoxError> {
+        match self {
+            TrendFit::Pinned(m) => Ok(m.predict_inplace(horizon, level, forecast)?),
+            TrendFit::Searched(m) => Ok(m.predict_inplace(horizon, level, forecast)?),
+        }
+    }
+
+    fn predict_in_sample_inplace(
+        &self,
+        level: Option<f64>,
+        forecast: &mut Forecast,
+    ) -> Result<(), BoxError> {
+        match self {
+            TrendFit::Pinned(m) => Ok(m.predict_in_sample_inplace(level, forecast)?),
+            TrendFit::Searched(m) => Ok(m.predict_in_sample_inplace(level, forecast)?),
+        }
+    }
+
+    fn training_data_size(&self) -> Option<usize> {
+        Some(match self {
+            TrendFit::Pinned(m) => m.training_data_size(),
+            TrendFit::Searched(m) => m.training_data_size(),
+        })
+    }
+}
+
+/// MSTL decomposes the last this many of its longest period.
+const MSTL_SEASONS: usize = 3;
+
 /// MSTL with the given periods and a non-seasonal ETS trend (pinned to `spec` if
-/// given), on block means of `factor` samples (periods are multiples of `factor`).
+/// given, fitted on the last `window` samples), on block means of `factor`
+/// samples (periods are multiples of `factor`) over the last three longest periods.
 pub struct MstlEts {
     pub periods: Vec<usize>,
     pub factor: usize,
+    pub window: usize,
     pub spec: Option<String>,
 }
 
@@ -204,24 +307,21 @@ impl Candidate for MstlEts {
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
         let periods: Vec<usize> = self.periods.iter().map(|p| p / self.factor).collect();
-        let y = aggregate(y, self.factor);
+        // Three of the longest season are enough to estimate it, at under half the STL cost of a week.
+        let keep = MSTL_SEASONS * self.periods.iter().max().copied().unwrap_or(0);
+        let y = aggregate(&y[y.len().saturating_sub(keep)..], self.factor);
+        let window = self.window.div_ceil(self.factor);
+        let trend = |pinned| TrendEts { pinned, window };
         // A multiplicative-error spec can fail on a window with zeros: search again.
         let fitted = self
             .spec
             .as_deref()
-            .map(pinned_ets)
-            .and_then(Result::ok)
-            .and_then(|t| {
-                MSTLModel::new(periods.clone(), t.into_trend_model())
-                    .fit(&y)
-                    .ok()
-            })
-            .map_or_else(
-                || MSTLModel::new(periods, additive_ets().into_trend_model()).fit(&y),
-                Ok,
-            )
+            .and_then(|s| pinned_ets(s).ok())
+            .and_then(|t| MSTLModel::new(periods.clone(), trend(Some(t))).fit(&y).ok())
+            .map_or_else(|| MSTLModel::new(periods, trend(None)).fit(&y), Ok)
             .map_err(|e| format!("MSTL fit failed ({e})"))?;
-        Ok(predict(&fitted, horizon.div_ceil(self.factor), q)?.expand(self.factor, horizon))
+        let steps = horizon.div_ceil(self.factor);
+        Ok(predict(&fitted, steps, q)?.expand(self.factor, horizon))
     }
 }
 
@@ -255,14 +355,17 @@ impl Candidate for Vpa {
     }
 
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String> {
-        let n = y.len();
         let decay = 0.5f64.powf(1.0 / self.half_life.max(1) as f64);
+        let mut weight = 1.0 / decay;
         let mut weighted: Vec<(f64, f64)> = y
             .iter()
-            .enumerate()
-            .map(|(i, &v)| (v, decay.powi((n - 1 - i) as i32)))
+            .rev()
+            .map(|&v| {
+                weight *= decay;
+                (v, weight)
+            })
             .collect();
-        weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        weighted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let median = weighted_quantile(&weighted, 0.5);
         let upper = weighted_quantile(&weighted, q) * 1.15;
         Ok(Path {
@@ -393,6 +496,19 @@ mod tests {
         };
         assert_eq!(pinned.forecast(&y, 3, 0.9).unwrap(), path);
         assert!(pinned_ets("XYZ").is_err());
+    }
+
+    #[test]
+    fn every_additive_spec_pins_exactly_that_model() {
+        let y: Vec<f64> = (0..200)
+            .map(|i| 10.0 + ((i * 7919) % 13) as f64 * 0.3)
+            .collect();
+        for spec in ["ANN", "AAN", "AANd"] {
+            let m = pinned_ets(spec).unwrap().fit(&y).unwrap();
+            assert_eq!(spec_of(&m), spec);
+        }
+        assert!(pinned_ets("ANNd").is_err());
+        assert!(pinned_ets("AAA").is_err());
     }
 
     #[test]

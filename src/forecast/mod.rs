@@ -15,6 +15,8 @@ pub mod grid;
 pub mod method;
 pub mod select;
 mod series;
+pub mod shift;
+pub mod spikes;
 pub mod state;
 
 pub use method::Method;
@@ -152,6 +154,8 @@ pub enum Work {
     Reused,
     /// A fallback rule; nothing to store.
     Fallback,
+    /// A recent level shift: selected on the history since it; the stored entry is dropped.
+    Shifted,
 }
 
 impl Work {
@@ -162,6 +166,7 @@ impl Work {
             Work::Refitted => "refitted",
             Work::Reused => "reused",
             Work::Fallback => "fallback",
+            Work::Shifted => "shifted",
         }
     }
 }
@@ -211,12 +216,15 @@ impl Forecasts {
             now,
             ..Forecasts::default()
         };
-        let mut entries = Vec::new();
+        let (mut entries, mut dropped) = (Vec::new(), Vec::new());
         for ((key, w), o) in windows.into_iter().zip(outcomes) {
+            if o.work == Work::Shifted {
+                dropped.push(key.clone());
+            }
             out.record(key, w, o.demand, o.gaps, o.work);
             entries.extend(o.entry);
         }
-        state.update(settings, entries);
+        state.update(settings, entries, &dropped);
         out
     }
 
@@ -395,8 +403,14 @@ mod tests {
             p.1 += 100.0;
         }
         let f = Forecasts::build_with_state(&t, now + Duration::minutes(90), &settings, &mut state);
-        assert_eq!(f.work, BTreeMap::from([(Work::Selected, 1)]));
-        assert!(f.get("a", Resource::Cpu).unwrap().quantile > 100.0);
+        assert_eq!(f.work, BTreeMap::from([(Work::Shifted, 1)]));
+        let d = f.get("a", Resource::Cpu).unwrap();
+        assert!(d.quantile > 100.0 && d.mean > 100.0, "{d:?}");
+        assert!(d.note.contains("level shift 90 min ago"), "{}", d.note);
+        assert!(
+            state.is_empty(),
+            "the entry from before the shift is dropped"
+        );
     }
 
     #[test]

@@ -15,12 +15,16 @@ use serde::{Deserialize, Serialize};
 
 /// Below this many samples no model is fitted: the forecast is the recent peak.
 pub const MIN_MODEL_SAMPLES: usize = 24;
-/// ETS only sees the most recent two days: a one-hour forecast does not need more.
-const ETS_WINDOW_SECONDS: i64 = 2 * 86_400;
+/// ETS only sees the most recent day: a one-hour forecast does not need more, and a
+/// fit on 96 blocks costs a third of one on 192.
+const ETS_WINDOW_SECONDS: i64 = 86_400;
 /// The VPA recommender's default histogram half-life.
 const VPA_HALF_LIFE_SECONDS: i64 = 86_400;
 /// Blocks per season for period detection: a power of two, so a season is one FFT bin.
 const DETECT_BLOCKS_PER_SEASON: usize = 32;
+/// A cheap candidate whose mean log error ratio to seasonal naive is at most this
+/// (about 0.6× its error) is kept without fitting ETS or MSTL.
+pub const SCREEN_SCORE: f64 = -0.5;
 /// Detected periods within this relative distance of a day (or week) count as one.
 const PERIOD_TOLERANCE: f64 = 0.1;
 
@@ -30,7 +34,7 @@ pub struct Selection {
     pub method: Method,
     /// MSTL periods in samples (empty when no season was detected).
     pub periods: Vec<usize>,
-    /// The pinned ETS model, e.g. `AAdN`.
+    /// The pinned ETS model, e.g. `ANN` or `AANd` (damped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
     /// The conformal offset added to the point forecast (none: the method's own quantile).
@@ -39,6 +43,10 @@ pub struct Selection {
     /// Why a restricted candidate set was used, or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
+    /// A cheap candidate was good enough, so ETS and MSTL were not fitted (nor
+    /// are they members of the ensemble).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub screened: bool,
 }
 
 /// One series' settings in samples.
@@ -75,6 +83,11 @@ impl Context {
     /// Whether the history covers two seasons and a horizon.
     fn seasonal(&self, n: usize) -> bool {
         self.season >= 2 && n >= 2 * self.season + self.horizon
+    }
+
+    /// Samples from the first backtest origin to the end: their spikes stay in.
+    pub fn backtest_span(&self) -> usize {
+        self.origins * self.spacing + self.horizon
     }
 
     fn origins(&self, n: usize) -> Origins {
@@ -173,31 +186,62 @@ pub fn candidates(
         out.push(Box::new(MstlEts {
             periods: periods.to_vec(),
             factor: ctx.factor,
+            window: ctx.ets_window,
             spec,
         }));
     }
     out
 }
 
-/// Backtests every candidate and keeps the one with the lowest mean log error ratio.
+/// Whether a candidate needs a model fit (milliseconds, not microseconds).
+fn is_costly(m: Method) -> bool {
+    matches!(m, Method::Ets | Method::MstlEts)
+}
+
+/// Whether a seasonal cheap candidate beat the recent mean in the backtest: only
+/// then can MSTL's seasonal components pay for their fit.
+fn seasonal_helps(windows: &[Window]) -> bool {
+    let score = |m| backtest::score(windows, m).unwrap_or(f64::INFINITY);
+    score(Method::SeasonalNaive).min(score(Method::ShiftedNaive)) < score(Method::RecentMean)
+}
+
+/// The method with the lowest mean log error ratio over `windows`.
+fn best(windows: &[Window]) -> Option<(Method, f64)> {
+    let methods = windows.first()?.paths.keys().copied();
+    methods
+        .filter_map(|m| Some((m, backtest::score(windows, m)?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// Backtests the candidates and keeps the one with the lowest mean log error ratio.
+///
+/// The cheap candidates go first; only where none of them has a score of at most
+/// [`SCREEN_SCORE`] are ETS and MSTL fitted and added to the same windows.
 pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
     let periods = periods(y, ctx);
-    // AutoETS searches its model space once, on the full history; the backtest refits that model.
-    let spec = candidates(y, ctx, &[], None)
-        .iter()
-        .find(|c| c.method() == Method::Ets)
-        .and_then(|c| c.forecast(y, ctx.horizon, ctx.q).ok()?.spec);
-    let pool = candidates(y, ctx, &periods, spec.clone());
-    let windows = backtest::rolling(y, &pool, &ctx.origins(y.len()), ctx.q);
-    let methods = windows
-        .first()
-        .map(|w| w.paths.keys().copied().collect::<Vec<_>>())
-        .unwrap_or_default();
-    let method = methods
+    let (cheap, costly): (Vec<_>, Vec<_>) = candidates(y, ctx, &periods, None)
         .into_iter()
-        .filter_map(|m| Some((m, backtest::score(&windows, m)?)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(Method::Ets, |(m, _)| m);
+        .partition(|c| !is_costly(c.method()));
+    let mut windows = backtest::rolling(y, &cheap, &ctx.origins(y.len()), ctx.q);
+    let screened = best(&windows).is_some_and(|(_, score)| score <= SCREEN_SCORE);
+    let mut spec = None;
+    if !screened {
+        // AutoETS searches its model space once, on the full history; the backtest refits that model.
+        spec = costly
+            .iter()
+            .find(|c| c.method() == Method::Ets)
+            .and_then(|c| c.forecast(y, ctx.horizon, ctx.q).ok()?.spec);
+        let costly: Vec<_> = candidates(y, ctx, &periods, spec.clone())
+            .into_iter()
+            .filter(|c| match c.method() {
+                Method::Ets => true,
+                Method::MstlEts => seasonal_helps(&windows),
+                _ => false,
+            })
+            .collect();
+        backtest::extend(y, &mut windows, &costly, ctx.q);
+    }
+    let method = best(&windows).map_or(Method::Ets, |(m, _)| m);
     let note = if ctx.seasonal(y.len()) {
         String::new()
     } else {
@@ -213,6 +257,7 @@ pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
         spec,
         offset: calibrate::offset(&windows, method, ctx.q),
         note,
+        screened,
     };
     (selection, windows)
 }
@@ -227,6 +272,7 @@ pub fn refit(
     let needed: Vec<Box<dyn Candidate>> = candidates
         .into_iter()
         .filter(|c| uses(selection.method, c.method()))
+        .filter(|c| !(selection.screened && is_costly(c.method())))
         .collect();
     let mut paths = backtest::forecast_all(y, &needed, ctx.horizon, ctx.q);
     let spec = paths.get(&Method::Ets).and_then(|p| p.spec.clone());

@@ -7,12 +7,14 @@
 use super::select::{self, Context, Selection};
 use super::state::{Entry, Fingerprint};
 use super::{grid, Demand, Key, Method, Settings, Work};
+use super::{shift, spikes};
 use crate::telemetry::most_common_step;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// One series' result.
 pub(super) struct Outcome {
     pub demand: Demand,
+    /// The new state entry; `None` with `work` = `Shifted` drops the stored one.
     pub entry: Option<Entry>,
     pub gaps: usize,
     pub work: Work,
@@ -45,14 +47,22 @@ pub(super) fn forecast_key(
         sum: y.iter().sum(),
     };
     let ctx = Context::new(settings, step);
-    let (selection, selected_at, work) = match prior.filter(|e| is_fresh(e, now, settings)) {
-        Some(e) if e.fingerprint == fingerprint => {
-            return outcome(cached(e, y), Some(e.clone()), Work::Reused)
-        }
+    let prior = prior.filter(|e| is_fresh(key, e, now, settings));
+    if let Some(e) = prior.filter(|e| e.fingerprint == fingerprint) {
+        // Stored only when that same history showed no level shift.
+        return outcome(cached(e, y), Some(e.clone()), Work::Reused);
+    }
+    if let Some(at) = shift::last_shift(y, step) {
+        // Nothing is stored: once the shift is older than the search, selection sees all.
+        return outcome(since_shift(y, at, step, &ctx), None, Work::Shifted);
+    }
+    let clean = spikes::clean(y, ctx.backtest_span()).0;
+    let (selection, selected_at, work) = match prior {
         Some(e) if !shifted(e, points) => (e.selection.clone(), e.selected_at, Work::Refitted),
-        _ => (select::select(y, &ctx).0, now, Work::Selected),
+        _ => (select::select(&clean, &ctx).0, now, Work::Selected),
     };
-    let (demand, selection) = finish(y, &ctx, selection);
+    let (mut demand, selection) = finish(&clean, &ctx, selection);
+    demand.last = y.last().copied().unwrap_or(0.0);
     let entry = Entry {
         instance: key.0.clone(),
         resource: key.1,
@@ -79,10 +89,28 @@ fn shifted(e: &Entry, points: &[(i64, f64)]) -> bool {
     new.len() >= 3 && 4 * outside >= 3 * new.len()
 }
 
-/// Whether a stored selection is younger than the re-selection period.
-fn is_fresh(e: &Entry, now: DateTime<Utc>, settings: &Settings) -> bool {
-    let age = now - e.selected_at;
-    age >= Duration::zero() && age < Duration::hours(i64::from(settings.reselect_hours))
+/// Whether a stored selection is still current: made at or before `now`, with
+/// none of this series' re-selection times in between. Each series re-selects
+/// every `reselect_hours` at its own offset (a hash of its key), so a cron run
+/// every 15 minutes re-selects about 1/96 of a fleet, not all of it once a day.
+fn is_fresh(key: &Key, e: &Entry, now: DateTime<Utc>, settings: &Settings) -> bool {
+    let period = i64::from(settings.reselect_hours) * 3600;
+    if period == 0 || e.selected_at > now {
+        return false;
+    }
+    let offset = reselect_offset(key, period);
+    let slot = |t: DateTime<Utc>| (t.timestamp() - offset).div_euclid(period);
+    slot(e.selected_at) == slot(now)
+}
+
+/// Seconds into each re-selection period at which `key` re-selects: FNV-1a of
+/// the instance and resource names, stable across runs and platforms.
+pub(super) fn reselect_offset(key: &Key, period: i64) -> i64 {
+    let bytes = key.0.bytes().chain([0]).chain(key.1.name().bytes());
+    let hash = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % period.max(1).unsigned_abs()) as i64
 }
 
 fn cached(e: &Entry, y: &[f64]) -> Demand {
@@ -123,7 +151,31 @@ pub fn forecast_series(values: &[f64], step_seconds: i64, settings: &Settings) -
         return d;
     }
     let ctx = Context::new(settings, step_seconds);
-    finish(values, &ctx, select::select(values, &ctx).0).0
+    if let Some(at) = shift::last_shift(values, step_seconds) {
+        return since_shift(values, at, step_seconds, &ctx);
+    }
+    let clean = spikes::clean(values, ctx.backtest_span()).0;
+    let mut d = finish(&clean, &ctx, select::select(&clean, &ctx).0).0;
+    d.last = values.last().copied().unwrap_or(0.0);
+    d
+}
+
+/// The forecast from the history since a level shift at `at` alone, selected afresh.
+fn since_shift(y: &[f64], at: usize, step: i64, ctx: &Context) -> Demand {
+    let since = &y[at..];
+    let mut d = match select::fallback(since) {
+        Some(d) => d,
+        None => finish(since, ctx, select::select(since, ctx).0).0,
+    };
+    let minutes = since.len() as i64 * step / 60;
+    let shift = format!("level shift {minutes} min ago: fitted on the history since");
+    d.note = if d.note.is_empty() {
+        shift
+    } else {
+        format!("{shift}; {}", d.note)
+    };
+    d.last = y.last().copied().unwrap_or(0.0);
+    d
 }
 
 #[cfg(test)]
@@ -218,10 +270,60 @@ pub(super) mod tests {
             spec: None,
             offset: None,
             note: String::new(),
+            screened: false,
         };
         let (d, _) = finish(&[1.0, 5.0, 2.0], &ctx, selection);
         assert_eq!((d.method, d.quantile), (Method::RecentPeak, 5.0));
         assert!(d.note.contains("mstl_ets failed"), "{}", d.note);
+    }
+
+    #[test]
+    fn reselection_is_spread_over_the_day() {
+        let settings = Settings::default();
+        let t0: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let entry = |instance: String, selected_at| Entry {
+            instance,
+            resource: crate::resource::Resource::Cpu,
+            selection: Selection {
+                method: Method::Ets,
+                periods: Vec::new(),
+                spec: None,
+                offset: None,
+                note: String::new(),
+                screened: false,
+            },
+            selected_at,
+            fingerprint: Fingerprint {
+                step: 300,
+                end: 0,
+                samples: 0,
+                sum: 0.0,
+            },
+            quantile: 0.0,
+            mean: 0.0,
+        };
+        let keys: Vec<Key> = (0..960)
+            .map(|i| (format!("vm-{i}"), crate::resource::Resource::Cpu))
+            .collect();
+        let mut entries: Vec<Entry> = keys.iter().map(|k| entry(k.0.clone(), t0)).collect();
+        let mut reselections = vec![0; keys.len()];
+        let mut busiest = 0;
+        for run in 1..=96 {
+            let now = t0 + chrono::Duration::minutes(15 * run);
+            let mut count = 0;
+            for (i, (k, e)) in keys.iter().zip(&mut entries).enumerate() {
+                if !is_fresh(k, e, now, &settings) {
+                    *e = entry(k.0.clone(), now);
+                    reselections[i] += 1;
+                    count += 1;
+                }
+            }
+            busiest = busiest.max(count);
+        }
+        assert!(reselections.iter().all(|&n| n == 1), "{reselections:?}");
+        assert!(busiest <= 30, "{busiest} of 960 in one run");
+        let future = entry(keys[0].0.clone(), t0 + chrono::Duration::hours(1));
+        assert!(!is_fresh(&keys[0], &future, t0, &settings));
     }
 
     #[test]
@@ -241,6 +343,42 @@ pub(super) mod tests {
         }
         let d = forecast_series(&values, 300, &Settings::default());
         assert!(d.mean > 130.0 && d.quantile > 150.0, "{d:?}");
+    }
+
+    #[test]
+    fn a_level_shift_is_followed_within_half_an_hour_to_two_hours() {
+        for minutes in [30, 60, 120] {
+            let k = minutes / 5;
+            let mut up = daily(4, 1.0);
+            let n = up.len();
+            for v in &mut up[n - k..] {
+                *v += 100.0;
+            }
+            let d = forecast_series(&up, 300, &Settings::default());
+            assert!(d.mean > 160.0 && d.quantile > 165.0, "{minutes} min: {d:?}");
+            assert!(d.note.contains("level shift"), "{}", d.note);
+            let mut down = daily(4, 1.0);
+            for v in &mut down[n - k..] {
+                *v -= 60.0;
+            }
+            let d = forecast_series(&down, 300, &Settings::default());
+            assert!(d.quantile < 20.0, "{minutes} min: {d:?}");
+        }
+    }
+
+    #[test]
+    fn a_one_off_spike_does_not_inflate_the_forecast() {
+        // Spikes two hours ago and a day before the coming hour (which seasonal methods repeat).
+        for at in [24, 288 - 6] {
+            let mut values = daily(4, 1.0);
+            let n = values.len();
+            values[n - at] += 500.0;
+            let d = forecast_series(&values, 300, &Settings::default());
+            assert!(
+                d.quantile < 80.0 && d.mean < 75.0,
+                "spike {at} samples ago: {d:?}"
+            );
+        }
     }
 
     #[test]

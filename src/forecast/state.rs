@@ -97,8 +97,14 @@ impl State {
         self.index.get(key).map(|&i| &self.entries[i])
     }
 
-    /// Stores `entries` over the existing ones (all of them dropped if the settings changed).
-    pub fn update(&mut self, settings: &Settings, entries: Vec<Entry>) {
+    /// Stores `entries` over the existing ones and drops those of `dropped` (all of
+    /// them are dropped if the settings changed).
+    pub fn update(
+        &mut self,
+        settings: &Settings,
+        entries: Vec<Entry>,
+        dropped: &[(String, Resource)],
+    ) {
         if self.settings.as_ref() != Some(settings) {
             self.entries.clear();
         }
@@ -109,6 +115,9 @@ impl State {
             .chain(entries)
             .map(|e| ((e.instance.clone(), e.resource), e))
             .collect();
+        for key in dropped {
+            merged.remove(key);
+        }
         self.entries = std::mem::take(&mut merged).into_values().collect();
         self.reindex();
     }
