@@ -181,7 +181,7 @@ pub fn candidates(
         Box::new(Ets {
             window: ctx.ets_window,
             factor: ctx.factor,
-            spec: spec.clone(),
+            spec,
         }),
         Box::new(Vpa {
             half_life: ctx.half_life,
@@ -196,7 +196,6 @@ pub fn candidates(
             periods: periods.to_vec(),
             factor: ctx.factor,
             window: ctx.ets_window,
-            spec,
         }));
     }
     out
