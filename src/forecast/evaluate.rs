@@ -274,7 +274,9 @@ fn evaluate_window(
     let cleaned = spikes::clean(history, ctx.backtest_span()).0;
     let history = &cleaned[..];
     let clock = Instant::now();
-    let (selection, windows) = select::select(history, ctx);
+    let select::Selected {
+        selection, windows, ..
+    } = select::select(history, ctx);
     let selection_seconds = clock.elapsed().as_secs_f64();
     let (paths, seconds) = timed_paths(history, ctx, &selection);
     let naive = paths.get(&Method::SeasonalNaive)?;
@@ -327,8 +329,9 @@ fn since_shift(since: &[f64], ctx: &Context) -> (Method, Path, Option<f64>) {
     if let Some(d) = select::fallback(since) {
         return (d.method, flat(d), None);
     }
-    let (selection, _) = select::select(since, ctx);
-    match select::refit(since, ctx, &selection) {
+    let selected = select::select(since, ctx);
+    let selection = selected.selection;
+    match select::refit(since, ctx, &selection, selected.ets) {
         Ok((path, _)) => (selection.method, path, selection.offset),
         Err(_) => {
             let peak = since.iter().fold(0.0, |m: f64, &v| m.max(v));

@@ -49,6 +49,15 @@ pub struct Selection {
     pub screened: bool,
 }
 
+/// What [`select`] found: the choice, the backtest windows behind it and the
+/// full-history ETS forecast of the model search, which [`refit`] reuses
+/// rather than fitting the same model to the same samples again.
+pub struct Selected {
+    pub selection: Selection,
+    pub windows: Vec<Window>,
+    pub ets: Option<Path>,
+}
+
 /// One series' settings in samples.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
@@ -172,7 +181,7 @@ pub fn candidates(
         Box::new(Ets {
             window: ctx.ets_window,
             factor: ctx.factor,
-            spec: spec.clone(),
+            spec,
         }),
         Box::new(Vpa {
             half_life: ctx.half_life,
@@ -187,7 +196,6 @@ pub fn candidates(
             periods: periods.to_vec(),
             factor: ctx.factor,
             window: ctx.ets_window,
-            spec,
         }));
     }
     out
@@ -217,20 +225,22 @@ fn best(windows: &[Window]) -> Option<(Method, f64)> {
 ///
 /// The cheap candidates go first; only where none of them has a score of at most
 /// [`SCREEN_SCORE`] are ETS and MSTL fitted and added to the same windows.
-pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
+pub fn select(y: &[f64], ctx: &Context) -> Selected {
     let periods = periods(y, ctx);
     let (cheap, costly): (Vec<_>, Vec<_>) = candidates(y, ctx, &periods, None)
         .into_iter()
         .partition(|c| !is_costly(c.method()));
     let mut windows = backtest::rolling(y, &cheap, &ctx.origins(y.len()), ctx.q);
     let screened = best(&windows).is_some_and(|(_, score)| score <= SCREEN_SCORE);
-    let mut spec = None;
+    let (mut spec, mut ets) = (None, None);
     if !screened {
         // AutoETS searches its model space once, on the full history; the backtest refits that model.
-        spec = costly
+        ets = costly
             .iter()
             .find(|c| c.method() == Method::Ets)
-            .and_then(|c| c.forecast(y, ctx.horizon, ctx.q).ok()?.spec);
+            .and_then(|c| c.forecast(y, ctx.horizon, ctx.q).ok())
+            .filter(Path::is_finite);
+        spec = ets.as_ref().and_then(|p| p.spec.clone());
         let costly: Vec<_> = candidates(y, ctx, &periods, spec.clone())
             .into_iter()
             .filter(|c| match c.method() {
@@ -259,14 +269,21 @@ pub fn select(y: &[f64], ctx: &Context) -> (Selection, Vec<Window>) {
         note,
         screened,
     };
-    (selection, windows)
+    Selected {
+        selection,
+        windows,
+        ets,
+    }
 }
 
 /// Refits the selected method on the whole history; the returned spec pins ETS next time.
+///
+/// `ets` is the ETS forecast on this same history, if one was already made.
 pub fn refit(
     y: &[f64],
     ctx: &Context,
     selection: &Selection,
+    ets: Option<Path>,
 ) -> Result<(Path, Option<String>), String> {
     let candidates = candidates(y, ctx, &selection.periods, selection.spec.clone());
     let needed: Vec<Box<dyn Candidate>> = candidates
@@ -274,7 +291,19 @@ pub fn refit(
         .filter(|c| uses(selection.method, c.method()))
         .filter(|c| !(selection.screened && is_costly(c.method())))
         .collect();
+    let ets = ets.filter(|_| needed.iter().any(|c| c.method() == Method::Ets));
+    let needed: Vec<_> = needed
+        .into_iter()
+        .filter(|c| !(ets.is_some() && c.method() == Method::Ets))
+        .collect();
     let mut paths = backtest::forecast_all(y, &needed, ctx.horizon, ctx.q);
+    if let Some(p) = ets {
+        paths.insert(Method::Ets, p);
+        paths.remove(&Method::Ensemble);
+        if let Some(e) = backtest::ensemble(&paths) {
+            paths.insert(Method::Ensemble, e);
+        }
+    }
     let spec = paths.get(&Method::Ets).and_then(|p| p.spec.clone());
     let path = paths
         .remove(&selection.method)

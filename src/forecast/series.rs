@@ -4,6 +4,7 @@
 //! history fingerprint is reused as is, a fresh entry with new samples only
 //! refits its method, and anything else is selected again.
 
+use super::method::Path;
 use super::select::{self, Context, Selection};
 use super::state::{Entry, Fingerprint};
 use super::{grid, Demand, Key, Method, Settings, Work};
@@ -57,11 +58,16 @@ pub(super) fn forecast_key(
         return outcome(since_shift(y, at, step, &ctx), None, Work::Shifted);
     }
     let clean = spikes::clean(y, ctx.backtest_span()).0;
-    let (selection, selected_at, work) = match prior {
-        Some(e) if !shifted(e, points) => (e.selection.clone(), e.selected_at, Work::Refitted),
-        _ => (select::select(&clean, &ctx).0, now, Work::Selected),
+    let (selection, selected_at, work, ets) = match prior {
+        Some(e) if !shifted(e, points) => {
+            (e.selection.clone(), e.selected_at, Work::Refitted, None)
+        }
+        _ => {
+            let selected = select::select(&clean, &ctx);
+            (selected.selection, now, Work::Selected, selected.ets)
+        }
     };
-    let (mut demand, selection) = finish(&clean, &ctx, selection);
+    let (mut demand, selection) = finish(&clean, &ctx, selection, ets);
     demand.last = y.last().copied().unwrap_or(0.0);
     let entry = Entry {
         instance: key.0.clone(),
@@ -124,8 +130,13 @@ fn cached(e: &Entry, y: &[f64]) -> Demand {
 }
 
 /// Refits the selection on the whole history; a failure falls back to the recent peak.
-fn finish(y: &[f64], ctx: &Context, mut selection: Selection) -> (Demand, Selection) {
-    match select::refit(y, ctx, &selection) {
+fn finish(
+    y: &[f64],
+    ctx: &Context,
+    mut selection: Selection,
+    ets: Option<Path>,
+) -> (Demand, Selection) {
+    match select::refit(y, ctx, &selection, ets) {
         Ok((path, spec)) => {
             selection.spec = spec.or(selection.spec);
             let d = Demand::from_path(
@@ -155,7 +166,8 @@ pub fn forecast_series(values: &[f64], step_seconds: i64, settings: &Settings) -
         return since_shift(values, at, step_seconds, &ctx);
     }
     let clean = spikes::clean(values, ctx.backtest_span()).0;
-    let mut d = finish(&clean, &ctx, select::select(&clean, &ctx).0).0;
+    let selected = select::select(&clean, &ctx);
+    let mut d = finish(&clean, &ctx, selected.selection, selected.ets).0;
     d.last = values.last().copied().unwrap_or(0.0);
     d
 }
@@ -165,7 +177,10 @@ fn since_shift(y: &[f64], at: usize, step: i64, ctx: &Context) -> Demand {
     let since = &y[at..];
     let mut d = match select::fallback(since) {
         Some(d) => d,
-        None => finish(since, ctx, select::select(since, ctx).0).0,
+        None => {
+            let selected = select::select(since, ctx);
+            finish(since, ctx, selected.selection, selected.ets).0
+        }
     };
     let minutes = since.len() as i64 * step / 60;
     let shift = format!("level shift {minutes} min ago: fitted on the history since");
@@ -272,7 +287,7 @@ pub(super) mod tests {
             note: String::new(),
             screened: false,
         };
-        let (d, _) = finish(&[1.0, 5.0, 2.0], &ctx, selection);
+        let (d, _) = finish(&[1.0, 5.0, 2.0], &ctx, selection, None);
         assert_eq!((d.method, d.quantile), (Method::RecentPeak, 5.0));
         assert!(d.note.contains("mstl_ets failed"), "{}", d.note);
     }

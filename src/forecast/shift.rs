@@ -29,7 +29,14 @@ pub fn last_shift(y: &[f64], step_seconds: i64) -> Option<usize> {
     if tail.len() < 4 * MIN_AFTER {
         return None;
     }
-    if !has_jump(tail) {
+    // Only splits that pass the level-shift test can be accepted, so where none
+    // does the changepoint detector (most of this function's cost) cannot change the answer.
+    let splits = MIN_AFTER..=tail.len() - MIN_AFTER;
+    if !has_jump(tail)
+        || !splits
+            .clone()
+            .any(|c| is_level_shift(&tail[..c], &tail[c..]))
+    {
         return None;
     }
     let centre = median(tail);
@@ -41,7 +48,7 @@ pub fn last_shift(y: &[f64], step_seconds: i64) -> Option<usize> {
         .into_iter()
         .map(|c| c + 1)
         .rev()
-        .filter(|&c| c >= MIN_AFTER && c + MIN_AFTER <= tail.len())
+        .filter(|c| splits.contains(c))
         .find(|&c| is_level_shift(&tail[..c], &tail[c..]))
         .map(|c| start + c + settling(&tail[..c], &tail[c..]))
 }
