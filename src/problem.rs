@@ -207,8 +207,8 @@ impl Problem {
         used
     }
 
-    /// Prunes migrations: only instances on a host whose predicted demand exceeds its
-    /// capacity may move, and only to the hosts with the most predicted headroom, same
+    /// Prunes migrations: only instances on a host whose free capacity cannot cover its
+    /// instances' predicted growth may move, and only to the hosts with the most predicted headroom, same
     /// cell first. Hosts are ranked once, so this is linear in instances.
     pub fn choose_candidates(&mut self) {
         let k = self.policy.migration.candidates;
@@ -216,9 +216,10 @@ impl Problem {
         let mut ranked: Vec<usize> = (0..self.hosts.len()).collect();
         ranked.sort_by(|&a, &b| headroom[b].total_cmp(&headroom[a]).then(a.cmp(&b)));
         let cross = self.policy.migration.allow_cross_cell;
+        let crowded = self.crowded();
         for i in 0..self.instances.len() {
-            // Only a host that cannot meet predicted demand sends instances away.
-            if self.instances[i].frozen || headroom[self.instances[i].host] >= 0.0 {
+            // Only a host whose free room cannot cover its predicted growth sends instances away.
+            if self.instances[i].frozen || !crowded[self.instances[i].host] {
                 self.instances[i].candidates.clear();
                 continue;
             }
@@ -235,6 +236,27 @@ impl Problem {
             }
             self.instances[i].candidates = options;
         }
+    }
+
+    /// Per host, whether its instances' predicted growth exceeds its free capacity in some
+    /// resource: only swaps (which need credits) or migrations can then cover it.
+    fn crowded(&self) -> Vec<bool> {
+        let mut used = self.pool_use();
+        let mut growth = vec![PerResource::<f64>::default(); self.hosts.len()];
+        for inst in &self.instances {
+            for r in Resource::ALL {
+                used[inst.host][r] += inst.current[r];
+                let want = inst.demand[r].map_or(0.0, |d| (d - inst.current[r]).max(0.0));
+                growth[inst.host][r] += want;
+            }
+        }
+        (0..self.hosts.len())
+            .map(|h| {
+                Resource::ALL.iter().any(|&r| {
+                    growth[h][r] > (self.hosts[h].capacity[r] - used[h][r]).max(0.0) + 1e-9
+                })
+            })
+            .collect()
     }
 
     /// Per host, the smallest share of capacity left after predicted demand.
