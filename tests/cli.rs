@@ -61,6 +61,21 @@ fn plan(dir: &Path, extra: &[&str]) -> PathBuf {
     dir.join(stdout(&o).trim())
 }
 
+/// Runs `apply` of `plan` on the workspace's fleet at `now`.
+fn apply(dir: &Path, plan: &Path, now: &str) -> Output {
+    chameleon(
+        dir,
+        &[
+            "apply",
+            plan.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            now,
+        ],
+    )
+}
+
 /// Asserts a failing run whose message names `file:line` and contains `what`.
 fn assert_fails(o: &Output, location: &str, what: &str) {
     let err = stderr(o);
@@ -263,18 +278,12 @@ fn plan_show_apply_round_trip() {
         stdout(&show)
     );
     let before = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
-    let o = chameleon(
-        dir.path(),
-        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
-    );
+    let o = apply(dir.path(), &path, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
     let after = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
     assert_ne!(before, after);
     assert!(after.contains("last_plan"));
-    let again = chameleon(
-        dir.path(),
-        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
-    );
+    let again = apply(dir.path(), &path, LATER);
     assert!(
         again.status.success() && stdout(&again).contains("already applied"),
         "{}",
@@ -291,17 +300,7 @@ fn skip_is_honoured_and_dependants_are_skipped() {
     let dir = workspace();
     let path = plan(dir.path(), &[]);
     edit(&path, "skip = false", "skip = true");
-    let o = chameleon(
-        dir.path(),
-        &[
-            "apply",
-            path.to_str().unwrap(),
-            "--fleet",
-            "fleet.toml",
-            "--now",
-            LATER,
-        ],
-    );
+    let o = apply(dir.path(), &path, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("skipped a01: skip = true"),
@@ -317,17 +316,7 @@ fn tampered_plan_is_refused_and_fleet_untouched() {
     let path = plan(dir.path(), &[]);
     edit(&path, "amount = ", "amount = 1");
     let before = std::fs::read(dir.path().join("fleet.toml")).unwrap();
-    let o = chameleon(
-        dir.path(),
-        &[
-            "apply",
-            path.to_str().unwrap(),
-            "--fleet",
-            "fleet.toml",
-            "--now",
-            LATER,
-        ],
-    );
+    let o = apply(dir.path(), &path, LATER);
     assert_fails(&o, ".plan.toml", "modified after it was written");
     assert_eq!(
         before,
@@ -354,10 +343,7 @@ fn stale_and_expired_plans_are_refused() {
     assert_fails(&expired, ".plan.toml", "expired");
     edit(&dir.path().join("fleet.toml"), "credits = ", "credits = 1");
     let before = std::fs::read(dir.path().join("fleet.toml")).unwrap();
-    let stale = chameleon(
-        dir.path(),
-        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
-    );
+    let stale = apply(dir.path(), &path, LATER);
     assert_fails(&stale, ".plan.toml", "stale");
     assert_eq!(
         before,
@@ -676,17 +662,7 @@ fn malformed_plan_file_names_file_and_line() {
     let path = plan(dir.path(), &[]);
     edit(&path, "kind = \"swap\"", "kind = \"teleport\"");
     let line = line_of(&path, "kind = \"teleport\"");
-    let o = chameleon(
-        dir.path(),
-        &[
-            "apply",
-            path.to_str().unwrap(),
-            "--fleet",
-            "fleet.toml",
-            "--now",
-            LATER,
-        ],
-    );
+    let o = apply(dir.path(), &path, LATER);
     assert_fails(
         &o,
         &format!(".plan.toml:{line}:"),
@@ -706,19 +682,7 @@ fn forge(path: &Path, change: impl FnOnce(&mut chameleon::plan::Plan)) {
 fn forged_plans_with_bad_references_are_refused_without_touching_the_fleet() {
     let dir = workspace();
     let before = std::fs::read(dir.path().join("fleet.toml")).unwrap();
-    let apply = |path: &Path| {
-        chameleon(
-            dir.path(),
-            &[
-                "apply",
-                path.to_str().unwrap(),
-                "--fleet",
-                "fleet.toml",
-                "--now",
-                LATER,
-            ],
-        )
-    };
+    let apply = |path: &Path| apply(dir.path(), path, LATER);
     let path = plan(dir.path(), &["--out-dir", "f1"]);
     forge(&path, |plan| plan.actions[0].instance = "ghost".into());
     assert_fails(&apply(&path), "action a01", "unknown instance `ghost`");
@@ -805,11 +769,7 @@ fn synth_writes_a_scenario_that_plans() {
 fn ledger_shows_balances_and_history_and_guards_the_fleet_credits() {
     let dir = workspace();
     let path = plan(dir.path(), &[]);
-    let p = path.to_str().unwrap();
-    let o = chameleon(
-        dir.path(),
-        &["apply", p, "--fleet", "fleet.toml", "--now", LATER],
-    );
+    let o = apply(dir.path(), &path, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("fleet.ledger.sqlite").exists());
     let plan = chameleon::plan::Plan::read(&path).unwrap();
@@ -875,17 +835,7 @@ fn ledger_shows_balances_and_history_and_guards_the_fleet_credits() {
 fn cooldown_keeps_recent_changes_unless_short() {
     let dir = workspace();
     let first = plan(dir.path(), &[]);
-    let o = chameleon(
-        dir.path(),
-        &[
-            "apply",
-            first.to_str().unwrap(),
-            "--fleet",
-            "fleet.toml",
-            "--now",
-            LATER,
-        ],
-    );
+    let o = apply(dir.path(), &first, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
     let fleet = chameleon::fleet::Fleet::read(&dir.path().join("fleet.toml")).unwrap();
     let applied = chameleon::plan::Plan::read(&first).unwrap();
@@ -949,17 +899,7 @@ fn pool_targets_drive_warm_counts() {
         (pool.kind, pool.from, pool.to),
         (chameleon::plan::Kind::Pool, Some(0.0), Some(2.0))
     );
-    let o = chameleon(
-        dir.path(),
-        &[
-            "apply",
-            path.to_str().unwrap(),
-            "--fleet",
-            "fleet.toml",
-            "--now",
-            LATER,
-        ],
-    );
+    let o = apply(dir.path(), &path, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
     let after = chameleon::fleet::Fleet::read(&fleet).unwrap();
     assert_eq!((after.pools[0].warm, after.pools[0].cold), (2, 1));
