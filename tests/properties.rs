@@ -385,7 +385,12 @@ proptest! {
         host.cpu += extra(&mut c.rng, Resource::Cpu);
         host.mem += extra(&mut c.rng, Resource::Mem);
         host.net += extra(&mut c.rng, Resource::Net);
-        let roomier = problem_of(&c, &bigger);
+        // The same program with more capacity: candidate pruning (a heuristic that reads
+        // capacity) is held fixed, so only the capacity rows change.
+        let mut roomier = problem_of(&c, &bigger);
+        for (wide, narrow) in roomier.instances.iter_mut().zip(&problem.instances) {
+            wide.candidates = narrow.candidates.clone();
+        }
         let (_, more) = Strategy::Mip.solve(&roomier).expect("mip solves");
         prop_assert!(
             more.objective <= mip_stats.objective + EPS,
