@@ -74,6 +74,8 @@ pub fn split(p: &Problem) -> Vec<Part> {
     for ((part, c), m) in parts.iter_mut().zip(changes).zip(migrations) {
         let d = &mut part.problem.policy.disruption;
         (d.max_changes, d.max_changes_percent, d.max_migrations) = (c, 100.0, m);
+        // Keep only as many movers as the part's own migration budget can use.
+        part.problem.choose_candidates();
     }
     parts
 }

@@ -198,7 +198,9 @@ fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
     let ms = p.policy.min_steps(Resource::Cpu) as i64;
     for (i, inst) in p.instances.iter().enumerate() {
         let (d, u) = bounds(p, i);
-        if k[i] < -d || k[i] > u || (k[i] != 0 && k[i].abs() < ms) {
+        // Hysteresis binds resizes in place; a migrant may resize by any step as it lands.
+        let stays = host[i] == inst.host;
+        if k[i] < -d || k[i] > u || (stays && k[i] != 0 && k[i].abs() < ms) {
             return false;
         }
         if host[i] != inst.host && !inst.candidates.contains(&host[i]) {

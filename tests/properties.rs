@@ -236,7 +236,9 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
         for r in Resource::ALL {
             let delta = (s.alloc[i][r] - inst.current[r]).abs();
             let least = p.policy.min_steps(r) * p.policy.granularity[r];
-            if delta > 1e-9 && (inst.frozen || delta < least - 1e-9) {
+            // Hysteresis binds resizes in place; a migrant may resize by any step as it lands.
+            let in_place = s.host[i] == inst.host;
+            if delta > 1e-9 && (inst.frozen || (in_place && delta < least - 1e-9)) {
                 return Err(format!(
                     "{} moved {r} by {delta} (min {least}, frozen {})",
                     inst.id, inst.frozen

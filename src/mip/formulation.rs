@@ -12,6 +12,7 @@ use good_lp::{
 use std::collections::HashMap;
 
 type Steps = PerResource<Option<Variable>>;
+type Land = PerResource<Option<(Variable, Variable)>>;
 
 /// The program under construction: variables with their names, and named rows.
 #[derive(Default)]
@@ -66,12 +67,11 @@ pub(super) struct Decisions {
     grows: Vec<Steps>,
     shrinks: Vec<Steps>,
     migrate: Vec<Vec<(usize, Variable)>>,
-    share: Vec<Vec<PerResource<Variable>>>,
+    /// Per instance, candidate and resource, the steps `(up, down)` it resizes by on landing.
+    land: Vec<Vec<Land>>,
     /// Steps each instance gives and takes in swaps.
     give: Vec<Steps>,
     take: Vec<Steps>,
-    /// Steps grown on the current host, for instances that may migrate.
-    stay_up: Vec<Steps>,
     index: HashMap<Variable, usize>,
     residents: Vec<Vec<usize>>,
     /// For every host, the instances that may migrate onto it, with the candidate's position.
@@ -81,6 +81,9 @@ pub(super) struct Decisions {
     pools: Vec<Option<PoolVars>>,
     /// Per host and resource, what warm pool instances use now.
     pool_use: Vec<PerResource<f64>>,
+    /// Per host and resource, the most room an arrival could find: everyone there shrunk
+    /// as far as the program lets them, and every warm pool instance with a target stopped.
+    room: Vec<PerResource<f64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -128,6 +131,21 @@ fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64
     (down, useful(up, need))
 }
 
+/// How many steps `(down, up)` a migrant may usefully resize by as it lands: up to its
+/// forecast, with no hysteresis minimum (the migration is the change).
+fn landing_steps(p: &Problem, i: usize, r: Resource) -> (f64, f64) {
+    let inst = &p.instances[i];
+    let Some(dem) = inst.demand[r].filter(|_| inst.adjustable(r)) else {
+        return (0.0, 0.0);
+    };
+    let g = p.policy.granularity[r];
+    let need = (dem - inst.current[r]) / g;
+    (
+        steps(inst.current[r] - inst.min[r], g).min((-need).ceil().max(0.0)),
+        steps(inst.max[r] - inst.current[r], g).min(need.ceil().max(0.0)),
+    )
+}
+
 pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
     let mut m = Program {
         relaxed,
@@ -146,16 +164,17 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         grows: vec![Steps::default(); n],
         shrinks: vec![Steps::default(); n],
         migrate: Vec::with_capacity(n),
-        share: Vec::with_capacity(n),
+        land: Vec::with_capacity(n),
         give: vec![Steps::default(); n],
         take: vec![Steps::default(); n],
-        stay_up: vec![Steps::default(); n],
         index: HashMap::new(),
         residents: p.residents(),
         arrivals: vec![Vec::new(); p.hosts.len()],
         pools: Vec::with_capacity(p.pools.len()),
         pool_use: p.pool_use(),
+        room: Vec::new(),
     };
+    d.room = most_room(p, &d);
     for k in 0..p.pools.len() {
         add_pool(p, &mut m, &mut d, k);
     }
@@ -178,6 +197,31 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
     d.fixed = Some(fixed);
     d.index = std::mem::take(&mut m.index);
     (m, d)
+}
+
+fn most_room(p: &Problem, d: &Decisions) -> Vec<PerResource<f64>> {
+    let mut floor = d.pool_use.clone();
+    for pool in p.pools.iter().filter(|pool| pool.target.is_some()) {
+        for r in Resource::ALL {
+            floor[pool.host][r] -= f64::from(pool.warm) * pool.size[r];
+        }
+    }
+    for (i, inst) in p.instances.iter().enumerate() {
+        for r in Resource::ALL {
+            let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r]);
+            let shrink = if inst.adjustable(r) && sd + su >= 1.0 {
+                sd
+            } else {
+                0.0
+            };
+            floor[inst.host][r] += inst.current[r] - p.policy.granularity[r] * shrink;
+        }
+    }
+    p.hosts
+        .iter()
+        .zip(&floor)
+        .map(|(host, floor)| PerResource::from_fn(|r| host.capacity[r] - floor[r]))
+        .collect()
 }
 
 fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
@@ -292,9 +336,44 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
             )
         })
         .collect();
+    // A migrant may resize as it lands, by its own steps per candidate (disaggregated, so
+    // the LP relaxation cannot land a fraction of the instance at full size).
+    let mut land = Vec::with_capacity(migrate.len());
     for &(h, x) in &migrate {
         m.objective += p.migration_cost(i, h) * x;
+        let hid = &p.hosts[h].id;
+        let steps = PerResource::from_fn(|r| {
+            let (sd, su) = landing_steps(p, i, r);
+            if sd + su < 1.0 {
+                // Landing as it is must fit in the most room the host could offer.
+                m.row(
+                    format!("land_fit[{},{r},{hid}]", inst.id),
+                    constraint!((inst.current[r] - d.room[h][r]) * x <= 0.0),
+                );
+                return None;
+            }
+            let lu = m.var(format!("land_up[{},{r},{hid}]", inst.id), m.int(0.0, su));
+            let ld = m.var(format!("land_down[{},{r},{hid}]", inst.id), m.int(0.0, sd));
+            m.row(
+                format!("land_up_link[{},{r},{hid}]", inst.id),
+                constraint!(lu <= su * x),
+            );
+            m.row(
+                format!("land_down_link[{},{r},{hid}]", inst.id),
+                constraint!(ld <= sd * x),
+            );
+            let g = p.policy.granularity[r];
+            m.objective += w.unit_move * g / p.policy.unit[r] * (lu + ld);
+            // The landing size must fit in the most room the host could offer.
+            m.row(
+                format!("land_fit[{},{r},{hid}]", inst.id),
+                constraint!((inst.current[r] - d.room[h][r]) * x + g * lu - g * ld <= 0.0),
+            );
+            Some((lu, ld))
+        });
+        land.push(steps);
     }
+    d.land.push(land);
     let steps_any = span.iter().any(|(_, &(sd, su))| sd + su > 0.0);
     let change = (steps_any || !migrate.is_empty()).then(|| {
         let z = m.var(format!("change[{}]", inst.id), m.int(0.0, 1.0));
@@ -305,15 +384,21 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     d.migrate.push(migrate);
     link_change(p, m, d, i);
     add_demand(p, m, d, i);
-    add_shares(p, m, d, i);
+}
+
+/// How many of instance `i`'s candidate hosts it moves to: 0 or 1.
+fn leave_expr(d: &Decisions, i: usize) -> Expression {
+    d.migrate[i].iter().map(|&(_, x)| x).sum()
 }
 
 /// Any step or migration switches the change indicator on. Under hysteresis (a minimum
 /// move of `ms > 1` steps) a grow or shrink indicator per resource keeps each move at 0 or
-/// at least `ms`, and never both directions at once.
+/// at least `ms`, and never both directions at once. A migrant takes no steps here: it
+/// resizes on landing instead.
 fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let Some(z) = d.change[i] else { return };
     let id = p.instances[i].id.clone();
+    let leave = leave_expr(d, i);
     for r in Resource::ALL {
         let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) else {
             continue;
@@ -321,8 +406,14 @@ fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
         let (sd, su) = d.span[i][r];
         let ms = p.policy.min_steps(r);
         if ms <= 1.0 {
-            m.row(format!("change_up[{id},{r}]"), constraint!(u <= su * z));
-            m.row(format!("change_down[{id},{r}]"), constraint!(v <= sd * z));
+            m.row(
+                format!("change_up[{id},{r}]"),
+                constraint!(u + su * leave.clone() <= su * z),
+            );
+            m.row(
+                format!("change_down[{id},{r}]"),
+                constraint!(v + sd * leave.clone() <= sd * z),
+            );
             continue;
         }
         let (gu, gd) = (
@@ -335,12 +426,11 @@ fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
         m.row(format!("shrink_min[{id},{r}]"), constraint!(v >= ms * gd));
         m.row(
             format!("one_direction[{id},{r}]"),
-            constraint!(gu + gd <= z),
+            constraint!(gu + gd + leave.clone() <= z),
         );
         (d.grows[i][r], d.shrinks[i][r]) = (Some(gu), Some(gd));
     }
-    let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
-    m.row(format!("one_host[{id}]"), constraint!(leave.clone() <= 1.0));
+    m.row(format!("one_host[{id}]"), constraint!(leave <= 1.0));
     for &(h, x) in &d.migrate[i] {
         m.row(
             format!("migrate_link[{id},{}]", p.hosts[h].id),
@@ -360,12 +450,15 @@ fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
         let Some(dem) = inst.demand[r] else { continue };
         let (a0, g) = (inst.current[r], p.policy.granularity[r]);
         let cost = |n: f64| p.mismatch_cost(i, r, a0 + g * n);
-        let (Some(u), Some(v)) = (d.up[i][r], d.down[i][r]) else {
+        let leave = leave_expr(d, i);
+        let landings: Vec<(Variable, Variable)> = d.land[i].iter().filter_map(|l| l[r]).collect();
+        let stay = d.up[i][r].zip(d.down[i][r]);
+        if stay.is_none() && landings.is_empty() {
             d.offset += cost(0.0);
             continue;
-        };
-        let (sd, su) = d.span[i][r];
-        let (lo, hi) = (-sd, su);
+        }
+        let ((sd, su), (ld, lu)) = (d.span[i][r], landing_steps(p, i, r));
+        let (lo, hi) = (-sd.max(ld), su.max(lu));
         let k = ((dem - a0) / g).floor().clamp(lo, hi - 1.0);
         let (ws, wi) = (
             p.policy.weights.shortfall / p.policy.unit[r],
@@ -373,10 +466,13 @@ fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
         );
         let id = &inst.id;
         let x = m.var(format!("mismatch[{id},{r}]"), variable().min(0));
-        let n = Expression::from(u) - v;
+        let mut n = Expression::from(0.0);
+        for (up, down) in stay.into_iter().chain(landings) {
+            n += Expression::from(up) - down;
+        }
         let short = ws * (dem - a0) - ws * g * n.clone();
         let idle = wi * (a0 - dem) + wi * g * n.clone();
-        let chord = cost(k) + (cost(k + 1.0) - cost(k)) * (n - k);
+        let chord = cost(k) + (cost(k + 1.0) - cost(k)) * (n.clone() - k);
         m.row(
             format!("mismatch_short[{id},{r}]"),
             constraint!(x - short >= 0.0),
@@ -387,70 +483,56 @@ fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
         );
         m.row(
             format!("mismatch_steps[{id},{r}]"),
-            constraint!(x - chord >= 0.0),
+            constraint!(x - chord.clone() >= 0.0),
         );
+        // The chord's perspective: with the move's indicator `w` off, `n` is 0 and the cost
+        // is `cost(0)`; on, the chord holds. Exact at both ends, it stops the LP relaxation
+        // from spreading fractional changes thinly over many instances.
+        for j in [k - 1.0, k, k + 1.0] {
+            if j < lo || j + 1.0 > hi || (j < 0.0 && j + 1.0 > 0.0) {
+                continue;
+            }
+            // Off only when `n` is 0 or on the other side of 0.
+            let side = if j >= 0.0 {
+                d.grows[i][r]
+            } else {
+                d.shrinks[i][r]
+            };
+            let w = match (side, stay, d.change[i]) {
+                (Some(w), ..) => w + leave.clone(),
+                (None, Some(_), Some(z)) => z.into(),
+                (None, None, _) => leave.clone(),
+                (None, Some(_), None) => continue,
+            };
+            let slope = cost(j + 1.0) - cost(j);
+            let lift = cost(0.0) - (cost(j) - slope * j);
+            if lift > 1e-9 {
+                let secant = cost(j) + slope * (n.clone() - j);
+                m.row(
+                    format!("mismatch_lift[{id},{r},{j}]"),
+                    constraint!(x - secant - lift + lift * w.clone() >= 0.0),
+                );
+            }
+        }
         m.objective += x;
         mismatch[r] = Some(x);
     }
     d.mismatch.push(mismatch);
 }
 
-/// Per candidate host, the share of the allocation that lands there if the instance moves.
-fn add_shares(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
-    let inst = &p.instances[i];
-    let mut shares = Vec::with_capacity(d.migrate[i].len());
-    for &(h, x) in &d.migrate[i] {
-        let hid = &p.hosts[h].id;
-        let y = PerResource::from_fn(|r| {
-            let y = m.var(
-                format!("share[{},{r},{hid}]", inst.id),
-                variable().min(0).max(inst.max[r]),
-            );
-            m.row(
-                format!("share_link[{},{r},{hid}]", inst.id),
-                constraint!(y <= inst.max[r] * x),
-            );
-            y
-        });
-        shares.push(y);
-    }
-    if !shares.is_empty() {
-        let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
-        for r in Resource::ALL {
-            let moved: Expression = shares.iter().map(|y| y[r]).sum();
-            let own = alloc_expr(p, d, i, r) - moved;
-            m.row(
-                format!("own_share_lo[{},{r}]", inst.id),
-                constraint!(own.clone() >= 0.0),
-            );
-            m.row(
-                format!("own_share_hi[{},{r}]", inst.id),
-                constraint!(own + inst.max[r] * leave.clone() <= inst.max[r]),
-            );
-        }
-    }
-    d.share.push(shares);
-}
-
-/// What instance `i` occupies on its current host in `r`.
-fn own_share(p: &Problem, d: &Decisions, i: usize, r: Resource) -> Expression {
-    let moved: Expression = d.share[i].iter().map(|y| y[r]).sum();
-    alloc_expr(p, d, i, r) - moved
-}
-
 /// Capacity of host `h` in `r`, while migrations land: the executor moves instances one at a
 /// time, so an instance leaving `h` still occupies its current allocation there when others
-/// arrive (a migrant shrinks before it leaves and grows after it lands).
+/// arrive (a migrant takes no steps at home, and resizes as it lands).
 fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resource) {
     let mut used = Expression::from(0.0);
     for &i in &d.residents[h] {
-        used += own_share(p, d, i, r);
-        for &(_, x) in &d.migrate[i] {
-            used += p.instances[i].current[r] * x;
-        }
+        used += alloc_expr(p, d, i, r);
     }
     for &(i, k) in &d.arrivals[h] {
-        used += d.share[i][k][r];
+        used += p.instances[i].current[r] * d.migrate[i][k].1;
+        if let Some((lu, ld)) = d.land[i][k][r] {
+            used += p.policy.granularity[r] * (Expression::from(lu) - ld);
+        }
     }
     let (started, stopped) = pool_expr(p, d, h, r);
     used += d.pool_use[h][r] + started - stopped;
@@ -481,15 +563,11 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
     for &i in &on {
         let id = &p.instances[i].id;
         let (sd, su) = d.span[i][r];
-        let leave: Expression = d.migrate[i].iter().map(|&(_, x)| x).sum();
+        // A migrant takes no steps at home (see `link_change`), so it neither gives nor takes.
         if sd >= 1.0 {
             let e = m.var(format!("give[{id},{r}]"), m.int(0.0, sd));
             let down = d.down[i][r].expect("adjustable");
             m.row(format!("give_le_down[{id},{r}]"), constraint!(e <= down));
-            m.row(
-                format!("give_stay[{id},{r}]"),
-                constraint!(e + sd * leave.clone() <= sd),
-            );
             given += e;
             d.give[i][r] = Some(e);
         }
@@ -497,14 +575,10 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         if su >= 1.0 {
             let t = m.var(format!("take[{id},{r}]"), m.int(0.0, su));
             m.row(format!("take_le_up[{id},{r}]"), constraint!(t <= up));
-            m.row(
-                format!("take_stay[{id},{r}]"),
-                constraint!(t + su * leave <= su),
-            );
             taken += t;
             d.take[i][r] = Some(t);
         }
-        grows += grow_here(p, m, d, i, r, up);
+        grows += up;
     }
     m.row(
         format!("swap_balance[{hid},{r}]"),
@@ -515,46 +589,30 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         .map(|&i| p.instances[i].current[r])
         .sum::<f64>()
         + d.pool_use[h][r];
-    // Stopping warm pool instances frees room for grows; starting them needs only `cap`.
+    // Stopping warm pool instances, or instances leaving, frees room for grows; starting
+    // pool instances needs only `cap`.
     let (_, stopped) = pool_expr(p, d, h, r);
-    let mut freed = Expression::from((p.hosts[h].capacity[r] - used).max(0.0)) + stopped;
-    for &i in &d.residents[h] {
-        for &(_, x) in &d.migrate[i] {
-            freed += p.instances[i].current[r] * x;
+    let free = Expression::from((p.hosts[h].capacity[r] - used).max(0.0)) + stopped;
+    let freed_by = |skip: Option<usize>| {
+        let mut e = free.clone();
+        for &i in d.residents[h].iter().filter(|&&i| Some(i) != skip) {
+            e += p.instances[i].current[r] * leave_expr(d, i);
         }
+        e
+    };
+    // A mover's own departure never makes room for its own growth here: without this
+    // (valid) row the LP relaxation lets a fractional departure fund the stay.
+    for &j in on.iter().filter(|&&j| !d.migrate[j].is_empty()) {
+        let up = d.up[j][r].expect("adjustable");
+        m.row(
+            format!("cover_self[{},{r}]", p.instances[j].id),
+            constraint!(g * up - g * taken.clone() <= freed_by(Some(j))),
+        );
     }
     m.row(
         format!("cover[{hid},{r}]"),
-        constraint!(g * grows - g * taken <= freed),
+        constraint!(g * grows - g * taken <= freed_by(None)),
     );
-}
-
-/// The steps instance `j` grows on its current host: `up`, or 0 if it migrates (it grows
-/// on arrival, within the destination's capacity row instead).
-fn grow_here(
-    p: &Problem,
-    m: &mut Program,
-    d: &mut Decisions,
-    j: usize,
-    r: Resource,
-    up: Variable,
-) -> Expression {
-    if d.migrate[j].is_empty() {
-        return up.into();
-    }
-    let id = &p.instances[j].id;
-    let span = steps(
-        p.instances[j].max[r] - p.instances[j].current[r],
-        p.policy.granularity[r],
-    );
-    let stay_up = m.var(format!("stay_up[{id},{r}]"), variable().min(0));
-    d.stay_up[j][r] = Some(stay_up);
-    let leave: Expression = d.migrate[j].iter().map(|&(_, x)| x).sum();
-    m.row(
-        format!("stay_up_def[{id},{r}]"),
-        constraint!(stay_up - up + span * leave >= 0.0),
-    );
-    stay_up.into()
 }
 
 /// Receivers pay donors; nobody pays more than it has or receives more than fits under its
@@ -612,11 +670,14 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
     let val = |x: Variable| v[d.index[&x]].round();
     let alloc = (0..p.instances.len())
         .map(|i| {
-            PerResource::from_fn(|r| match (d.up[i][r], d.down[i][r]) {
-                (Some(u), Some(w)) => {
-                    round6(p.instances[i].current[r] + p.policy.granularity[r] * (val(u) - val(w)))
-                }
-                _ => p.instances[i].current[r],
+            let landed = d.migrate[i].iter().position(|&(_, x)| val(x) > 0.5);
+            PerResource::from_fn(|r| {
+                let steps = match (landed, d.up[i][r], d.down[i][r]) {
+                    (Some(k), ..) => d.land[i][k][r].map_or(0.0, |(lu, ld)| val(lu) - val(ld)),
+                    (None, Some(u), Some(w)) => val(u) - val(w),
+                    _ => 0.0,
+                };
+                round6(p.instances[i].current[r] + p.policy.granularity[r] * steps)
             })
         })
         .collect();
@@ -700,9 +761,10 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
         set(fixed, d.offset);
     }
     for (i, inst) in p.instances.iter().enumerate() {
+        let moved = s.host[i] != inst.host;
         for r in Resource::ALL {
             let new = s.alloc[i][r];
-            if let (Some(u), Some(w)) = (d.up[i][r], d.down[i][r]) {
+            if let (Some(u), Some(w), false) = (d.up[i][r], d.down[i][r], moved) {
                 let delta = ((new - inst.current[r]) / p.policy.granularity[r]).round();
                 set(u, delta.max(0.0));
                 set(w, (-delta).max(0.0));
@@ -710,15 +772,11 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
                     set(gu, f64::from(u8::from(delta > 0.0)));
                     set(gd, f64::from(u8::from(delta < 0.0)));
                 }
-                if let Some(x) = d.stay_up[i][r].filter(|_| s.host[i] == inst.host) {
-                    set(x, delta.max(0.0));
-                }
             }
             if let Some(x) = d.mismatch[i][r] {
                 set(x, p.mismatch_cost(i, r, new));
             }
         }
-        let moved = s.host[i] != inst.host;
         let changed = moved
             || Resource::ALL
                 .iter()
@@ -727,10 +785,16 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
             set(z, f64::from(u8::from(changed)));
         }
         for (k, &(h, x)) in d.migrate[i].iter().enumerate() {
-            if s.host[i] == h {
-                set(x, 1.0);
-                for r in Resource::ALL {
-                    set(d.share[i][k][r], s.alloc[i][r]);
+            if s.host[i] != h {
+                continue;
+            }
+            set(x, 1.0);
+            for r in Resource::ALL {
+                if let Some((lu, ld)) = d.land[i][k][r] {
+                    let delta =
+                        ((s.alloc[i][r] - inst.current[r]) / p.policy.granularity[r]).round();
+                    set(lu, delta.max(0.0));
+                    set(ld, (-delta).max(0.0));
                 }
             }
         }
