@@ -196,11 +196,24 @@ fn pairs(p: &Problem) -> Vec<(usize, usize)> {
 fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
     let g = p.policy.granularity.cpu;
     let ms = p.policy.min_steps(Resource::Cpu) as i64;
+    let over: Vec<bool> = (0..p.hosts.len())
+        .map(|h| {
+            p.on_host(h)
+                .map(|i| p.instances[i].current.cpu)
+                .sum::<f64>()
+                > p.hosts[h].capacity.cpu + TOL
+        })
+        .collect();
     for (i, inst) in p.instances.iter().enumerate() {
         let (d, u) = bounds(p, i);
         // Hysteresis binds resizes in place; a migrant may resize by any step as it lands.
         let stays = host[i] == inst.host;
         if k[i] < -d || k[i] > u || (stays && k[i] != 0 && k[i].abs() < ms) {
+            return false;
+        }
+        // Nothing shrinks below its forecast, except in place on an over-capacity host.
+        let below = inst.current.cpu + g * (k[i] as f64) < inst.demand.cpu.unwrap_or(0.0) - TOL;
+        if k[i] < 0 && below && !(stays && over[inst.host]) {
             return false;
         }
         if host[i] != inst.host && !inst.candidates.contains(&host[i]) {
