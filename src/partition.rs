@@ -310,6 +310,7 @@ mod tests {
                     mem: None,
                     net: None,
                 },
+                floor: Default::default(),
                 credits: 50.0,
                 credit_cap: 100.0,
                 earn_rate: 120.0,

@@ -323,6 +323,12 @@ mod tests {
                 "granularity",
                 "granularity.cpu = 0 must be",
             ),
+            (
+                "shrink_floor_quantile = 0.9",
+                "shrink_floor_quantile = 1.5",
+                "[forecast]",
+                "shrink_floor_quantile 1.5 must be in (0, 1]",
+            ),
         ];
         for (from, to, key, what) in cases {
             let text = DEFAULT.replacen(from, to, 1);

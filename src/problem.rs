@@ -33,6 +33,8 @@ pub struct InstanceSpec {
     pub max: PerResource<f64>,
     /// The forecast quantile of demand, or `None` where there is no telemetry (kept as is).
     pub demand: PerResource<Option<f64>>,
+    /// Its recent high usage (see `[forecast] shrink_floor_hours`): never shrunk below it.
+    pub floor: PerResource<f64>,
     pub credits: f64,
     pub credit_cap: f64,
     /// Credits earned per hour at the baseline, which is `earn_rate / 60` cores.
@@ -44,6 +46,12 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
+    /// The least allocation a shrink may leave in `r`: its forecast, or its recent high usage
+    /// if higher. `None` without a forecast.
+    pub fn keep(&self, r: Resource) -> Option<f64> {
+        self.demand[r].map(|d| d.max(self.floor[r]))
+    }
+
     /// Whether resource `r` may change: it has a forecast, room to move and no cool-down.
     pub fn adjustable(&self, r: Resource) -> bool {
         !self.frozen && self.demand[r].is_some() && self.max[r] > self.min[r]
@@ -109,9 +117,16 @@ pub struct Assessment {
 impl Problem {
     /// Builds the problem from the fleet, the forecasts and the planning model.
     pub fn new(fleet: &Fleet, forecasts: &Forecasts, policy: &Policy) -> Problem {
-        Self::with_demand(fleet, policy, |id, r| {
+        let mut p = Self::with_demand(fleet, policy, |id, r| {
             forecasts.get(id, r).map(|d| d.quantile)
-        })
+        });
+        for inst in &mut p.instances {
+            inst.floor = PerResource::from_fn(|r| {
+                let key = (inst.id.clone(), r);
+                forecasts.floors.get(&key).copied().unwrap_or(0.0)
+            });
+        }
+        p
     }
 
     /// Builds the problem with demand from any source (forecasts, or realised demand for replay).
@@ -144,6 +159,7 @@ impl Problem {
                 min: PerResource::from_fn(|r| i.resource(r).min),
                 max: PerResource::from_fn(|r| i.resource(r).max),
                 demand: PerResource::from_fn(|r| demand(&i.id, r)),
+                floor: PerResource::default(),
                 credits: i.credits,
                 credit_cap: i.credit_cap(),
                 earn_rate: i.earn_rate,
@@ -529,6 +545,46 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         assert!(
             !p.instances[0].frozen,
             "predicted shortfall overrides the cool-down"
+        );
+    }
+
+    #[test]
+    fn shrinks_stop_at_the_recent_usage_floor() {
+        // `b` is short by 1.5 cores on a full host; idle `a` gives that and frees the rest,
+        // unless it is a burster whose recent usage sets a floor.
+        let text = FLEET
+            .replace("cpu = 8.0", "cpu = 4.0")
+            .replace("changed_at = \"2024-03-07T00:00:00Z\"\n", "")
+            + &FLEET[FLEET.find("[[instance]]").unwrap()..]
+                .replace("id = \"a\"", "id = \"b\"")
+                .replace("credits = 30.0", "credits = 280.0")
+                .replace("changed_at = \"2024-03-07T00:00:00Z\"\n", "");
+        let fleet = Fleet::parse(Path::new("fleet.toml"), &text).unwrap();
+        let mut policy = Policy::default();
+        policy.disruption.max_changes_percent = 100.0;
+        let cpu_after = |floor: f64| {
+            let mut p = Problem::with_demand(&fleet, &policy, |id, r| {
+                Some(match (id, r) {
+                    ("a", Resource::Cpu) => 0.05,
+                    ("b", Resource::Cpu) => 3.5,
+                    _ => 0.0,
+                })
+            });
+            p.instances[0].floor.cpu = floor;
+            let (s, _) = crate::mip::solve(&p, None).unwrap();
+            (s.alloc[0].cpu, s.alloc[1].cpu)
+        };
+        assert_eq!(cpu_after(0.0), (0.25, 3.5));
+        assert_eq!(cpu_after(1.5), (1.5, 2.5));
+        assert_eq!(
+            cpu_after(1.4),
+            (1.5, 2.5),
+            "whole steps, never below the floor"
+        );
+        assert_eq!(
+            cpu_after(1.6),
+            (2.0, 2.0),
+            "one step is under the hysteresis minimum"
         );
     }
 

@@ -68,9 +68,11 @@ fn template() -> Template {
     for f in ["fleet.toml", "telemetry.csv"] {
         std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
     }
-    // No percentage budget: a longer plan (swaps, resizes and a migration) to crash inside.
+    // No percentage budget and no shrink floor: a longer plan (swaps, resizes and a
+    // migration) to crash inside.
     let model = chameleon::policy::DEFAULT
-        .replace("max_changes_percent = 50.0", "max_changes_percent = 100.0");
+        .replace("max_changes_percent = 50.0", "max_changes_percent = 100.0")
+        .replace("shrink_floor_hours = 12", "shrink_floor_hours = 0");
     std::fs::write(dir.path().join("model.toml"), model).unwrap();
     let o = bin()
         .args([

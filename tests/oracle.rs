@@ -87,6 +87,7 @@ fn generate(seed: u64) -> Problem {
                 mem: None,
                 net: None,
             },
+            floor: Default::default(),
             credits,
             credit_cap,
             earn_rate,
@@ -587,6 +588,7 @@ fn cover_row_needs_swap_and_credits() {
             mem: None,
             net: None,
         },
+        floor: Default::default(),
         credits,
         credit_cap: 100.0,
         // Earns as much as it burns at 3 cores, so its whole balance is spendable.

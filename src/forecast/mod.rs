@@ -54,6 +54,11 @@ pub struct Settings {
     pub reselect_hours: u32,
     /// The selection state file (relative to the working directory); empty disables it.
     pub state: String,
+    /// The optimiser never shrinks an instance below this quantile of its usage over this
+    /// many hours before now (0: no floor), so an on/off burster, idle between bursts the
+    /// next hour's forecast cannot see, is not caught small by its next burst.
+    pub shrink_floor_hours: u32,
+    pub shrink_floor_quantile: f64,
 }
 
 impl Default for Settings {
@@ -68,6 +73,8 @@ impl Default for Settings {
             fit_step_minutes: 15,
             reselect_hours: 24,
             state: "models/forecast-state.json".into(),
+            shrink_floor_hours: 12,
+            shrink_floor_quantile: 0.9,
         }
     }
 }
@@ -79,6 +86,12 @@ impl Settings {
             return Err(format!(
                 "forecast.quantile {} must be in (0, 1)",
                 self.quantile
+            ));
+        }
+        if !(self.shrink_floor_quantile > 0.0 && self.shrink_floor_quantile <= 1.0) {
+            return Err(format!(
+                "forecast.shrink_floor_quantile {} must be in (0, 1]",
+                self.shrink_floor_quantile
             ));
         }
         let zero = [
@@ -186,6 +199,9 @@ pub struct Forecasts {
     pub gaps_filled: usize,
     /// How many series each kind of work produced.
     pub work: BTreeMap<Work, usize>,
+    /// Per series, the `shrink_floor_quantile` of its samples over the last
+    /// `shrink_floor_hours` (when that is set): what a shrink must leave it.
+    pub floors: BTreeMap<(String, Resource), f64>,
 }
 
 impl Forecasts {
@@ -217,9 +233,15 @@ impl Forecasts {
             ..Forecasts::default()
         };
         let (mut entries, mut dropped) = (Vec::new(), Vec::new());
+        let since = (now - Duration::hours(i64::from(settings.shrink_floor_hours))).timestamp();
         for ((key, w), o) in windows.into_iter().zip(outcomes) {
             if o.work == Work::Shifted {
                 dropped.push(key.clone());
+            }
+            let mut recent: Vec<f64> = w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect();
+            if settings.shrink_floor_hours > 0 && !recent.is_empty() {
+                let floor = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
+                out.floors.insert(key.clone(), floor);
             }
             out.record(key, w, o.demand, o.gaps, o.work);
             entries.extend(o.entry);
@@ -355,6 +377,37 @@ mod tests {
             f.method_counts(),
             BTreeMap::from([(Method::RecentPeak, 1), (Method::Constant, 1)])
         );
+    }
+
+    #[test]
+    fn floors_are_the_quantile_of_the_recent_window() {
+        let t = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-09T00:00:00Z,a,cpu,9\n\
+             2024-01-09T10:00:00Z,a,cpu,1\n\
+             2024-01-09T10:30:00Z,a,cpu,4\n\
+             2024-01-09T11:00:00Z,a,cpu,2\n",
+        );
+        let now = "2024-01-09T11:05:00Z".parse().unwrap();
+        let settings = |hours, q| Settings {
+            shrink_floor_hours: hours,
+            shrink_floor_quantile: q,
+            ..Settings::default()
+        };
+        let floor = |s: &Settings| {
+            Forecasts::build(&t, now, s)
+                .floors
+                .get(&("a".into(), Resource::Cpu))
+                .copied()
+        };
+        assert_eq!(
+            floor(&settings(2, 1.0)),
+            Some(4.0),
+            "the 9 is older than 2 h"
+        );
+        assert_eq!(floor(&settings(12, 1.0)), Some(9.0));
+        assert_eq!(floor(&settings(2, 0.5)), Some(2.0));
+        assert_eq!(floor(&settings(0, 1.0)), None, "0 hours: no floor");
     }
 
     /// Two days of a noisy series `a`, five-minute steps, with one gap.

@@ -100,8 +100,8 @@ fn steps(x: f64, g: f64) -> f64 {
 
 /// How many steps `(down, up)` instance `i` may usefully move in `r`: up to the whole step
 /// that covers its forecast (beyond it, a change only adds idle cost), down never below
-/// the forecast, except on a host already over capacity, and a move is at least the
-/// hysteresis minimum or nothing.
+/// the forecast (or the recent peak, [`keep`](crate::problem::InstanceSpec::keep)), except on a host already
+/// over capacity, and a move is at least the hysteresis minimum or nothing.
 fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
     let inst = &p.instances[i];
     let (g, ms) = (p.policy.granularity[r], p.policy.min_steps(r));
@@ -126,7 +126,8 @@ fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64
     // Shrinking stops at the forecast (whole steps above it, at least the minimum), as the
     // seed's donors give only their excess: a credit-less instance shrunk below its need
     // could never buy the room back.
-    let above = (-need + 1e-9).floor().min(down);
+    let keep = inst.keep(r).unwrap_or(dem);
+    let above = ((inst.current[r] - keep) / g + 1e-9).floor().min(down);
     let down = match (over_capacity, above >= ms) {
         (true, _) => useful(down, down),
         (false, true) => above,
@@ -136,7 +137,7 @@ fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64
 }
 
 /// How many steps `(down, up)` a migrant may usefully resize by as it lands: up to its
-/// forecast and down to it, with no hysteresis minimum (the migration is the change).
+/// forecast and down to what it keeps, with no hysteresis minimum (the migration is the change).
 fn landing_steps(p: &Problem, i: usize, r: Resource) -> (f64, f64) {
     let inst = &p.instances[i];
     let Some(dem) = inst.demand[r].filter(|_| inst.adjustable(r)) else {
@@ -145,7 +146,11 @@ fn landing_steps(p: &Problem, i: usize, r: Resource) -> (f64, f64) {
     let g = p.policy.granularity[r];
     let need = (dem - inst.current[r]) / g;
     (
-        steps(inst.current[r] - inst.min[r], g).min((-need + 1e-9).floor().max(0.0)),
+        steps(inst.current[r] - inst.min[r], g).min(
+            ((inst.current[r] - inst.keep(r).unwrap_or(dem)) / g + 1e-9)
+                .floor()
+                .max(0.0),
+        ),
         steps(inst.max[r] - inst.current[r], g).min(need.ceil().max(0.0)),
     )
 }
