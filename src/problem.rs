@@ -226,7 +226,7 @@ impl Problem {
     /// Prunes migrations. Only instances on a host whose free capacity cannot cover its
     /// instances' predicted growth may move, and only to hosts with room for them once
     /// everyone there is sized to forecast, the most predicted headroom first, same cell
-    /// first. Of those, only the [`MOVERS_PER_MIGRATION`] × budget instances that want to
+    /// first. Of those, only the `MOVERS_PER_MIGRATION` × budget instances that want to
     /// grow most keep their candidates. Hosts are ranked once, so this is linear in instances.
     pub fn choose_candidates(&mut self) {
         let k = self.policy.migration.candidates;

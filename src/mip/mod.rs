@@ -4,7 +4,7 @@
 //! paid for in credits, and migrations to pruned candidate hosts, minimising
 //! predicted shortfall plus disruption, movement and idle costs (see
 //! `docs/formats.md`). This module runs HiGHS on the program from
-//! [`formulation`], reports status, bound and gap, exports the exact model,
+//! `formulation`, reports status, bound and gap, exports the exact model,
 //! and explains infeasibility in terms of hosts and rows.
 
 mod formulation;
