@@ -373,8 +373,7 @@ impl<'a, 'j> Driver<'a, 'j> {
         }
     }
 
-    /// Runs `a`'s ops (on resume, only those not yet in effect) and writes the fleet file.
-    /// An op failure undoes the ops before it and is returned as the action's failure.
+    /// Runs `a`'s ops, taking the fleet file from `before` to `after`.
     fn perform(
         &mut self,
         a: &Action,
@@ -382,20 +381,45 @@ impl<'a, 'j> Driver<'a, 'j> {
         after: &Fleet,
         resuming: bool,
     ) -> Result<Result<(), Failure>, ApplyError> {
+        self.transition(&a.id, &Op::of(a, before), before, after, resuming)
+    }
+
+    /// Undoes `a`'s ops, newest first, taking the fleet file back from `after` to `before`.
+    fn perform_inverse(
+        &mut self,
+        a: &Action,
+        before: &Fleet,
+        after: &Fleet,
+        resuming: bool,
+    ) -> Result<Result<(), Failure>, ApplyError> {
+        let undo: Vec<Op> = Op::of(a, before).iter().rev().map(Op::inverse).collect();
+        self.transition(&a.id, &undo, after, before, resuming)
+    }
+
+    /// Runs `ops` (on resume, only those not yet in effect) and writes the fleet file `to`,
+    /// which must hold `from` (or, on resume, may already hold `to`). An op failure undoes
+    /// the ops before it and is returned as the action's failure.
+    fn transition(
+        &mut self,
+        action: &str,
+        ops: &[Op],
+        from: &Fleet,
+        to: &Fleet,
+        resuming: bool,
+    ) -> Result<Result<(), Failure>, ApplyError> {
         let on_disk = Fleet::read(self.fleet_path)?;
-        if resuming && on_disk == *after {
+        if resuming && on_disk == *to {
             return Ok(Ok(()));
         }
-        if on_disk != *before {
+        if on_disk != *from {
             return Err(ApplyError::Changed {
                 path: self.fleet_path.to_owned(),
             });
         }
-        let ops = Op::of(a, before);
-        if let Err(failure) = self.run_ops(&a.id, &ops, resuming) {
+        if let Err(failure) = self.run_ops(action, ops, resuming) {
             return Ok(Err(failure));
         }
-        after.write_atomic(self.fleet_path)?;
+        to.write_atomic(self.fleet_path)?;
         crash_point();
         Ok(Ok(()))
     }
@@ -489,31 +513,6 @@ impl<'a, 'j> Driver<'a, 'j> {
             }
         }
         self.set_run(RunStatus::RolledBack)
-    }
-
-    fn perform_inverse(
-        &mut self,
-        a: &Action,
-        before: &Fleet,
-        after: &Fleet,
-        resuming: bool,
-    ) -> Result<Result<(), Failure>, ApplyError> {
-        let on_disk = Fleet::read(self.fleet_path)?;
-        if resuming && on_disk == *before {
-            return Ok(Ok(()));
-        }
-        if on_disk != *after {
-            return Err(ApplyError::Changed {
-                path: self.fleet_path.to_owned(),
-            });
-        }
-        let undo: Vec<Op> = Op::of(a, before).iter().rev().map(Op::inverse).collect();
-        if let Err(failure) = self.run_ops(&a.id, &undo, resuming) {
-            return Ok(Err(failure));
-        }
-        before.write_atomic(self.fleet_path)?;
-        crash_point();
-        Ok(Ok(()))
     }
 
     fn report(self) -> Report {
