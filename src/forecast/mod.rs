@@ -238,8 +238,11 @@ impl Forecasts {
             if o.work == Work::Shifted {
                 dropped.push(key.clone());
             }
-            let mut recent: Vec<f64> = w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect();
-            if settings.shrink_floor_hours > 0 && !recent.is_empty() {
+            let mut recent: Vec<f64> = match settings.shrink_floor_hours {
+                0 => Vec::new(),
+                _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
+            };
+            if !recent.is_empty() {
                 let floor = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
                 out.floors.insert(key.clone(), floor);
             }
