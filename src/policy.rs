@@ -56,6 +56,10 @@ pub struct Weights {
     pub shortfall: f64,
     /// Fixed disruption cost per changed instance.
     pub change: f64,
+    /// Fixed cost per donor → receiver swap (cache invalidation), on top of `change`.
+    /// Zero leaves pairing to after the solve, with fewer variables.
+    #[serde(default)]
+    pub swap: f64,
     /// Per unit resized or swapped.
     pub unit_move: f64,
     /// Per GiB of memory moved by a migration inside a cell.
@@ -192,6 +196,7 @@ impl Policy {
             ("shortfall", w.shortfall),
             ("change", w.change),
             ("unit_move", w.unit_move),
+            ("swap", w.swap),
             ("migration_per_gib", w.migration_per_gib),
             ("idle", w.idle),
         ];

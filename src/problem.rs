@@ -470,6 +470,7 @@ impl Problem {
         for (k, &warm) in s.warm.iter().enumerate() {
             a.objective += self.pool_cost(k, warm) + self.pool_change_cost(k, warm);
         }
+        a.objective += w.swap * s.swaps.len() as f64;
         a.credits_moved = s.swaps.iter().fold(0.0, |sum, sw| sum + sw.credits);
         a
     }

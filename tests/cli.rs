@@ -907,3 +907,22 @@ fn pool_targets_drive_warm_counts() {
     let o = run_plan(dir.path(), NOW, &["--pool-targets", "targets.toml"]);
     assert_fails(&o, "targets.toml:2", "unknown pool `batch`");
 }
+
+/// `[weights] swap` charges each donor → receiver swap once: a small charge keeps the
+/// golden plan's one swap (its objective grows by the charge), a prohibitive one drops it.
+#[test]
+fn a_fixed_swap_cost_is_charged_per_swap() {
+    let dir = workspace();
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    for (cost, swaps, objective) in [("0.5", 1, "objective = 202.032235"), ("1000.0", 0, "")] {
+        let file = format!("swap-{cost}.toml");
+        std::fs::write(
+            dir.path().join(&file),
+            model.replace("swap = 0.0 ", &format!("swap = {cost} ")),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(plan(dir.path(), &["--model", &file])).unwrap();
+        assert_eq!(text.matches("kind = \"swap\"").count(), swaps, "{text}");
+        assert!(text.contains(objective), "{text}");
+    }
+}

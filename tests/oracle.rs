@@ -29,6 +29,8 @@ fn generate(seed: u64) -> Problem {
     policy.weights.idle = rng.pick(&[0.5, 1.0, 3.0]);
     policy.weights.shortfall = rng.pick(&[5.0, 100.0]);
     policy.weights.unit_move = rng.pick(&[0.5, 1.0]);
+    // No fixed swap cost (pairs chosen after solving) or one (pairs in the program).
+    policy.weights.swap = rng.pick(&[0.0, 1.0, 5.0]);
     policy.disruption.max_changes_percent = 100.0;
     // Hysteresis of one or two steps.
     policy.disruption.min_change.cpu = g * rng.pick(&[1.0, 1.0, 2.0]);
@@ -320,7 +322,8 @@ fn flows_ok(p: &Problem, k: &[i64], host: &[usize], pairs: &[(usize, usize)], f:
     true
 }
 
-/// Whether some integer flow assignment makes `(k, host)` feasible; returns it.
+/// The feasible integer flow for `(k, host)` with the fewest donor → receiver pairs (each
+/// pays the fixed swap cost), if there is one.
 fn find_flows(
     p: &Problem,
     k: &[i64],
@@ -331,29 +334,25 @@ fn find_flows(
         .iter()
         .map(|&(i, j)| (-k[i]).max(0).min(k[j].max(0)))
         .collect();
+    let used = |f: &[i64]| f.iter().filter(|&&x| x > 0).count();
     let mut f = vec![0i64; pairs.len()];
-    fn rec(
-        p: &Problem,
-        k: &[i64],
-        host: &[usize],
-        pairs: &[(usize, usize)],
-        limit: &[i64],
-        f: &mut Vec<i64>,
-        at: usize,
-    ) -> bool {
+    let mut best: Option<Vec<i64>> = None;
+    loop {
+        let better = best.as_ref().is_none_or(|b| used(&f) < used(b));
+        if better && flows_ok(p, k, host, pairs, &f) {
+            best = Some(f.clone());
+        }
+        // The next flow, as an odometer over each pair's range.
+        let mut at = 0;
+        while at < f.len() && f[at] == limit[at] {
+            f[at] = 0;
+            at += 1;
+        }
         if at == f.len() {
-            return flows_ok(p, k, host, pairs, f);
+            return best;
         }
-        for x in 0..=limit[at] {
-            f[at] = x;
-            if rec(p, k, host, pairs, limit, f, at + 1) {
-                return true;
-            }
-        }
-        f[at] = 0;
-        false
+        f[at] += 1;
     }
-    rec(p, k, host, pairs, &limit, &mut f, 0).then_some(f)
 }
 
 fn solution(
@@ -507,6 +506,7 @@ fn mip_matches_brute_force_on_tiny_problems() {
     let mut migrating_cases = 0;
     let mut nontrivial = 0;
     let mut swapping_cases = 0;
+    let mut paired_cases = 0;
     for seed in 0..CASES {
         let p = generate(seed);
         let (bf, bf_solution, feasible) = brute_force(&p);
@@ -539,6 +539,9 @@ fn mip_matches_brute_force_on_tiny_problems() {
         }
         if !s.swaps.is_empty() {
             swapping_cases += 1;
+            if p.policy.weights.swap > 0.0 {
+                paired_cases += 1;
+            }
         }
         if s != p.unchanged() {
             nontrivial += 1;
@@ -550,15 +553,19 @@ fn mip_matches_brute_force_on_tiny_problems() {
         "only {nontrivial} non-trivial cases"
     );
     eprintln!(
-        "{CASES} cases: {nontrivial} non-trivial, {swapping_cases} with swaps, {migrating_cases} migrating"
+        "{CASES} cases: {nontrivial} non-trivial, {swapping_cases} with swaps \
+         ({paired_cases} paired in the program), {migrating_cases} migrating"
     );
     assert!(migrating_cases >= 2, "too few cases migrated");
     assert!(swapping_cases >= 10, "too few cases swapped");
+    assert!(
+        paired_cases >= 5,
+        "too few cases swapped with a fixed swap cost"
+    );
 }
 
-/// A hand-made case: growing beyond free capacity needs a swap, which the receiver must afford.
-#[test]
-fn cover_row_needs_swap_and_credits() {
+/// A hand-made full host with one receiver and two donors.
+fn one_host(receiver_credits: f64) -> Problem {
     let mut p = generate(1);
     p.policy.granularity.cpu = 0.5;
     p.policy.credit_price.cpu = 60.0; // 0.5 core * 60 * 0.25 h = 7.5 credits a step
@@ -605,8 +612,18 @@ fn cover_row_needs_swap_and_credits() {
             net: 100.0,
         },
     }];
+    p.instances = vec![
+        inst("rx", 2.0, 3.0, receiver_credits),
+        inst("dn", 2.0, 1.0, 0.0),
+    ];
+    p
+}
+
+/// Growing beyond free capacity needs a swap, which the receiver must afford.
+#[test]
+fn cover_row_needs_swap_and_credits() {
     // Full host: receiver wants +1 core, donor has 1 spare core. Credits for one step only.
-    p.instances = vec![inst("rx", 2.0, 3.0, 7.5), inst("dn", 2.0, 1.0, 0.0)];
+    let p = one_host(7.5);
     let (bf, _, _) = brute_force(&p);
     let (s, stats) = mip::solve(&p, None).unwrap();
     assert!(
@@ -617,4 +634,30 @@ fn cover_row_needs_swap_and_credits() {
     assert_eq!(s.alloc[0].cpu, 2.5, "one affordable step: {s:#?}");
     assert_eq!(s.swaps.len(), 1);
     assert_eq!(p.balances(&s), vec![0.0, 7.5]);
+}
+
+/// With a fixed cost per swap the program pairs donors itself: the receiver takes both
+/// steps from the donor that can give them, in one swap rather than two.
+#[test]
+fn a_fixed_swap_cost_takes_from_the_fewest_donors() {
+    let mut p = one_host(20.0);
+    let mut small = p.instances[1].clone();
+    (small.id, small.current.cpu, small.demand.cpu) = ("sm".into(), 1.0, Some(0.5));
+    p.instances.push(small);
+    p.hosts[0].capacity.cpu = 5.0;
+    for swap in [0.0, 5.0] {
+        p.policy.weights.swap = swap;
+        let (bf, _, _) = brute_force(&p);
+        let (s, stats) = mip::solve(&p, None).unwrap();
+        assert!(
+            (stats.objective - bf).abs() < 1e-6,
+            "{} vs {bf}",
+            stats.objective
+        );
+        assert_eq!(s.alloc[0].cpu, 3.0, "the receiver gets both steps: {s:#?}");
+        if swap > 0.0 {
+            assert_eq!(s.swaps.len(), 1, "{s:#?}");
+            assert_eq!((s.swaps[0].donor, s.swaps[0].amount), (1, 1.0));
+        }
+    }
 }

@@ -186,11 +186,14 @@ fn case(seed: u64) -> Case {
             targets.insert(p.id.clone(), rng.below(5) as u32);
         }
     }
+    let mut policy = policy();
+    // Half the cases pair swaps in the program, at a fixed cost per swap.
+    policy.weights.swap = rng.pick(&[0.0, 2.0]);
     Case {
         fleet,
         targets,
         forecasts,
-        policy: policy(),
+        policy,
         rng,
     }
 }

@@ -72,6 +72,9 @@ pub(super) struct Decisions {
     /// Steps each instance gives and takes in swaps.
     give: Vec<Steps>,
     take: Vec<Steps>,
+    /// With a fixed cost per swap: per `(donor, receiver, resource)` the steps swapped and
+    /// the pair's indicator.
+    pairs: HashMap<(usize, usize, Resource), (Variable, Variable)>,
     index: HashMap<Variable, usize>,
     residents: Vec<Vec<usize>>,
     /// For every host, the instances that may migrate onto it, with the candidate's position.
@@ -176,6 +179,7 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         land: Vec::with_capacity(n),
         give: vec![Steps::default(); n],
         take: vec![Steps::default(); n],
+        pairs: HashMap::new(),
         index: HashMap::new(),
         residents: p.residents(),
         arrivals: vec![Vec::new(); p.hosts.len()],
@@ -553,9 +557,10 @@ fn add_capacity(p: &Problem, m: &mut Program, d: &Decisions, h: usize, r: Resour
 }
 
 /// Swaps on one host: donors give steps, receivers take them, and what is given equals
-/// what is taken. Grows beyond the host's free capacity must be taken by swap. Pairing
-/// donors with receivers needs no variables of its own: at one price per step, any split
-/// of the totals pays the same, so [`pair_swaps`] pairs them after solving.
+/// what is taken. Grows beyond the host's free capacity must be taken by swap. Without a
+/// fixed cost per swap, pairing donors with receivers needs no variables of its own: at
+/// one price per step, any split of the totals pays the same, so [`pair_swaps`] pairs them
+/// after solving. With one, [`add_pairs`] pairs them in the program.
 fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resource) {
     let g = p.policy.granularity[r];
     let hid = p.hosts[h].id.clone();
@@ -589,10 +594,14 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         }
         grows += up;
     }
-    m.row(
-        format!("swap_balance[{hid},{r}]"),
-        constraint!(given - taken.clone() == 0.0),
-    );
+    if p.policy.weights.swap > 0.0 {
+        add_pairs(p, m, d, &on, r);
+    } else {
+        m.row(
+            format!("swap_balance[{hid},{r}]"),
+            constraint!(given - taken.clone() == 0.0),
+        );
+    }
     let used: f64 = d.residents[h]
         .iter()
         .map(|&i| p.instances[i].current[r])
@@ -622,6 +631,42 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         format!("cover[{hid},{r}]"),
         constraint!(g * grows - g * taken <= freed_by(None)),
     );
+}
+
+/// Explicit donor → receiver swaps on one host: a flow of steps per pair, whose indicator
+/// pays the fixed swap cost once. Each donor's flows add up to what it gives and each
+/// receiver's to what it takes.
+fn add_pairs(p: &Problem, m: &mut Program, d: &mut Decisions, on: &[usize], r: Resource) {
+    let mut incoming: HashMap<usize, Expression> = HashMap::new();
+    for &i in on {
+        let Some(give) = d.give[i][r] else { continue };
+        let donor = &p.instances[i].id;
+        let mut out = Expression::from(0.0);
+        for &j in on.iter().filter(|&&j| j != i && d.take[j][r].is_some()) {
+            let pair = format!("{donor}>{},{r}", p.instances[j].id);
+            let most = d.span[i][r].0.min(d.span[j][r].1);
+            let f = m.var(format!("swap[{pair}]"), m.int(0.0, most));
+            let y = m.var(format!("swap_used[{pair}]"), m.int(0.0, 1.0));
+            m.row(format!("swap_link[{pair}]"), constraint!(f <= most * y));
+            m.objective += p.policy.weights.swap * y;
+            out += f;
+            *incoming.entry(j).or_default() += f;
+            d.pairs.insert((i, j, r), (f, y));
+        }
+        m.row(
+            format!("swap_give[{donor},{r}]"),
+            constraint!(give - out == 0.0),
+        );
+    }
+    for &j in on {
+        if let Some(take) = d.take[j][r] {
+            let got = incoming.remove(&j).unwrap_or_default();
+            m.row(
+                format!("swap_take[{},{r}]", p.instances[j].id),
+                constraint!(take - got == 0.0),
+            );
+        }
+    }
 }
 
 /// Receivers pay donors; nobody pays more than it has or receives more than fits under its
@@ -700,17 +745,38 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
         .collect();
     let steps_of = |x: Option<Variable>| x.map_or(0.0, val);
     let mut swaps = Vec::new();
-    for residents in &d.residents {
-        for r in Resource::ALL {
-            let given: Vec<(usize, f64)> = residents
-                .iter()
-                .map(|&i| (i, steps_of(d.give[i][r])))
-                .collect();
-            let taken: Vec<(usize, f64)> = residents
-                .iter()
-                .map(|&i| (i, steps_of(d.take[i][r])))
-                .collect();
-            swaps.extend(pair_swaps(p, r, given, taken));
+    if d.pairs.is_empty() {
+        for residents in &d.residents {
+            for r in Resource::ALL {
+                let given: Vec<(usize, f64)> = residents
+                    .iter()
+                    .map(|&i| (i, steps_of(d.give[i][r])))
+                    .collect();
+                let taken: Vec<(usize, f64)> = residents
+                    .iter()
+                    .map(|&i| (i, steps_of(d.take[i][r])))
+                    .collect();
+                swaps.extend(pair_swaps(p, r, given, taken));
+            }
+        }
+    } else {
+        let mut flows: Vec<(usize, Resource, usize, usize, f64)> = d
+            .pairs
+            .iter()
+            .map(|(&(i, j, r), &(f, _))| (p.instances[i].host, r, j, i, val(f)))
+            .filter(|&(.., steps)| steps > 0.5)
+            .collect();
+        // In the same order as `pair_swaps`: by host, resource and receiver.
+        flows.sort_by_key(|&(h, r, receiver, donor, _)| (h, r, receiver, donor));
+        for (_, r, receiver, donor, steps) in flows {
+            let amount = round6(steps * p.policy.granularity[r]);
+            swaps.push(Swap {
+                donor,
+                receiver,
+                resource: r,
+                amount,
+                credits: p.swap_price(r, amount),
+            });
         }
     }
     let warm = p
@@ -824,6 +890,10 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
         ];
         for x in sides.into_iter().flatten() {
             v[d.index[&x]] += steps;
+        }
+        if let Some(&(f, y)) = d.pairs.get(&(sw.donor, sw.receiver, sw.resource)) {
+            v[d.index[&f]] += steps;
+            v[d.index[&y]] = 1.0;
         }
     }
     v
