@@ -105,12 +105,14 @@ impl Telemetry {
             line,
             message,
         };
-        let mut rdr = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(reader);
+        // Fields are trimmed as they are parsed: the reader's own trimming copies every record.
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
         let headers = rdr.headers().map_err(|e| err(1, e.to_string()))?.clone();
-        if headers != vec!["timestamp", "instance", "resource", "value"] {
+        if !headers
+            .iter()
+            .map(str::trim)
+            .eq(["timestamp", "instance", "resource", "value"])
+        {
             return Err(err(
                 1,
                 format!(
@@ -124,6 +126,9 @@ impl Telemetry {
             ..Telemetry::default()
         };
         let mut record = csv::StringRecord::new();
+        // Rows usually come a series at a time: the series being read is filled here and
+        // filed when another starts, so most rows cost no lookup and no allocation.
+        let mut open: Option<((String, Resource), Series)> = None;
         loop {
             let line = rdr.position().line();
             match rdr.read_record(&mut record) {
@@ -131,8 +136,33 @@ impl Telemetry {
                 Ok(true) => {}
                 Err(e) => return Err(err(line, e.to_string())),
             }
-            let sample = parse_record(&record).map_err(|m| err(line, m))?;
-            telemetry.push(sample, line);
+            let row = parse_record(&record).map_err(|m| err(line, m))?;
+            telemetry.stats.rows += 1;
+            let same = |((id, r), _): &((String, Resource), Series)| {
+                id == row.instance && *r == row.resource
+            };
+            if !open.as_ref().is_some_and(same) {
+                if let Some((key, series)) = open.take() {
+                    telemetry.file(key, series);
+                }
+                let first_line = telemetry
+                    .series
+                    .get(&(row.instance.to_owned(), row.resource))
+                    .map_or(line, |s| s.first_line);
+                let series = Series {
+                    points: Vec::new(),
+                    first_line,
+                };
+                open = Some(((row.instance.to_owned(), row.resource), series));
+            }
+            let points = &mut open.as_mut().expect("opened above").1.points;
+            if points.last().is_some_and(|&(last, _)| row.time < last) {
+                telemetry.stats.out_of_order += 1;
+            }
+            points.push((row.time, row.value));
+        }
+        if let Some((key, series)) = open {
+            telemetry.file(key, series);
         }
         if telemetry.stats.rows == 0 {
             return Err(TelemetryError::Empty {
@@ -143,20 +173,25 @@ impl Telemetry {
         Ok(telemetry)
     }
 
-    fn push(&mut self, sample: Sample, line: u64) {
-        self.stats.rows += 1;
-        let series = self
-            .series
-            .entry((sample.instance, sample.resource))
-            .or_insert_with(|| Series {
-                points: Vec::new(),
-                first_line: line,
-            });
-        let t = sample.timestamp.timestamp();
-        if series.points.last().is_some_and(|&(last, _)| t < last) {
-            self.stats.out_of_order += 1;
+    /// Adds a run of consecutive rows of one series to what was read of it before.
+    fn file(&mut self, key: (String, Resource), run: Series) {
+        match self.series.entry(key) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(run);
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let series = e.get_mut();
+                let (Some(&(last, _)), Some(&(first, _))) =
+                    (series.points.last(), run.points.first())
+                else {
+                    return;
+                };
+                if first < last {
+                    self.stats.out_of_order += 1;
+                }
+                series.points.extend(run.points);
+            }
         }
-        series.points.push((t, sample.value));
     }
 
     /// Sorts each series by time and keeps the last value seen for a repeated timestamp.
@@ -191,23 +226,32 @@ impl Telemetry {
     }
 }
 
-fn parse_record(record: &csv::StringRecord) -> Result<Sample, String> {
+/// One parsed row, borrowing its instance id from the record.
+struct Row<'a> {
+    time: i64,
+    instance: &'a str,
+    resource: Resource,
+    value: f64,
+}
+
+fn parse_record(record: &csv::StringRecord) -> Result<Row<'_>, String> {
     if record.len() != 4 {
         return Err(format!("expected 4 fields, found {}", record.len()));
     }
-    let timestamp = DateTime::parse_from_rfc3339(&record[0])
-        .map_err(|e| format!("timestamp `{}` is not RFC 3339: {e}", &record[0]))?
-        .with_timezone(&Utc);
-    let instance = record[1].to_owned();
+    let field = |k: usize| record[k].trim();
+    let time = DateTime::parse_from_rfc3339(field(0))
+        .map_err(|e| format!("timestamp `{}` is not RFC 3339: {e}", field(0)))?
+        .timestamp();
+    let instance = field(1);
     if instance.is_empty() {
         return Err("empty instance id".into());
     }
-    let resource: Resource = record[2].parse()?;
-    let value: f64 = record[3]
+    let resource: Resource = field(2).parse()?;
+    let value: f64 = field(3)
         .parse()
-        .map_err(|_| format!("value `{}` is not a number", &record[3]))?;
+        .map_err(|_| format!("value `{}` is not a number", field(3)))?;
     if !value.is_finite() {
-        return Err(format!("value `{}` is not finite", &record[3]));
+        return Err(format!("value `{}` is not finite", field(3)));
     }
     if value < 0.0 {
         return Err(format!(
@@ -215,15 +259,14 @@ fn parse_record(record: &csv::StringRecord) -> Result<Sample, String> {
             resource
         ));
     }
-    Ok(Sample {
-        timestamp,
+    Ok(Row {
+        time,
         instance,
         resource,
         value,
     })
 }
 
-/// Writes samples as canonical CSV, in the order given.
 pub fn write_csv(out: impl Write, samples: &[Sample]) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(out);
     writeln!(w, "timestamp,instance,resource,value")?;
@@ -273,6 +316,30 @@ mod tests {
         assert_eq!(t.stats.duplicates, 1);
         assert_eq!(t.stats.out_of_order, 1);
         assert_eq!(s.step_seconds(), Some(300));
+    }
+
+    #[test]
+    fn interleaved_series_are_joined_in_file_order() {
+        // Time-major files alternate series every row; a series may also come back later.
+        let t = parse(
+            "timestamp,instance,resource,value\n\
+             2024-01-01T00:00:00Z,a,cpu,1\n\
+             2024-01-01T00:00:00Z, b ,cpu,5\n\
+             2024-01-01T00:05:00Z,a,cpu,2\n\
+             2024-01-01T00:05:00Z,b,cpu,6\n\
+             2024-01-01T00:00:00Z,a,cpu,9\n",
+        )
+        .unwrap();
+        let a = t.get("a", Resource::Cpu).unwrap();
+        assert_eq!(a.points, vec![(1704067200, 9.0), (1704067500, 2.0)]);
+        assert_eq!(a.first_line, 2);
+        let b = t.get("b", Resource::Cpu).unwrap();
+        assert_eq!(b.points, vec![(1704067200, 5.0), (1704067500, 6.0)]);
+        assert_eq!(b.first_line, 3);
+        assert_eq!(
+            (t.stats.rows, t.stats.duplicates, t.stats.out_of_order),
+            (5, 1, 1)
+        );
     }
 
     #[test]
