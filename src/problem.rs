@@ -52,6 +52,11 @@ impl InstanceSpec {
         self.demand[r].map(|d| d.max(self.floor[r]))
     }
 
+    /// How much its forecast exceeds its allocation in `r` (0 without a forecast).
+    pub fn want(&self, r: Resource) -> f64 {
+        self.demand[r].map_or(0.0, |d| (d - self.current[r]).max(0.0))
+    }
+
     /// Whether resource `r` may change: it has a forecast, room to move and no cool-down.
     pub fn adjustable(&self, r: Resource) -> bool {
         !self.frozen && self.demand[r].is_some() && self.max[r] > self.min[r]
@@ -280,10 +285,7 @@ impl Problem {
     fn growth(&self, inst: &InstanceSpec) -> f64 {
         Resource::ALL
             .iter()
-            .map(|&r| {
-                let want = inst.demand[r].map_or(0.0, |d| (d - inst.current[r]).max(0.0));
-                want / self.policy.unit[r]
-            })
+            .map(|&r| inst.want(r) / self.policy.unit[r])
             .sum()
     }
 
@@ -295,8 +297,7 @@ impl Problem {
         for inst in &self.instances {
             for r in Resource::ALL {
                 used[inst.host][r] += inst.current[r];
-                let want = inst.demand[r].map_or(0.0, |d| (d - inst.current[r]).max(0.0));
-                growth[inst.host][r] += want;
+                growth[inst.host][r] += inst.want(r);
             }
         }
         (0..self.hosts.len())

@@ -106,19 +106,12 @@ fn steps(x: f64, g: f64) -> f64 {
 /// the forecast (or the recent peak, [`keep`](crate::problem::InstanceSpec::keep)), except on a host already
 /// over capacity, and a move is at least the hysteresis minimum or nothing.
 fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
-    let inst = &p.instances[i];
-    let (g, ms) = (p.policy.granularity[r], p.policy.min_steps(r));
-    let (down, up) = (
-        steps(inst.current[r] - inst.min[r], g),
-        steps(inst.max[r] - inst.current[r], g),
-    );
-    let Some(dem) = inst.demand[r] else {
+    let (ms, (down, up)) = (p.policy.min_steps(r), limits(p, i, r));
+    let Some((above, want)) = toward_forecast(p, i, r) else {
         return (down, up);
     };
-    let need = (dem - inst.current[r]) / g;
     // At most the move that meets the forecast, raised to the hysteresis minimum.
     let useful = |limit: f64, want: f64| {
-        let want = want.ceil().max(0.0);
         let span = limit.min(if want >= 1.0 { want.max(ms) } else { 0.0 });
         if span >= ms {
             span
@@ -129,33 +122,47 @@ fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64
     // Shrinking stops at the forecast (whole steps above it, at least the minimum), as the
     // seed's donors give only their excess: a credit-less instance shrunk below its need
     // could never buy the room back.
-    let keep = inst.keep(r).unwrap_or(dem);
-    let above = ((inst.current[r] - keep) / g + 1e-9).floor().min(down);
+    let above = above.min(down);
     let down = match (over_capacity, above >= ms) {
         (true, _) => useful(down, down),
         (false, true) => above,
         (false, false) => 0.0,
     };
-    (down, useful(up, need))
+    (down, useful(up, want))
 }
 
 /// How many steps `(down, up)` a migrant may usefully resize by as it lands: up to its
 /// forecast and down to what it keeps, with no hysteresis minimum (the migration is the change).
 fn landing_steps(p: &Problem, i: usize, r: Resource) -> (f64, f64) {
-    let inst = &p.instances[i];
-    let Some(dem) = inst.demand[r].filter(|_| inst.adjustable(r)) else {
-        return (0.0, 0.0);
-    };
-    let g = p.policy.granularity[r];
-    let need = (dem - inst.current[r]) / g;
+    match toward_forecast(p, i, r).filter(|_| p.instances[i].adjustable(r)) {
+        Some((above, want)) => {
+            let (down, up) = limits(p, i, r);
+            (down.min(above), up.min(want))
+        }
+        None => (0.0, 0.0),
+    }
+}
+
+/// Whole steps `(down, up)` instance `i` may move in `r` within its min and max.
+fn limits(p: &Problem, i: usize, r: Resource) -> (f64, f64) {
+    let (inst, g) = (&p.instances[i], p.policy.granularity[r]);
     (
-        steps(inst.current[r] - inst.min[r], g).min(
-            ((inst.current[r] - inst.keep(r).unwrap_or(dem)) / g + 1e-9)
-                .floor()
-                .max(0.0),
-        ),
-        steps(inst.max[r] - inst.current[r], g).min(need.ceil().max(0.0)),
+        steps(inst.current[r] - inst.min[r], g),
+        steps(inst.max[r] - inst.current[r], g),
     )
+}
+
+/// Whole steps `(above, want)` between instance `i`'s allocation in `r` and its forecast:
+/// how far it is above what it keeps, and the grow that covers its forecast. `None`
+/// without a forecast.
+fn toward_forecast(p: &Problem, i: usize, r: Resource) -> Option<(f64, f64)> {
+    let (inst, g) = (&p.instances[i], p.policy.granularity[r]);
+    let dem = inst.demand[r]?;
+    let keep = inst.keep(r).unwrap_or(dem);
+    Some((
+        steps(inst.current[r] - keep, g),
+        ((dem - inst.current[r]) / g).ceil().max(0.0),
+    ))
 }
 
 pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
