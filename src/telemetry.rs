@@ -145,13 +145,10 @@ impl Telemetry {
                 if let Some((key, series)) = open.take() {
                     telemetry.file(key, series);
                 }
-                let first_line = telemetry
-                    .series
-                    .get(&(row.instance.to_owned(), row.resource))
-                    .map_or(line, |s| s.first_line);
+                // Filing keeps the first line of a series seen before.
                 let series = Series {
                     points: Vec::new(),
-                    first_line,
+                    first_line: line,
                 };
                 open = Some(((row.instance.to_owned(), row.resource), series));
             }
