@@ -56,7 +56,7 @@ fn series(seed: u64, start: i64, n: usize) -> Series {
     let mut rng = Lcg(seed);
     let mut level = 10.0;
     let kind = (seed % 4) as usize;
-    let points = (0..n)
+    let points: Vec<(i64, f64)> = (0..n)
         .map(|i| {
             (
                 start + i as i64 * STEP,
@@ -64,10 +64,7 @@ fn series(seed: u64, start: i64, n: usize) -> Series {
             )
         })
         .collect();
-    Series {
-        points,
-        first_line: 0,
-    }
+    Series::from_points(points, 0)
 }
 
 fn fleet(instances: usize, start: i64, n: usize) -> Telemetry {

@@ -64,11 +64,7 @@ fn score_parts(
 ) -> Option<(Method, Parts)> {
     let method = method_named(&record.method)?;
     let season = i64::from(settings.season_minutes) * 60;
-    let window = |a: i64, b: i64| -> Vec<f64> {
-        let lo = series.points.partition_point(|p| p.0 < a);
-        let hi = series.points.partition_point(|p| p.0 < b);
-        series.points[lo..hi].iter().map(|p| p.1).collect()
-    };
+    let window = |a: i64, b: i64| -> Vec<f64> { series.window(a, b).iter().map(|p| p.1).collect() };
     let actual = window(t0, t0 + horizon);
     let naive = window(t0 - season, t0 - season + horizon);
     let n = actual.len().min(naive.len());
@@ -77,9 +73,7 @@ fn score_parts(
     }
     let step = series.step_seconds()?.max(1);
     let start = t0 - i64::from(settings.history_days) * 86_400;
-    let lo = series.points.partition_point(|p| p.0 < start);
-    let hi = series.points.partition_point(|p| p.0 < t0);
-    let history = grid::regularise(&series.points[lo..hi], step).values;
+    let history = grid::regularise(&series.window(start, t0), step).values;
     let scale = mase_scale(&history, (season / step) as usize);
     Some((method, (actual[..n].to_vec(), naive[..n].to_vec(), scale)))
 }

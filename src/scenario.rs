@@ -92,7 +92,7 @@ impl Shapes {
             .expect("the shipped fixture is valid");
         let mut shapes = PerResource::<Vec<Vec<f64>>>::default();
         for ((_, r), series) in &t.series {
-            let values: Vec<f64> = series.points.iter().map(|p| p.1).collect();
+            let values: Vec<f64> = series.values().collect();
             let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
             if mean > 0.0 && values.len() >= DAY {
                 shapes[*r].push(values.iter().map(|v| v / mean).collect());
@@ -325,7 +325,7 @@ mod tests {
         assert!(t
             .series
             .values()
-            .all(|s| s.points.len() == 96 && s.step_seconds() == Some(900)));
+            .all(|s| s.len() == 96 && s.step_seconds() == Some(900)));
         Fleet::read(&a.path().join("fleet.toml")).unwrap();
     }
 

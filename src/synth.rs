@@ -123,9 +123,7 @@ fn check(opts: &SynthOptions) -> Result<(), SynthError> {
 fn peak(telemetry: &Telemetry, id: &str) -> PerResource<Option<f64>> {
     PerResource::from_fn(|r| {
         let s = telemetry.get(id, r)?;
-        s.points
-            .iter()
-            .map(|p| p.1)
+        s.values()
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
     })
 }

@@ -41,18 +41,175 @@ pub struct Sample {
 }
 
 /// One instance's samples of one resource, sorted by time, one value per timestamp.
+///
+/// Held compactly, since a region's telemetry is hundreds of millions of samples:
+/// times as runs of equal spacing and values as `f32`, so a regularly sampled
+/// series costs 4 bytes a sample instead of 16. Values keep seven significant
+/// digits, more than collectors measure: read back, a value written with seven
+/// or fewer is exactly the number in the file (see [`widen`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
-    /// `(unix seconds, value)` pairs in increasing time order.
-    pub points: Vec<(i64, f64)>,
+    runs: Vec<Run>,
+    values: Vec<f32>,
     /// The CSV line where this series first appeared, for error messages.
     pub first_line: u64,
 }
 
+/// `len` samples at `start`, `start + step`, `start + 2 step`, …
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Run {
+    start: i64,
+    step: i64,
+    len: u32,
+}
+
+impl Run {
+    fn time(&self, k: usize) -> i64 {
+        self.start + self.step * k as i64
+    }
+
+    fn last(&self) -> i64 {
+        self.time(self.len as usize - 1)
+    }
+}
+
 impl Series {
-    /// The most common spacing between consecutive samples, in seconds.
+    /// A series of `points` in any order; a repeated time keeps its last value.
+    pub fn from_points(points: impl IntoIterator<Item = (i64, f64)>, first_line: u64) -> Series {
+        let mut s = Series {
+            first_line,
+            ..Series::default()
+        };
+        for (t, v) in points {
+            s.push(t, v);
+        }
+        s.normalise();
+        s
+    }
+
+    /// Appends a sample, in any order (see [`Series::normalise`]).
+    fn push(&mut self, t: i64, v: f64) {
+        match self.runs.last_mut() {
+            Some(run) if run.len == 1 => (run.step, run.len) = (t - run.start, 2),
+            Some(run) if run.len < u32::MAX && run.time(run.len as usize) == t => run.len += 1,
+            _ => self.runs.push(Run {
+                start: t,
+                step: 0,
+                len: 1,
+            }),
+        }
+        self.values.push(v as f32);
+    }
+
+    /// Sorts by time and keeps the last value of a repeated time; returns how many were dropped.
+    fn normalise(&mut self) -> u64 {
+        let sorted = self.runs.iter().all(|r| r.len == 1 || r.step > 0)
+            && self.runs.windows(2).all(|w| w[1].start > w[0].last());
+        if sorted {
+            return 0;
+        }
+        let mut points: Vec<(i64, f64)> = self.points().collect();
+        points.sort_by_key(|&(t, _)| t);
+        let before = points.len();
+        // After a stable sort, equal times keep their order: keep the last one.
+        points.reverse();
+        points.dedup_by_key(|p| p.0);
+        points.reverse();
+        (self.runs, self.values) = (Vec::new(), Vec::new());
+        for (t, v) in &points {
+            self.push(*t, *v);
+        }
+        (before - points.len()) as u64
+    }
+
+    /// How many samples it holds.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The time of its last sample.
+    pub fn last_time(&self) -> Option<i64> {
+        self.runs.last().map(Run::last)
+    }
+
+    /// The time of its first sample.
+    pub fn first_time(&self) -> Option<i64> {
+        self.runs.first().map(|r| r.start)
+    }
+
+    /// All `(unix seconds, value)` samples in time order.
+    pub fn points(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        let times = self
+            .runs
+            .iter()
+            .flat_map(|r| (0..r.len as usize).map(move |k| r.time(k)));
+        times.zip(self.values())
+    }
+
+    /// All values in time order.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.values.iter().map(|&v| widen(v))
+    }
+
+    /// The samples with times in `[from, to)`, in time order.
+    pub fn window(&self, from: i64, to: i64) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for r in &self.runs {
+            let n = r.len as usize;
+            if r.start >= to {
+                break;
+            }
+            if r.last() >= from {
+                // Runs of more than one sample have a positive step once normalised.
+                let index = |t: i64| ((t - r.start + r.step - 1) / r.step) as usize;
+                let lo = if r.start >= from { 0 } else { index(from) };
+                let hi = if r.last() < to { n } else { index(to) };
+                out.extend((lo..hi).map(|k| (r.time(k), widen(self.values[offset + k]))));
+            }
+            offset += n;
+        }
+        out
+    }
+
+    /// The most common spacing between consecutive samples, in seconds (the smaller on a tie).
     pub fn step_seconds(&self) -> Option<i64> {
-        most_common_step(&self.points)
+        let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+        for r in self.runs.iter().filter(|r| r.len > 1) {
+            *counts.entry(r.step).or_default() += r.len as usize - 1;
+        }
+        for w in self.runs.windows(2) {
+            *counts.entry(w[1].start - w[0].last()).or_default() += 1;
+        }
+        most_common(counts)
+    }
+}
+
+/// A stored value as read: the `f32` rounded to seven significant digits. That is
+/// the number in the file whenever it had seven or fewer (below about 8.6e9, where
+/// `f32` is finer than that decimal grid), so data such as `27.884` stays exact.
+fn widen(v: f32) -> f64 {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let x = f64::from(v);
+    if x == 0.0 {
+        return x;
+    }
+    let digits = 6 - x.abs().log10().floor() as i32;
+    match usize::try_from(digits.unsigned_abs())
+        .ok()
+        .and_then(|k| POW10.get(k))
+    {
+        Some(&s) if digits >= 0 => (x * s).round() / s,
+        Some(&s) => (x / s).round() * s,
+        None => x,
     }
 }
 
@@ -63,6 +220,10 @@ pub fn most_common_step(points: &[(i64, f64)]) -> Option<i64> {
     for w in points.windows(2) {
         *counts.entry(w[1].0 - w[0].0).or_default() += 1;
     }
+    most_common(counts)
+}
+
+fn most_common(counts: BTreeMap<i64, usize>) -> Option<i64> {
     counts
         .into_iter()
         .max_by_key(|&(step, n)| (n, std::cmp::Reverse(step)))
@@ -147,16 +308,16 @@ impl Telemetry {
                 }
                 // Filing keeps the first line of a series seen before.
                 let series = Series {
-                    points: Vec::new(),
                     first_line: line,
+                    ..Series::default()
                 };
                 open = Some(((row.instance.to_owned(), row.resource), series));
             }
-            let points = &mut open.as_mut().expect("opened above").1.points;
-            if points.last().is_some_and(|&(last, _)| row.time < last) {
+            let series = &mut open.as_mut().expect("opened above").1;
+            if series.last_time().is_some_and(|last| row.time < last) {
                 telemetry.stats.out_of_order += 1;
             }
-            points.push((row.time, row.value));
+            series.push(row.time, row.value);
         }
         if let Some((key, series)) = open {
             telemetry.file(key, series);
@@ -178,15 +339,15 @@ impl Telemetry {
             }
             std::collections::btree_map::Entry::Occupied(mut e) => {
                 let series = e.get_mut();
-                let (Some(&(last, _)), Some(&(first, _))) =
-                    (series.points.last(), run.points.first())
-                else {
+                let (Some(last), Some(first)) = (series.last_time(), run.first_time()) else {
                     return;
                 };
                 if first < last {
                     self.stats.out_of_order += 1;
                 }
-                series.points.extend(run.points);
+                for (t, v) in run.points() {
+                    series.push(t, v);
+                }
             }
         }
     }
@@ -194,13 +355,7 @@ impl Telemetry {
     /// Sorts each series by time and keeps the last value seen for a repeated timestamp.
     fn normalise(&mut self) {
         for series in self.series.values_mut() {
-            series.points.sort_by_key(|&(t, _)| t);
-            let before = series.points.len();
-            // After a stable sort, equal timestamps keep file order: keep the last one.
-            series.points.reverse();
-            series.points.dedup_by_key(|p| p.0);
-            series.points.reverse();
-            self.stats.duplicates += (before - series.points.len()) as u64;
+            self.stats.duplicates += series.normalise();
         }
     }
 
@@ -256,6 +411,9 @@ fn parse_record(record: &csv::StringRecord) -> Result<Row<'_>, String> {
             resource
         ));
     }
+    if value > f64::from(f32::MAX) {
+        return Err(format!("value {value} is too large (at most {})", f32::MAX));
+    }
     Ok(Row {
         time,
         instance,
@@ -309,7 +467,10 @@ mod tests {
         )
         .unwrap();
         let s = t.get("a", Resource::Cpu).unwrap();
-        assert_eq!(s.points, vec![(1704067200, 1.0), (1704067500, 3.0)]);
+        assert_eq!(
+            s.points().collect::<Vec<_>>(),
+            vec![(1704067200, 1.0), (1704067500, 3.0)]
+        );
         assert_eq!(t.stats.duplicates, 1);
         assert_eq!(t.stats.out_of_order, 1);
         assert_eq!(s.step_seconds(), Some(300));
@@ -328,15 +489,72 @@ mod tests {
         )
         .unwrap();
         let a = t.get("a", Resource::Cpu).unwrap();
-        assert_eq!(a.points, vec![(1704067200, 9.0), (1704067500, 2.0)]);
+        assert_eq!(
+            a.points().collect::<Vec<_>>(),
+            vec![(1704067200, 9.0), (1704067500, 2.0)]
+        );
         assert_eq!(a.first_line, 2);
         let b = t.get("b", Resource::Cpu).unwrap();
-        assert_eq!(b.points, vec![(1704067200, 5.0), (1704067500, 6.0)]);
+        assert_eq!(
+            b.points().collect::<Vec<_>>(),
+            vec![(1704067200, 5.0), (1704067500, 6.0)]
+        );
         assert_eq!(b.first_line, 3);
         assert_eq!(
             (t.stats.rows, t.stats.duplicates, t.stats.out_of_order),
             (5, 1, 1)
         );
+    }
+
+    #[test]
+    fn regular_series_are_one_run_and_windows_cut_exactly() {
+        // Every 300 s from 1000, a gap of 600 s, then every 60 s.
+        let times = (0..5)
+            .map(|k| 1000 + 300 * k)
+            .chain((0..6).map(|k| 2800 + 60 * k));
+        let points: Vec<(i64, f64)> = times.zip((0..).map(f64::from)).collect();
+        let s = Series::from_points(points.iter().rev().copied(), 7);
+        assert_eq!(s.points().collect::<Vec<_>>(), points);
+        assert_eq!((s.len(), s.runs.len()), (11, 2), "{:?}", s.runs);
+        assert_eq!((s.first_time(), s.last_time()), (Some(1000), Some(3100)));
+        assert_eq!(
+            s.step_seconds(),
+            Some(60),
+            "five 60 s spacings beat four of 300 s"
+        );
+        for (from, to) in [
+            (0, 5000),
+            (1000, 1001),
+            (1001, 1600),
+            (1300, 2860),
+            (2000, 2800),
+        ] {
+            let inside: Vec<_> = points
+                .iter()
+                .copied()
+                .filter(|p| p.0 >= from && p.0 < to)
+                .collect();
+            assert_eq!(s.window(from, to), inside, "[{from}, {to})");
+        }
+        assert!(s.window(3200, 9000).is_empty() && s.window(1600, 1000).is_empty());
+    }
+
+    #[test]
+    fn values_with_seven_significant_digits_read_back_exactly() {
+        let values = [
+            27.884, 0.000546, 1.1, 8454.142, 9999999.0, 123.4567, 0.1, 3e-9, 0.0,
+        ];
+        let s = Series::from_points(values.iter().enumerate().map(|(k, &v)| (k as i64, v)), 1);
+        for (v, want) in s.values().zip(values) {
+            assert_eq!(v, want, "{v:e} read back for {want:e}");
+        }
+        // More digits than that keep seven, those of the nearest `f32` (8454.142578).
+        let s = Series::from_points([(0, 8454.142188), (1, 5789.011719)], 1);
+        assert_eq!(s.values().collect::<Vec<_>>(), [8454.143, 5789.012]);
+        let e = parse("timestamp,instance,resource,value\n2024-01-01T00:00:00Z,a,mem,1e39\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.csv:2") && e.contains("too large"), "{e}");
     }
 
     #[test]
@@ -381,7 +599,10 @@ mod tests {
         write_csv(&mut buf, &samples).unwrap();
         let t = parse(std::str::from_utf8(&buf).unwrap()).unwrap();
         assert_eq!(
-            t.get("vm-1", Resource::Mem).unwrap().points,
+            t.get("vm-1", Resource::Mem)
+                .unwrap()
+                .points()
+                .collect::<Vec<_>>(),
             vec![(1704067200, 1536.25)]
         );
         assert_eq!(t.instances().collect::<Vec<_>>(), vec!["vm-1"]);

@@ -239,11 +239,8 @@ fn evaluate_series(
     now: Option<DateTime<Utc>>,
 ) -> Option<SeriesScores> {
     let step = series.step_seconds()?;
-    let end = now.map_or(usize::MAX, |t| {
-        series.points.partition_point(|p| p.0 < t.timestamp())
-    });
-    let points = &series.points[..end.min(series.points.len())];
-    let y = grid::regularise(points, step).values;
+    let end = now.map_or(i64::MAX, |t| t.timestamp());
+    let y = grid::regularise(&series.window(i64::MIN, end), step).values;
     let ctx = Context::new(settings, step);
     let history = (i64::from(settings.history_days) * 86_400 / step.max(1)) as usize;
     let mut out = SeriesScores::default();

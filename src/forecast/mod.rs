@@ -24,7 +24,7 @@ pub use series::forecast_series;
 use state::State;
 
 use crate::resource::Resource;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Series, Telemetry};
 use chrono::{DateTime, Duration, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -217,14 +217,33 @@ impl Forecasts {
         settings: &Settings,
         state: &mut State,
     ) -> Forecasts {
-        let windows = history_windows(telemetry, now, settings);
-        let bar = progress(windows.len() as u64);
-        let outcomes: Vec<series::Outcome> = windows
+        let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
+        let since = (now - Duration::hours(i64::from(settings.shrink_floor_hours))).timestamp();
+        let keys: Vec<(&Key, &Series)> = telemetry.series.iter().collect();
+        let bar = progress(keys.len() as u64);
+        // Each window is decoded where it is forecast, so only a few are in memory at once.
+        let outcomes: Vec<Option<(series::Outcome, Window)>> = keys
             .par_iter()
-            .map(|(key, w)| {
-                let outcome = series::forecast_key(key, w, now, settings, state.get(key, settings));
+            .map(|&(key, s)| {
+                let w = s.window(start, now.timestamp());
+                let (first, last) = (w.first()?.0, w.last()?.0);
+                let mut recent: Vec<f64> = match settings.shrink_floor_hours {
+                    0 => Vec::new(),
+                    _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
+                };
+                let floor = (!recent.is_empty()).then(|| {
+                    method::empirical_quantile(&mut recent, settings.shrink_floor_quantile)
+                });
+                let outcome =
+                    series::forecast_key(key, &w, now, settings, state.get(key, settings));
                 bar.inc(1);
-                outcome
+                let window = Window {
+                    first,
+                    last,
+                    samples: w.len(),
+                    floor,
+                };
+                Some((outcome, window))
             })
             .collect();
         bar.finish_and_clear();
@@ -233,39 +252,27 @@ impl Forecasts {
             ..Forecasts::default()
         };
         let (mut entries, mut dropped) = (Vec::new(), Vec::new());
-        let since = (now - Duration::hours(i64::from(settings.shrink_floor_hours))).timestamp();
-        for ((key, w), o) in windows.into_iter().zip(outcomes) {
+        for ((key, _), found) in keys.into_iter().zip(outcomes) {
+            let Some((o, w)) = found else { continue };
             if o.work == Work::Shifted {
                 dropped.push(key.clone());
             }
-            let mut recent: Vec<f64> = match settings.shrink_floor_hours {
-                0 => Vec::new(),
-                _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
-            };
-            if !recent.is_empty() {
-                let floor = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
+            if let Some(floor) = w.floor {
                 out.floors.insert(key.clone(), floor);
             }
-            out.record(key, w, o.demand, o.gaps, o.work);
+            out.record(key, &w, o.demand, o.gaps, o.work);
             entries.extend(o.entry);
         }
         state.update(settings, entries, &dropped);
         out
     }
 
-    fn record(
-        &mut self,
-        key: &(String, Resource),
-        w: &[(i64, f64)],
-        d: Demand,
-        gaps: usize,
-        work: Work,
-    ) {
-        let first = DateTime::from_timestamp(w[0].0, 0);
-        let last = DateTime::from_timestamp(w[w.len() - 1].0, 0);
+    fn record(&mut self, key: &Key, w: &Window, d: Demand, gaps: usize, work: Work) {
+        let first = DateTime::from_timestamp(w.first, 0);
+        let last = DateTime::from_timestamp(w.last, 0);
         self.history_start = self.history_start.min(first).or(first);
         self.history_end = self.history_end.max(last);
-        self.samples += w.len();
+        self.samples += w.samples;
         self.gaps_filled += gaps;
         *self.work.entry(work).or_default() += 1;
         self.demands.insert(key.clone(), d);
@@ -288,24 +295,14 @@ impl Forecasts {
 
 type Key = (String, Resource);
 
-/// Each series' samples in `[now - history_days, now)`, non-empty ones only.
-fn history_windows<'a>(
-    telemetry: &'a Telemetry,
-    now: DateTime<Utc>,
-    settings: &Settings,
-) -> Vec<(&'a Key, &'a [(i64, f64)])> {
-    let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
-    let end = now.timestamp();
-    telemetry
-        .series
-        .iter()
-        .filter_map(|(key, series)| {
-            let lo = series.points.partition_point(|&(t, _)| t < start);
-            let hi = series.points.partition_point(|&(t, _)| t < end);
-            let w = series.points.get(lo..hi).filter(|w| !w.is_empty())?;
-            Some((key, w))
-        })
-        .collect()
+/// What the run log and the floors keep of one series' history window
+/// (`[now - history_days, now)`).
+struct Window {
+    first: i64,
+    last: i64,
+    samples: usize,
+    /// The `shrink_floor_quantile` of its last `shrink_floor_hours`, if any.
+    floor: Option<f64>,
 }
 
 /// A progress bar on stderr for long runs, hidden under `CI` or when stderr is not a terminal.
@@ -454,10 +451,11 @@ mod tests {
         let mut state = State::default();
         Forecasts::build_with_state(&t, now, &settings, &mut state);
         let series = t.series.values_mut().next().unwrap();
-        let end = series.points.partition_point(|p| p.0 < now.timestamp());
-        for p in &mut series.points[end..] {
-            p.1 += 100.0;
-        }
+        let shifted = series.points().map(|(time, v)| {
+            let after = time >= now.timestamp();
+            (time, if after { v + 100.0 } else { v })
+        });
+        *series = Series::from_points(shifted.collect::<Vec<_>>(), series.first_line);
         let f = Forecasts::build_with_state(&t, now + Duration::minutes(90), &settings, &mut state);
         assert_eq!(f.work, BTreeMap::from([(Work::Shifted, 1)]));
         let d = f.get("a", Resource::Cpu).unwrap();

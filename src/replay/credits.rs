@@ -31,7 +31,7 @@ pub fn settle_credits(fleet: &mut Fleet, window: &Window) {
         .map(|(k, i)| (i.id.as_str(), k))
         .collect();
     let mut balances: Vec<f64> = fleet.instances.iter().map(|i| i.credits).collect();
-    for &(id, r, hours, points) in window {
+    for &(id, r, hours, ref points) in window {
         if r != Resource::Cpu {
             continue;
         }

@@ -38,7 +38,7 @@ pub struct Tally {
 
 /// Realised samples of one interval: per `(instance, resource)`, the `(time, value)`
 /// pairs and the hours each stands for.
-pub type Window<'a> = Vec<(&'a str, Resource, f64, &'a [(i64, f64)])>;
+pub type Window<'a> = Vec<(&'a str, Resource, f64, Vec<(i64, f64)>)>;
 
 impl Tally {
     /// Scores one interval's realised samples against `alloc(instance, resource)`.
@@ -49,7 +49,7 @@ impl Tally {
         unit: &PerResource<f64>,
     ) {
         let mut pairs: BTreeMap<(&str, i64), bool> = BTreeMap::new();
-        for &(id, r, hours, points) in window {
+        for &(id, r, hours, ref points) in window {
             let a = alloc(id, r);
             let scale = if r == Resource::Mem { 1024.0 } else { 1.0 };
             for &(t, v) in points {

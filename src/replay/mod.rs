@@ -22,7 +22,7 @@ use crate::plan::{self, rfc3339, Plan, PlanError};
 use crate::policy::Policy;
 use crate::problem::Problem;
 use crate::resource::Resource;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Series, Telemetry};
 use chrono::{DateTime, Duration, Utc};
 pub use credits::{settle_credits, Credits};
 use metrics::{Details, Summary, Tally};
@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 pub use strategy::Kind;
-use view::{slice, step_hours, views, Views};
+use view::{step_hours, views, Views};
 
 /// Why a replay could not run. Each names the input or the strategy and time at fault.
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +237,7 @@ pub fn run(
     bar.finish_and_clear();
     band.actual = telemetry
         .get(&focus, Resource::Cpu)
-        .map(|s| slice(&s.points, start.timestamp(), end.timestamp()).to_vec())
+        .map(|s| s.window(start.timestamp(), end.timestamp()))
         .unwrap_or_default();
     Ok(Replay {
         start,
@@ -323,15 +323,13 @@ fn range(telemetry: &Telemetry, policy: &Policy, opts: &Options) -> (DateTime<Ut
     let first = telemetry
         .series
         .values()
-        .filter_map(|s| s.points.first())
-        .map(|p| p.0)
+        .filter_map(Series::first_time)
         .min()
         .unwrap_or(0);
     let last = telemetry
         .series
         .values()
-        .filter_map(|s| s.points.last())
-        .map(|p| p.0)
+        .filter_map(Series::last_time)
         .max()
         .unwrap_or(0);
     let grid = i64::from(opts.interval_minutes) * 60;
@@ -347,11 +345,7 @@ fn range(telemetry: &Telemetry, policy: &Policy, opts: &Options) -> (DateTime<Ut
 fn most_variable_cpu(telemetry: &Telemetry, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
     let (lo, hi) = (start.timestamp(), end.timestamp());
     let spread = |points: &[(i64, f64)]| {
-        let w: Vec<f64> = points
-            .iter()
-            .filter(|p| p.0 >= lo && p.0 < hi)
-            .map(|p| p.1)
-            .collect();
+        let w: Vec<f64> = points.iter().map(|p| p.1).collect();
         let n = w.len().max(1) as f64;
         let mean = w.iter().sum::<f64>() / n;
         w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n
@@ -360,7 +354,7 @@ fn most_variable_cpu(telemetry: &Telemetry, start: DateTime<Utc>, end: DateTime<
         .series
         .iter()
         .filter(|((_, r), _)| *r == Resource::Cpu)
-        .map(|((id, _), s)| (id, spread(&s.points)))
+        .map(|((id, _), s)| (id, spread(&s.window(lo, hi))))
         .fold(None, |best: Option<(&String, f64)>, (id, v)| match best {
             Some((_, b)) if b >= v => best,
             _ => Some((id, v)),
@@ -587,24 +581,24 @@ mod tests {
         let idle = [(0, 0.0)];
         settle_credits(
             &mut fleet,
-            &vec![(id.as_str(), Resource::Cpu, 1.0, &idle[..])],
+            &vec![(id.as_str(), Resource::Cpu, 1.0, idle.to_vec())],
         );
         assert_eq!(fleet.instances[0].credits, round6(10.0 + rate));
         let busy = [(0, alloc * 100.0)];
         let hours = (10.0 + rate) / (60.0 * alloc - rate) / 2.0;
         settle_credits(
             &mut fleet,
-            &vec![(id.as_str(), Resource::Cpu, hours, &busy[..])],
+            &vec![(id.as_str(), Resource::Cpu, hours, busy.to_vec())],
         );
         assert_eq!(fleet.instances[0].credits, round6((10.0 + rate) / 2.0));
         settle_credits(
             &mut fleet,
-            &vec![(id.as_str(), Resource::Cpu, 10.0, &busy[..])],
+            &vec![(id.as_str(), Resource::Cpu, 10.0, busy.to_vec())],
         );
         assert_eq!(fleet.instances[0].credits, 0.0);
         settle_credits(
             &mut fleet,
-            &vec![(id.as_str(), Resource::Cpu, 1000.0, &idle[..])],
+            &vec![(id.as_str(), Resource::Cpu, 1000.0, idle.to_vec())],
         );
         assert_eq!(fleet.instances[0].credits, round6(cap));
     }

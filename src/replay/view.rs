@@ -64,16 +64,11 @@ pub(super) fn views<'a>(
         let mut map = BTreeMap::new();
         for (key, s) in &telemetry.series {
             let estimate = match kind {
-                Kind::Reactive => {
-                    strategy::reactive_estimate(&values(slice(&s.points, t - interval, t)))
-                }
+                Kind::Reactive => strategy::reactive_estimate(&values(&s.window(t - interval, t))),
                 Kind::Vpa => {
-                    strategy::vpa_estimate(&values(slice(&s.points, t - history, t)), steps[key].0)
+                    strategy::vpa_estimate(&values(&s.window(t - history, t)), steps[key].0)
                 }
-                _ => values(slice(&s.points, t, until))
-                    .iter()
-                    .copied()
-                    .reduce(f64::max),
+                _ => values(&s.window(t, until)).iter().copied().reduce(f64::max),
             };
             if let Some(v) = estimate {
                 map.insert(key.clone(), v);
@@ -89,7 +84,7 @@ pub(super) fn views<'a>(
         );
     }
     for (key, s) in &telemetry.series {
-        let points = slice(&s.points, t, until);
+        let points = s.window(t, until);
         if !points.is_empty() {
             realised.push((key.0.as_str(), key.1, steps[key].1, points));
         }
@@ -104,11 +99,6 @@ pub(super) fn views<'a>(
         estimates,
         forecasts,
     }
-}
-
-/// The points with times in `[lo, hi)`.
-pub(super) fn slice(points: &[(i64, f64)], lo: i64, hi: i64) -> &[(i64, f64)] {
-    &points[points.partition_point(|p| p.0 < lo)..points.partition_point(|p| p.0 < hi)]
 }
 
 fn values(points: &[(i64, f64)]) -> Vec<f64> {
