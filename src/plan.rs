@@ -703,10 +703,39 @@ fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
     for pool in &p.pools {
         final_host.insert(pool.id.as_str(), p.hosts[pool.host].id.as_str());
     }
+    // An action only ever waits for actions on its host or on its own instance (see
+    // `depends`), so only those are checked: linear in plan size, not quadratic.
     let snapshot = actions.to_vec();
+    let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_instance: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, b) in snapshot.iter().enumerate() {
+        by_host
+            .entry(final_host[b.instance.as_str()])
+            .or_default()
+            .push(k);
+        if let (Kind::Migrate, Some(from)) = (b.kind, b.from_host.as_deref()) {
+            by_host.entry(from).or_default().push(k);
+        }
+        by_instance.entry(b.instance.as_str()).or_default().push(k);
+        if let Some(donor) = b.donor.as_deref() {
+            by_instance.entry(donor).or_default().push(k);
+        }
+    }
     for a in actions.iter_mut() {
-        let deps = snapshot
-            .iter()
+        let near = |map: &HashMap<&str, Vec<usize>>, key: &str| map.get(key).cloned();
+        let mut candidates: Vec<usize> = [
+            near(&by_host, final_host[a.instance.as_str()]),
+            near(&by_instance, a.instance.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let deps = candidates
+            .into_iter()
+            .map(|k| &snapshot[k])
             .filter(|b| b.id != a.id && depends(a, b, &final_host));
         a.depends_on = deps.map(|b| b.id.clone()).collect();
     }
@@ -747,4 +776,58 @@ fn ordinal(id: &str) -> usize {
 
 fn involves(swap: &Action, instance: &str) -> bool {
     swap.instance == instance || swap.donor.as_deref() == Some(instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{self, ScenarioOptions};
+
+    /// Linking by host and instance finds exactly what checking every pair of actions finds.
+    #[test]
+    fn dependencies_match_checking_every_pair() {
+        let mut policy = crate::policy::Policy::default();
+        policy.disruption.max_changes = 100;
+        policy.disruption.max_migrations = 10;
+        policy.solver.relative_gap = 0.05;
+        let opts = ScenarioOptions {
+            instances: 100,
+            hosts: 5,
+            cells: 1,
+            days: 1,
+            seed: 3,
+            step_minutes: 15,
+            overcommit: 1.3,
+            start: "2024-01-01T00:00:00Z".parse().unwrap(),
+        };
+        let (fleet, recent) = scenario::generate(&opts, &policy).unwrap();
+        let index: HashMap<String, usize> = (0..opts.instances)
+            .map(|k| (format!("vm{k:06}"), k))
+            .collect();
+        let p = Problem::with_demand(&fleet, &policy, |id, r| recent[index[id]][r]);
+        let (s, _) = crate::partition::solve_mip(&p).unwrap();
+        let linked = actions(&p, &Forecasts::default(), &s);
+        let kinds = |k: Kind| linked.iter().filter(|a| a.kind == k).count();
+        assert!(
+            kinds(Kind::Migrate) > 0 && kinds(Kind::Swap) > 0,
+            "{linked:?}"
+        );
+        let final_host: HashMap<&str, &str> = p
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| (inst.id.as_str(), p.hosts[s.host[i]].id.as_str()))
+            .collect();
+        let mut edges = 0;
+        for a in &linked {
+            let every_pair: Vec<String> = linked
+                .iter()
+                .filter(|b| b.id != a.id && depends(a, b, &final_host))
+                .map(|b| b.id.clone())
+                .collect();
+            assert_eq!(a.depends_on, every_pair, "{}", a.id);
+            edges += every_pair.len();
+        }
+        assert!(edges > 0);
+    }
 }

@@ -134,15 +134,11 @@ impl Run {
         let fleet = Fleet::read(fleet_path)?;
         let telemetry = Telemetry::read(telemetry_path)?;
         let policy = Policy::load(model)?;
-        if let Some(((instance, _), series)) = telemetry
-            .series
-            .iter()
-            .find(|((id, _), _)| fleet.instance(id).is_none())
-        {
+        if let Some((instance, line)) = telemetry.first_unknown(&fleet) {
             return Err(PlannerError::UnknownInstance {
                 path: telemetry_path.to_owned(),
-                line: series.first_line,
-                instance: instance.clone(),
+                line,
+                instance: instance.to_owned(),
                 fleet: fleet_path.to_owned(),
             });
         }

@@ -6,10 +6,13 @@
 //! out-of-order rows are sorted and duplicate timestamps keep the last value,
 //! both counted in [`IngestStats`] so the run log can report them.
 
+use crate::fleet::Fleet;
 use crate::resource::Resource;
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::collections::BTreeMap;
-use std::io::Write;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Errors reading or writing telemetry. Every variant names the file.
@@ -99,6 +102,25 @@ impl Series {
             }),
         }
         self.values.push(v as f32);
+    }
+
+    /// Appends the samples of `other`, read after these.
+    fn append(&mut self, other: Series) {
+        for r in other.runs {
+            match self.runs.last_mut() {
+                Some(last)
+                    if last.len > 1
+                        && r.len > 1
+                        && last.step == r.step
+                        && last.time(last.len as usize) == r.start
+                        && last.len.checked_add(r.len).is_some() =>
+                {
+                    last.len += r.len;
+                }
+                _ => self.runs.push(r),
+            }
+        }
+        self.values.extend(other.values);
     }
 
     /// Sorts by time and keeps the last value of a repeated time; returns how many were dropped.
@@ -247,13 +269,69 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Reads and validates a canonical telemetry CSV file.
+    /// Reads and validates a canonical telemetry CSV file; large files are read in
+    /// parallel, in as many byte ranges as there are threads.
     pub fn read(path: &Path) -> Result<Telemetry, TelemetryError> {
-        let file = std::fs::File::open(path).map_err(|source| TelemetryError::Io {
+        let len = std::fs::metadata(path)
+            .map_err(|source| TelemetryError::Io {
+                path: path.to_owned(),
+                source,
+            })?
+            .len();
+        let chunks = if len < PARALLEL_BYTES {
+            1
+        } else {
+            rayon::current_num_threads()
+        };
+        Self::read_in_chunks(path, chunks)
+    }
+
+    /// Reads `path` as up to `chunks` byte ranges split at line ends, parsed in parallel
+    /// and joined in file order: the same result as reading it start to end.
+    fn read_in_chunks(path: &Path, chunks: usize) -> Result<Telemetry, TelemetryError> {
+        let io = |source| TelemetryError::Io {
             path: path.to_owned(),
             source,
-        })?;
-        Self::from_reader(path, file)
+        };
+        let bounds = line_bounds(path, chunks).map_err(io)?;
+        let parts: Vec<Result<Part, TelemetryError>> = bounds
+            .par_iter()
+            .enumerate()
+            .map(|(k, &(from, to))| {
+                let mut file = File::open(path).map_err(io)?;
+                file.seek(SeekFrom::Start(from)).map_err(io)?;
+                let reader = BufReader::with_capacity(1 << 20, file).take(to - from);
+                Part::read(reader, k == 0).map_err(|(line, message)| TelemetryError::Parse {
+                    path: path.to_owned(),
+                    line,
+                    message,
+                })
+            })
+            .collect();
+        let mut telemetry = Telemetry {
+            path: path.to_owned(),
+            ..Telemetry::default()
+        };
+        // Each part numbers its lines from 1: add the lines of the parts before it.
+        let mut before = 0;
+        for part in parts {
+            let part = part.map_err(|e| match e {
+                TelemetryError::Parse {
+                    path,
+                    line,
+                    message,
+                } => TelemetryError::Parse {
+                    path,
+                    line: line + before,
+                    message,
+                },
+                other => other,
+            })?;
+            let lines = part.lines;
+            telemetry.join(part, before);
+            before += lines;
+        }
+        telemetry.finish()
     }
 
     /// Parses canonical CSV from any reader; `path` is used in messages.
@@ -261,102 +339,42 @@ impl Telemetry {
         path: &Path,
         reader: impl std::io::Read,
     ) -> Result<Telemetry, TelemetryError> {
-        let err = |line: u64, message: String| TelemetryError::Parse {
+        let part = Part::read(reader, true).map_err(|(line, message)| TelemetryError::Parse {
             path: path.to_owned(),
             line,
             message,
-        };
-        // Fields are trimmed as they are parsed: the reader's own trimming copies every record.
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let headers = rdr.headers().map_err(|e| err(1, e.to_string()))?.clone();
-        if !headers
-            .iter()
-            .map(str::trim)
-            .eq(["timestamp", "instance", "resource", "value"])
-        {
-            return Err(err(
-                1,
-                format!(
-                    "expected header `timestamp,instance,resource,value`, found `{}`",
-                    headers.iter().collect::<Vec<_>>().join(",")
-                ),
-            ));
-        }
+        })?;
         let mut telemetry = Telemetry {
             path: path.to_owned(),
             ..Telemetry::default()
         };
-        let mut record = csv::StringRecord::new();
-        // Rows usually come a series at a time: the series being read is filled here and
-        // filed when another starts, so most rows cost no lookup and no allocation.
-        let mut open: Option<((String, Resource), Series)> = None;
-        loop {
-            let line = rdr.position().line();
-            match rdr.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(err(line, e.to_string())),
-            }
-            let row = parse_record(&record).map_err(|m| err(line, m))?;
-            telemetry.stats.rows += 1;
-            let same = |((id, r), _): &((String, Resource), Series)| {
-                id == row.instance && *r == row.resource
-            };
-            if !open.as_ref().is_some_and(same) {
-                if let Some((key, series)) = open.take() {
-                    telemetry.file(key, series);
-                }
-                // Filing keeps the first line of a series seen before.
-                let series = Series {
-                    first_line: line,
-                    ..Series::default()
-                };
-                open = Some(((row.instance.to_owned(), row.resource), series));
-            }
-            let series = &mut open.as_mut().expect("opened above").1;
-            if series.last_time().is_some_and(|last| row.time < last) {
-                telemetry.stats.out_of_order += 1;
-            }
-            series.push(row.time, row.value);
-        }
-        if let Some((key, series)) = open {
-            telemetry.file(key, series);
-        }
-        if telemetry.stats.rows == 0 {
-            return Err(TelemetryError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        telemetry.normalise();
-        Ok(telemetry)
+        telemetry.join(part, 0);
+        telemetry.finish()
     }
 
-    /// Adds a run of consecutive rows of one series to what was read of it before.
-    fn file(&mut self, key: (String, Resource), run: Series) {
-        match self.series.entry(key) {
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(run);
-            }
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let series = e.get_mut();
-                let (Some(last), Some(first)) = (series.last_time(), run.first_time()) else {
-                    return;
-                };
-                if first < last {
-                    self.stats.out_of_order += 1;
-                }
-                for (t, v) in run.points() {
-                    series.push(t, v);
-                }
-            }
+    /// Adds a part read after everything so far, `before` lines into the file.
+    fn join(&mut self, part: Part, before: u64) {
+        self.stats.rows += part.stats.rows;
+        self.stats.out_of_order += part.stats.out_of_order;
+        for (key, mut series) in part.series {
+            series.first_line += before;
+            file(&mut self.series, &mut self.stats, key, series);
         }
+    }
+
+    /// Checks that something was read and puts every series in time order.
+    fn finish(mut self) -> Result<Telemetry, TelemetryError> {
+        if self.stats.rows == 0 {
+            return Err(TelemetryError::Empty { path: self.path });
+        }
+        self.normalise();
+        Ok(self)
     }
 
     /// Sorts each series by time and keeps the last value seen for a repeated timestamp.
     fn normalise(&mut self) {
-        for series in self.series.values_mut() {
-            self.stats.duplicates += series.normalise();
-        }
+        let mut series: Vec<&mut Series> = self.series.values_mut().collect();
+        self.stats.duplicates += series.par_iter_mut().map(|s| s.normalise()).sum::<u64>();
     }
 
     /// The instances that have telemetry, in order.
@@ -372,10 +390,138 @@ impl Telemetry {
         })
     }
 
+    /// The instance first seen in the file that `fleet` does not have, and its line.
+    pub fn first_unknown(&self, fleet: &Fleet) -> Option<(&str, u64)> {
+        let known: HashSet<&str> = fleet.instances.iter().map(|i| i.id.as_str()).collect();
+        self.series
+            .iter()
+            .filter(|((id, _), _)| !known.contains(id.as_str()))
+            .map(|((id, _), s)| (id.as_str(), s.first_line))
+            .min_by_key(|&(_, line)| line)
+    }
+
     /// The series of one instance and resource, if any.
     pub fn get(&self, instance: &str, resource: Resource) -> Option<&Series> {
         self.series.get(&(instance.to_owned(), resource))
     }
+}
+
+/// Files at least this large are read in parallel.
+const PARALLEL_BYTES: u64 = 64 << 20;
+
+type Key = (String, Resource);
+
+/// What one reader made of a file or a byte range of it.
+#[derive(Default)]
+struct Part {
+    series: BTreeMap<Key, Series>,
+    stats: IngestStats,
+    /// Lines it spans (a range ends at a line end).
+    lines: u64,
+}
+
+impl Part {
+    /// Reads rows, after the header if `header`; errors carry the line (from 1) and the problem.
+    fn read(reader: impl Read, header: bool) -> Result<Part, (u64, String)> {
+        // Fields are trimmed as they are parsed: the reader's own trimming copies every record.
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(reader);
+        let mut record = csv::StringRecord::new();
+        if header {
+            rdr.read_record(&mut record)
+                .map_err(|e| (1, e.to_string()))?;
+            if !record
+                .iter()
+                .map(str::trim)
+                .eq(["timestamp", "instance", "resource", "value"])
+            {
+                let found = record.iter().collect::<Vec<_>>().join(",");
+                let expected = "expected header `timestamp,instance,resource,value`";
+                return Err((1, format!("{expected}, found `{found}`")));
+            }
+        }
+        let mut part = Part::default();
+        // Rows usually come a series at a time: the series being read is filled here and
+        // filed when another starts, so most rows cost no lookup and no allocation.
+        let mut open: Option<(Key, Series)> = None;
+        loop {
+            let line = rdr.position().line();
+            match rdr.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err((line, e.to_string())),
+            }
+            let row = parse_record(&record).map_err(|m| (line, m))?;
+            part.stats.rows += 1;
+            let same = |((id, r), _): &(Key, Series)| id == row.instance && *r == row.resource;
+            if !open.as_ref().is_some_and(same) {
+                if let Some((key, series)) = open.take() {
+                    file(&mut part.series, &mut part.stats, key, series);
+                }
+                // Filing keeps the first line of a series seen before.
+                let series = Series {
+                    first_line: line,
+                    ..Series::default()
+                };
+                open = Some(((row.instance.to_owned(), row.resource), series));
+            }
+            let series = &mut open.as_mut().expect("opened above").1;
+            if series.last_time().is_some_and(|last| row.time < last) {
+                part.stats.out_of_order += 1;
+            }
+            series.push(row.time, row.value);
+        }
+        if let Some((key, series)) = open {
+            file(&mut part.series, &mut part.stats, key, series);
+        }
+        // At the end the reader stands on the line after the last line end.
+        part.lines = rdr.position().line() - 1;
+        Ok(part)
+    }
+}
+
+/// Adds `run`, read after everything in `series`, to what was read of its series before.
+fn file(series: &mut BTreeMap<Key, Series>, stats: &mut IngestStats, key: Key, run: Series) {
+    match series.entry(key) {
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(run);
+        }
+        std::collections::btree_map::Entry::Occupied(mut e) => {
+            let known = e.get_mut();
+            let (Some(last), Some(first)) = (known.last_time(), run.first_time()) else {
+                return;
+            };
+            if first < last {
+                stats.out_of_order += 1;
+            }
+            known.append(run);
+        }
+    }
+}
+
+/// Up to `chunks` byte ranges of `path` covering it, each ending at a line end (or the end).
+fn line_bounds(path: &Path, chunks: usize) -> std::io::Result<Vec<(u64, u64)>> {
+    let len = std::fs::metadata(path)?.len();
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut starts = vec![0];
+    let mut skipped = Vec::new();
+    for k in 1..chunks.max(1) as u64 {
+        let at = len * k / chunks as u64;
+        if at <= *starts.last().expect("starts with 0") {
+            continue;
+        }
+        reader.seek(SeekFrom::Start(at))?;
+        skipped.clear();
+        let n = reader.read_until(b'\n', &mut skipped)? as u64;
+        if at + n < len {
+            starts.push(at + n);
+        }
+    }
+    starts.dedup();
+    let ends = starts.iter().skip(1).copied().chain([len]);
+    Ok(starts.iter().copied().zip(ends).collect())
 }
 
 /// One parsed row, borrowing its instance id from the record.
@@ -555,6 +701,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("t.csv:2") && e.contains("too large"), "{e}");
+    }
+
+    #[test]
+    fn reading_in_parallel_ranges_equals_reading_in_order() {
+        // Series-major, then time-major, with a series coming back, out of order and repeated.
+        let mut csv = String::from("timestamp,instance,resource,value\n");
+        for (id, r) in [("a", "cpu"), ("a", "mem"), ("b", "cpu")] {
+            for m in (0..60).step_by(5) {
+                csv += &format!("2024-01-01T00:{m:02}:00Z,{id},{r},{m}.5\n");
+            }
+        }
+        for m in (0..60).step_by(5) {
+            csv +=
+                &format!("2024-01-01T01:{m:02}:00Z,c,net,{m}\n2024-01-01T01:{m:02}:00Z,a,cpu,1\n");
+        }
+        csv += "2024-01-01T00:30:00Z,b,cpu,99\n2024-01-01T00:31:00Z,b,cpu,98\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &csv).unwrap();
+        let whole = parse(&csv).unwrap();
+        assert_eq!(whole.stats.duplicates, 1);
+        for chunks in [2, 3, 7, 40, 500] {
+            let mut t = Telemetry::read_in_chunks(&path, chunks).unwrap();
+            t.path = "t.csv".into();
+            assert_eq!(t.stats, whole.stats, "{chunks} chunks");
+            for ((key, a), (k2, b)) in t.series.iter().zip(&whole.series) {
+                assert_eq!(key, k2);
+                assert_eq!(a.first_line, b.first_line, "{key:?} in {chunks} chunks");
+                assert_eq!(
+                    a.points().collect::<Vec<_>>(),
+                    b.points().collect::<Vec<_>>()
+                );
+            }
+            assert_eq!(t.series.len(), whole.series.len());
+        }
+        // An error late in the file names its line in the file, not in its range.
+        std::fs::write(&path, csv.clone() + "2024-01-01T02:00:00Z,a,cpu,-1\n").unwrap();
+        let lines = csv.lines().count() + 1;
+        for chunks in [1, 3, 7] {
+            let e = Telemetry::read_in_chunks(&path, chunks)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("t.csv:{lines}: value -1 is negative")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_unknown_instance_is_the_earliest_in_the_file() {
+        let t = parse(
+            "timestamp,instance,resource,value\n\
+             2024-01-01T00:00:00Z,known,cpu,1\n\
+             2024-01-01T00:00:00Z,zz,cpu,1\n\
+             2024-01-01T00:00:00Z,aa,cpu,1\n",
+        )
+        .unwrap();
+        let mut fleet = Fleet::default();
+        assert_eq!(t.first_unknown(&fleet), Some(("known", 2)));
+        let text = std::fs::read_to_string("fixtures/fleet.toml").unwrap();
+        let mut known: Fleet = toml::from_str(&text).unwrap();
+        known.instances.truncate(1);
+        known.instances[0].id = "known".into();
+        fleet.instances = known.instances;
+        assert_eq!(t.first_unknown(&fleet), Some(("zz", 3)));
     }
 
     #[test]

@@ -302,15 +302,11 @@ fn check(
             return Err(ReplayError::Duplicate(*kind));
         }
     }
-    match telemetry
-        .series
-        .iter()
-        .find(|((id, _), _)| fleet.instance(id).is_none())
-    {
-        Some(((instance, _), series)) => Err(ReplayError::UnknownInstance {
+    match telemetry.first_unknown(fleet) {
+        Some((instance, line)) => Err(ReplayError::UnknownInstance {
             path: telemetry.path.clone(),
-            line: series.first_line,
-            instance: instance.clone(),
+            line,
+            instance: instance.to_owned(),
             fleet: fleet_path.to_owned(),
         }),
         None => Ok(()),
