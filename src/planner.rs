@@ -116,6 +116,7 @@ pub struct RunInputs {
 pub struct Run {
     pub inputs: RunInputs,
     pub fleet: Fleet,
+    /// Its path and ingest counts; the samples are dropped once forecast.
     pub telemetry: Telemetry,
     pub policy: Policy,
     pub forecasts: Forecasts,
@@ -132,7 +133,9 @@ impl Run {
         let (fleet_path, telemetry_path) = (inputs.fleet.as_path(), inputs.telemetry.as_path());
         let model = inputs.model.as_deref();
         let fleet = Fleet::read(fleet_path)?;
-        let telemetry = Telemetry::read(telemetry_path)?;
+        // Parsing the fleet's TOML takes several times the fleet's size, freed here.
+        release_freed_memory();
+        let mut telemetry = Telemetry::read(telemetry_path)?;
         let policy = Policy::load(model)?;
         if let Some((instance, line)) = telemetry.first_unknown(&fleet) {
             return Err(PlannerError::UnknownInstance {
@@ -148,6 +151,9 @@ impl Run {
         };
         let clock = Instant::now();
         let forecasts = Forecasts::build_with_state(&telemetry, now, &policy.forecast, &mut state);
+        // The samples are not needed once forecast; at fleet scale they are most of the memory.
+        telemetry.series.clear();
+        release_freed_memory();
         if forecasts.samples == 0 {
             return Err(PlannerError::StaleTelemetry {
                 path: telemetry_path.to_owned(),
@@ -189,5 +195,17 @@ impl Run {
             "" => Ok(()),
             path => self.state.save(Path::new(path)),
         }
+    }
+}
+
+/// Hands memory freed so far back to the system. glibc keeps freed blocks for reuse by
+/// the thread arena that freed them; without this, the fleet parsed on the main thread
+/// stays resident while worker threads read telemetry, and the samples those threads
+/// read stay resident while the main thread builds the plan (peak 4.4 GB at 100k).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
