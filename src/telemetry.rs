@@ -4,7 +4,9 @@
 //! [`Resource`]. Reading is strict about content (NaN, negatives, unknown
 //! resources are errors naming file and line) and lenient about order:
 //! out-of-order rows are sorted and duplicate timestamps keep the last value,
-//! both counted in [`IngestStats`] so the run log can report them.
+//! both counted in [`IngestStats`] so the run log can report them. A region's
+//! week of samples is tens of GB of CSV, so large files are read in parallel
+//! and samples are held in 4 bytes each ([`Series`]).
 
 use crate::fleet::Fleet;
 use crate::resource::Resource;
@@ -49,7 +51,7 @@ pub struct Sample {
 /// times as runs of equal spacing and values as `f32`, so a regularly sampled
 /// series costs 4 bytes a sample instead of 16. Values keep seven significant
 /// digits, more than collectors measure: read back, a value written with seven
-/// or fewer is exactly the number in the file (see [`widen`]).
+/// or fewer is exactly the number in the file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
     runs: Vec<Run>,
