@@ -21,7 +21,7 @@ use crate::plan::{Action, Kind, PlanError, VerifiedPlan};
 use crate::problem::round6;
 use crate::resource::Resource;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Tolerance for comparing allocations written with six decimals.
@@ -176,13 +176,17 @@ pub fn execute(
         .collect();
     let mut state = fleet.clone();
     let mut applied: Vec<String> = Vec::new();
+    // Looked up for every dependency of every pending action at every step: a set.
+    let mut done: HashSet<String> = HashSet::new();
     loop {
-        let finished = |d: &str| applied.iter().any(|a| a == d) || skipped_ids.contains(d);
+        let finished = |d: &str| done.contains(d) || skipped_ids.contains(d);
         match pick(&pending, &finished, &mut state, stamp) {
             Picked::Done => break,
             Picked::Run(k) => {
                 observe(&state);
-                applied.push(pending.remove(k).id.clone());
+                let id = pending.remove(k).id.clone();
+                done.insert(id.clone());
+                applied.push(id);
             }
             Picked::Invalid(k, message) => {
                 return Err(ApplyError::Action {
