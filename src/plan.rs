@@ -722,15 +722,10 @@ fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
         }
     }
     for a in actions.iter_mut() {
-        let near = |map: &HashMap<&str, Vec<usize>>, key: &str| map.get(key).cloned();
-        let mut candidates: Vec<usize> = [
-            near(&by_host, final_host[a.instance.as_str()]),
-            near(&by_instance, a.instance.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+        let on_host = by_host.get(final_host[a.instance.as_str()]);
+        let own = by_instance.get(a.instance.as_str());
+        let mut candidates: Vec<usize> =
+            on_host.into_iter().chain(own).flatten().copied().collect();
         candidates.sort_unstable();
         candidates.dedup();
         let deps = candidates

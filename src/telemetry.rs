@@ -296,18 +296,14 @@ impl Telemetry {
             source,
         };
         let bounds = line_bounds(path, chunks).map_err(io)?;
-        let parts: Vec<Result<Part, TelemetryError>> = bounds
+        let parts: Vec<std::io::Result<Result<Part, (u64, String)>>> = bounds
             .par_iter()
             .enumerate()
             .map(|(k, &(from, to))| {
-                let mut file = File::open(path).map_err(io)?;
-                file.seek(SeekFrom::Start(from)).map_err(io)?;
+                let mut file = File::open(path)?;
+                file.seek(SeekFrom::Start(from))?;
                 let reader = BufReader::with_capacity(1 << 20, file).take(to - from);
-                Part::read(reader, k == 0).map_err(|(line, message)| TelemetryError::Parse {
-                    path: path.to_owned(),
-                    line,
-                    message,
-                })
+                Ok(Part::read(reader, k == 0))
             })
             .collect();
         let mut telemetry = Telemetry {
@@ -317,18 +313,13 @@ impl Telemetry {
         // Each part numbers its lines from 1: add the lines of the parts before it.
         let mut before = 0;
         for part in parts {
-            let part = part.map_err(|e| match e {
-                TelemetryError::Parse {
-                    path,
-                    line,
-                    message,
-                } => TelemetryError::Parse {
-                    path,
+            let part = part
+                .map_err(io)?
+                .map_err(|(line, message)| TelemetryError::Parse {
+                    path: path.to_owned(),
                     line: line + before,
                     message,
-                },
-                other => other,
-            })?;
+                })?;
             let lines = part.lines;
             telemetry.join(part, before);
             before += lines;
@@ -375,8 +366,8 @@ impl Telemetry {
 
     /// Sorts each series by time and keeps the last value seen for a repeated timestamp.
     fn normalise(&mut self) {
-        let mut series: Vec<&mut Series> = self.series.values_mut().collect();
-        self.stats.duplicates += series.par_iter_mut().map(|s| s.normalise()).sum::<u64>();
+        let dropped = self.series.par_iter_mut().map(|(_, s)| s.normalise());
+        self.stats.duplicates += dropped.sum::<u64>();
     }
 
     /// The instances that have telemetry, in order.

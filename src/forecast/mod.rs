@@ -225,6 +225,7 @@ impl Forecasts {
         let outcomes: Vec<Option<(series::Outcome, Window)>> = keys
             .par_iter()
             .map(|&(key, s)| {
+                bar.inc(1);
                 let w = s.window(start, now.timestamp());
                 let (first, last) = (w.first()?.0, w.last()?.0);
                 let mut recent: Vec<f64> = match settings.shrink_floor_hours {
@@ -236,7 +237,6 @@ impl Forecasts {
                 });
                 let outcome =
                     series::forecast_key(key, &w, now, settings, state.get(key, settings));
-                bar.inc(1);
                 let window = Window {
                     first,
                     last,
