@@ -72,6 +72,8 @@ pub enum LedgerError {
     Invariant { path: PathBuf, message: String },
     #[error("{path}: no ledger database here (it is created by the first `chameleon apply`)")]
     Missing { path: PathBuf },
+    #[error("{path}: an apply of plan {plan} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume` first")]
+    Interrupted { path: PathBuf, plan: String },
     #[error("{fleet}: instance `{instance}` has {fleet_credits} credits but the ledger {path} (the source of truth) says {ledger_credits}; run `chameleon ledger --fleet {fleet} --sync` to copy the ledger's balances into the fleet file")]
     Mismatch {
         fleet: PathBuf,
@@ -144,6 +146,32 @@ impl Ledger {
             });
         }
         Self::open(path)
+    }
+
+    /// Fails if an apply recorded in the database at `path` (if there is one) was
+    /// interrupted: until it is resumed, the fleet file lags behind what the journal and the
+    /// backend hold, so nothing else may read or rewrite it.
+    pub fn check_not_interrupted(path: &Path) -> Result<(), LedgerError> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let ledger = Ledger::open(path)?;
+        let plan: Option<String> = ledger
+            .conn
+            .query_row(
+                "SELECT plan_id FROM run WHERE status IN ('running', 'rolling_back') ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| ledger.sqlite_error(e))?;
+        match plan {
+            Some(plan) => Err(LedgerError::Interrupted {
+                path: path.to_owned(),
+                plan,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn corrupt(&self, message: impl Into<String>) -> LedgerError {
@@ -243,7 +271,7 @@ impl Ledger {
                 seeded += 1;
             }
         }
-        check_invariants(&tx, &path, &[])?;
+        check_conserved(&tx, &path)?;
         tx.commit().map_err(|e| sqlite(&path, e))?;
         Ok(seeded)
     }
@@ -420,21 +448,25 @@ pub(crate) fn post(
         )
         .map_err(|e| sqlite(path, e))?;
     }
+    // Each action conserves credits, so the whole ledger does; `seed` checks the whole
+    // (every balance against every seed) once per apply, as summing it per action made
+    // applying quadratic in fleet size.
+    let sum: i64 = moves.iter().map(|(_, delta)| delta).sum();
+    if sum != 0 {
+        return Err(LedgerError::Invariant {
+            path: path.to_owned(),
+            message: format!(
+                "credits not conserved: `{action}`'s movements sum to {}",
+                credits(sum)
+            ),
+        });
+    }
     let touched: Vec<&str> = moves.iter().map(|(i, _)| i.as_str()).collect();
-    check_invariants(tx, path, &touched)
+    check_bounds(tx, path, &touched)
 }
 
-/// Conservation (the movements sum to zero, and all balances to all seeds) and bounds of
-/// the `touched` accounts, checked inside the transaction before it commits.
-pub(crate) fn check_invariants(
-    tx: &Transaction,
-    path: &Path,
-    touched: &[&str],
-) -> Result<(), LedgerError> {
-    let fail = |message: String| LedgerError::Invariant {
-        path: path.to_owned(),
-        message,
-    };
+/// Conservation: all balances sum to all seeds, checked inside the transaction.
+fn check_conserved(tx: &Transaction, path: &Path) -> Result<(), LedgerError> {
     let (balances, seeds): (i64, i64) = tx
         .query_row(
             "SELECT (SELECT coalesce(sum(balance), 0) FROM account),
@@ -444,12 +476,24 @@ pub(crate) fn check_invariants(
         )
         .map_err(|e| sqlite(path, e))?;
     if balances != seeds {
-        return Err(fail(format!(
-            "credits not conserved: balances sum to {} but {} were seeded",
-            credits(balances),
-            credits(seeds)
-        )));
+        return Err(LedgerError::Invariant {
+            path: path.to_owned(),
+            message: format!(
+                "credits not conserved: balances sum to {} but {} were seeded",
+                credits(balances),
+                credits(seeds)
+            ),
+        });
     }
+    Ok(())
+}
+
+/// Every `touched` account stays within `[0, cap]`, checked inside the transaction.
+fn check_bounds(tx: &Transaction, path: &Path, touched: &[&str]) -> Result<(), LedgerError> {
+    let fail = |message: String| LedgerError::Invariant {
+        path: path.to_owned(),
+        message,
+    };
     for id in touched {
         let (balance, cap): (i64, i64) = tx
             .query_row(

@@ -499,6 +499,7 @@ fn plan(
     export_model: Option<&Path>,
 ) -> Result<ExitCode> {
     let _lock = FleetLock::acquire(&inputs.run.fleet, Duration::ZERO)?;
+    Ledger::check_not_interrupted(&Ledger::default_path(&inputs.run.fleet))?;
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
     run.save_state()?;
     if let Some(path) = export_model {
@@ -639,6 +640,7 @@ fn show_ledger(
     let path = ledger.unwrap_or_else(|| Ledger::default_path(fleet));
     if sync {
         let _lock = FleetLock::acquire(fleet, Duration::ZERO)?;
+        Ledger::check_not_interrupted(&path)?;
         let ledger = Ledger::open_existing(&path)?;
         let mut state = Fleet::read(fleet)?;
         let changed = ledger.sync_fleet(&mut state)?;

@@ -97,6 +97,8 @@ fn template() -> Template {
 struct Trial {
     dir: tempfile::TempDir,
     plan: String,
+    /// Write the fleet file every this many actions instead of only at the end.
+    checkpoint_every: Option<usize>,
 }
 
 impl Template {
@@ -137,6 +139,7 @@ impl Template {
         Trial {
             dir,
             plan: "plan.toml".into(),
+            checkpoint_every: None,
         }
     }
 }
@@ -153,6 +156,9 @@ impl Trial {
             .args(extra)
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
+        if let Some(n) = self.checkpoint_every {
+            c.env("CHAMELEON_CHECKPOINT_EVERY", n.to_string());
+        }
         c
     }
 
@@ -227,39 +233,44 @@ fn sigkill_at_every_boundary_and_at_random_then_resume_equals_uninterrupted() {
     assert!(expected.1.contains("transfer"), "{}", expected.1);
     drop(reference_trial);
 
+    // The fleet file is written at the end only (the fixture plan is short), or also every
+    // third action: a kill then leaves it at a checkpoint behind the journal.
     let mut trials = 0;
-    let mut boundary = 1;
-    loop {
-        let trial = t.trial();
-        let o = trial
-            .apply(&[])
-            .env("CHAMELEON_CRASH_AFTER", boundary.to_string())
-            .output()
-            .unwrap();
-        if o.status.success() {
-            break;
+    for (checkpoint_every, least) in [(None, 40), (Some(3), 44)] {
+        let mut boundary = 1;
+        loop {
+            let mut trial = t.trial();
+            trial.checkpoint_every = checkpoint_every;
+            let o = trial
+                .apply(&[])
+                .env("CHAMELEON_CRASH_AFTER", boundary.to_string())
+                .output()
+                .unwrap();
+            if o.status.success() {
+                break;
+            }
+            assert_eq!(
+                o.status.signal(),
+                Some(9),
+                "boundary {boundary}: {}",
+                text(&o)
+            );
+            let resumed = trial.resume();
+            assert!(
+                text(&resumed).contains("(resumed)") || text(&resumed).contains("applied"),
+                "{}",
+                text(&resumed)
+            );
+            assert_eq!(
+                trial.outcome(),
+                expected,
+                "after a kill at boundary {boundary} (checkpoints {checkpoint_every:?})"
+            );
+            trials += 1;
+            boundary += 1;
         }
-        assert_eq!(
-            o.status.signal(),
-            Some(9),
-            "boundary {boundary}: {}",
-            text(&o)
-        );
-        let resumed = trial.resume();
-        assert!(
-            text(&resumed).contains("(resumed)") || text(&resumed).contains("applied"),
-            "{}",
-            text(&resumed)
-        );
-        assert_eq!(
-            trial.outcome(),
-            expected,
-            "after a kill at boundary {boundary}"
-        );
-        trials += 1;
-        boundary += 1;
+        assert!(boundary > least, "only {} boundaries", boundary - 1);
     }
-    assert!(trials >= 50, "only {trials} boundaries");
 
     // Random moments: the fake hypervisor takes 20 ms per change, so kills land anywhere.
     let mut rng = SplitMix(6);
@@ -369,38 +380,42 @@ fn a_crash_during_rollback_resumes_the_rollback() {
         .to_owned();
     let fresh = t.trial();
     let (fleet0, virt0) = (fresh.fleet(), fresh.virt_state());
-    let mut boundary = 1;
-    loop {
-        let trial = t.trial();
-        let o = trial
-            .apply(&["--on-failure", "rollback"])
-            .env("FAKEVIRT_FAIL", &fail)
-            .env("CHAMELEON_CRASH_AFTER", boundary.to_string())
-            .output()
-            .unwrap();
-        if o.status.signal() != Some(9) {
-            assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-            break;
+    for checkpoint_every in [None, Some(3)] {
+        let mut boundary = 1;
+        loop {
+            let mut trial = t.trial();
+            trial.checkpoint_every = checkpoint_every;
+            let o = trial
+                .apply(&["--on-failure", "rollback"])
+                .env("FAKEVIRT_FAIL", &fail)
+                .env("CHAMELEON_CRASH_AFTER", boundary.to_string())
+                .output()
+                .unwrap();
+            if o.status.signal() != Some(9) {
+                assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+                break;
+            }
+            let r = trial
+                .apply(&["--resume", "--wait", "10"])
+                .env("FAKEVIRT_FAIL", &fail)
+                .output()
+                .unwrap();
+            assert!(
+                text(&r).contains("rolled_back"),
+                "boundary {boundary}: {}",
+                text(&r)
+            );
+            let at = format!("boundary {boundary}, checkpoints {checkpoint_every:?}");
+            assert_eq!(trial.fleet(), fleet0, "{at}");
+            assert_eq!(trial.virt_state(), virt0, "{at}");
+            boundary += 1;
         }
-        let r = trial
-            .apply(&["--resume", "--wait", "10"])
-            .env("FAKEVIRT_FAIL", &fail)
-            .output()
-            .unwrap();
-        assert!(
-            text(&r).contains("rolled_back"),
-            "boundary {boundary}: {}",
-            text(&r)
+        assert!(boundary > 20, "{boundary}");
+        eprintln!(
+            "{} kills during a rollback after {fail} failed (checkpoints {checkpoint_every:?})",
+            boundary - 1
         );
-        assert_eq!(trial.fleet(), fleet0, "boundary {boundary}");
-        assert_eq!(trial.virt_state(), virt0, "boundary {boundary}");
-        boundary += 1;
     }
-    assert!(boundary > 20, "{boundary}");
-    eprintln!(
-        "{} kills during a rollback after {fail} failed",
-        boundary - 1
-    );
 }
 
 #[test]
@@ -513,6 +528,61 @@ fn a_corrupted_database_is_reported_with_its_name() {
         text(&o)
     );
     assert_eq!(trial.fleet(), before);
+}
+
+#[test]
+fn an_interrupted_apply_blocks_planning_and_a_changed_fleet_file_stops_the_resume() {
+    let t = template();
+    let mut trial = t.trial();
+    trial.checkpoint_every = Some(3);
+    // Killed after a few actions; the file then holds a checkpoint or the starting fleet.
+    let o = trial
+        .apply(&[])
+        .env("CHAMELEON_CRASH_AFTER", "20")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(9), "{}", text(&o));
+    // Until it is resumed, planning and copying balances refuse: the file may lag.
+    for args in [
+        vec![
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+        ],
+        vec!["ledger", "--fleet", "fleet.toml", "--sync"],
+    ] {
+        let o = bin()
+            .args(&args)
+            .current_dir(trial.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains("fleet.ledger.sqlite: an apply of plan")
+                && text(&o).contains("was interrupted"),
+            "{}",
+            text(&o)
+        );
+    }
+    let file = trial.path("fleet.toml");
+    let mut fleet = Fleet::read(&file).unwrap();
+    fleet.instances[0].credits += 1.0;
+    fleet.write_atomic(&file).unwrap();
+    let before = (trial.fleet(), trial.changes());
+    let o = trial.apply(&["--resume"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("fleet.toml: the fleet changed while the plan was being applied"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        (trial.fleet(), trial.changes()),
+        before,
+        "nothing more was applied"
+    );
 }
 
 #[test]

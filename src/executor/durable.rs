@@ -2,22 +2,23 @@
 //!
 //! Under the fleet lock, a plan is verified and dry-run in memory, then
 //! journalled, then each action is journalled as started, applied through the
-//! backend op by op, written to the fleet file and journalled as done with its
-//! credit movements. A crash anywhere leaves the journal naming the one action
-//! in flight; `--resume` asks the fleet file and the backend which of its ops
-//! took effect and finishes the rest, so no op runs twice. A failed action
-//! skips its dependants and then stops the run or rolls the completed part
-//! back, newest first.
+//! backend op by op and journalled as done with its credit movements. The
+//! journal is the record of progress; the fleet file is a checkpoint, written
+//! every so often and when the run ends. A crash anywhere leaves the journal
+//! naming the one action in flight; `--resume` replays the journal, asks the
+//! backend which of that action's ops took effect and finishes the rest, so no
+//! op runs twice. A failed action skips its dependants and then stops the run
+//! or rolls the completed part back, newest first.
 
 use super::backend::{Backend, Context, Effect, Op, Spec};
 use super::journal::{Journal, Run, RunStatus, StepStatus};
-use super::{execute, pick, ApplyError, OnFailure, Picked};
-use crate::fleet::Fleet;
-use crate::ledger::{micro, Ledger, LedgerError};
+use super::{execute, pick, ApplyError, OnFailure, Picked, Undo};
+use crate::fleet::{Fleet, FleetError};
+use crate::ledger::{Ledger, LedgerError};
 use crate::lock::FleetLock;
 use crate::plan::{Action, Plan, PlanError};
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -88,7 +89,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
                 });
             }
             let mut backend = Spec::open(req.backend)?;
-            return Driver::new(journal, backend.as_mut(), req.fleet, run, true).drive();
+            return Driver::new(journal, backend.as_mut(), req.fleet, run, true)?.drive();
         }
         if let Some(plan_path) = req.plan {
             let id = Plan::read(plan_path)?.plan.id;
@@ -142,7 +143,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
             path: ledger_path.clone(),
             message: format!("run {id} is not there after it was written"),
         })?;
-    Driver::new(journal, backend.as_mut(), req.fleet, run, false).drive()
+    Driver::new(journal, backend.as_mut(), req.fleet, run, false)?.drive()
 }
 
 /// The test hook: with `CHAMELEON_CRASH_AFTER=N`, the process kills itself with SIGKILL at
@@ -163,6 +164,19 @@ fn crash_point() {
     }
 }
 
+/// How many actions may complete between two writes of the fleet file. The journal alone
+/// records progress in between: a write serialises the whole fleet (2.4 MB at 10,000
+/// instances), and writing it after every action made an apply quadratic in fleet size.
+/// Spaced by fleet size, the writes add up to a few fleets' worth however long the plan.
+/// `CHAMELEON_CHECKPOINT_EVERY=N` overrides it (the fault tests checkpoint small plans).
+fn checkpoint_every(fleet: &Fleet) -> usize {
+    std::env::var("CHAMELEON_CHECKPOINT_EVERY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or((fleet.instances.len() / 8).max(256))
+        .max(1)
+}
+
 struct Driver<'a, 'j> {
     journal: Journal<'j>,
     backend: &'a mut dyn Backend,
@@ -174,20 +188,36 @@ struct Driver<'a, 'j> {
     resumed: bool,
     /// When the plan was made: what changed instances are stamped with.
     at: DateTime<Utc>,
+    /// The fleet with every completed action in effect: what the backend holds.
+    state: Fleet,
+    /// The completed actions (done, or being reverted) in the order they ran, with what
+    /// each changed.
+    undo: Vec<(usize, Undo)>,
+    /// The fleet file's text as last read or written: nobody else may change it meanwhile.
+    on_disk: String,
+    /// Actions completed or reverted since the fleet file last caught up with `state`.
+    unwritten: usize,
+    /// Write the fleet file when `unwritten` reaches this.
+    checkpoint: usize,
+    /// The sequence number the next started action gets.
+    seq: i64,
 }
 
 /// Why an action failed, for the journal.
 type Failure = String;
 
 impl<'a, 'j> Driver<'a, 'j> {
+    /// Rebuilds the fleet state from the journal: `fleet_before` with the completed actions
+    /// replayed in the order they ran. On resume, the fleet file must hold one of the states
+    /// the run passed through (a checkpoint), or it was changed behind the lock's back.
     fn new(
         journal: Journal<'j>,
         backend: &'a mut dyn Backend,
         fleet_path: &'a Path,
         run: Run,
         resumed: bool,
-    ) -> Self {
-        let index = run
+    ) -> Result<Self, ApplyError> {
+        let index: HashMap<String, usize> = run
             .steps
             .iter()
             .enumerate()
@@ -196,7 +226,83 @@ impl<'a, 'j> Driver<'a, 'j> {
         // The plan was verified before it was journalled, and the journal is checked on read.
         let at = DateTime::parse_from_rfc3339(&run.plan.plan.created_at)
             .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc));
-        Driver {
+        let on_disk = std::fs::read_to_string(fleet_path).map_err(|source| FleetError::Io {
+            path: fleet_path.to_owned(),
+            source,
+        })?;
+        let disk = resumed
+            .then(|| Fleet::parse(fleet_path, &on_disk))
+            .transpose()?;
+        // Reverted actions ran after the completed ones (a rollback goes newest first), so
+        // every state the run passed through is `fleet_before` plus a prefix of `history`.
+        let mut history: Vec<(i64, usize, StepStatus)> = run
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| Some((s.seq?, k, s.status)))
+            .filter(|(_, _, status)| {
+                matches!(
+                    status,
+                    StepStatus::Done | StepStatus::Reverting | StepStatus::Reverted
+                )
+            })
+            .collect();
+        history.sort_unstable_by_key(|&(seq, k, _)| (seq, k));
+        let completed = history
+            .iter()
+            .take_while(|(_, _, status)| *status != StepStatus::Reverted)
+            .count();
+        if history[completed..]
+            .iter()
+            .any(|(_, _, status)| *status != StepStatus::Reverted)
+        {
+            return Err(LedgerError::Corrupt {
+                path: journal.ledger.path.clone(),
+                message: format!(
+                    "run {}: a reverted action is older than a completed one",
+                    run.id
+                ),
+            }
+            .into());
+        }
+        let plan_id = run.plan.plan.id.clone();
+        let holds = |state: &Fleet| {
+            disk.as_ref().is_some_and(|d| {
+                (d.last_plan == state.last_plan || d.last_plan.as_ref() == Some(&plan_id))
+                    && d.hosts == state.hosts
+                    && d.instances == state.instances
+                    && d.pools == state.pools
+            })
+        };
+        let replay_error = |k: usize| ApplyError::Action {
+            path: journal.ledger.path.clone(),
+            id: run.plan.actions[k].id.clone(),
+            message: "the journal's record no longer replays on the fleet it started from".into(),
+        };
+        let mut state = run.fleet_before.clone();
+        let mut undo = Vec::with_capacity(completed);
+        let mut matched = holds(&state);
+        for &(_, k, _) in &history[..completed] {
+            let a = &run.plan.actions[k];
+            undo.push((k, Undo::of(&state, a)));
+            super::step(&mut state, a, at).map_err(|_| replay_error(k))?;
+            matched = matched || holds(&state);
+        }
+        let current = disk.is_none() || holds(&state);
+        if !matched && !history[completed..].is_empty() {
+            let mut later = state.clone();
+            for &(_, k, _) in &history[completed..] {
+                super::step(&mut later, &run.plan.actions[k], at).map_err(|_| replay_error(k))?;
+                matched = matched || holds(&later);
+            }
+        }
+        if disk.is_some() && !matched {
+            return Err(ApplyError::Changed {
+                path: fleet_path.to_owned(),
+            });
+        }
+        let seq = run.steps.iter().filter_map(|s| s.seq).max().unwrap_or(0) + 1;
+        Ok(Driver {
             journal,
             backend,
             fleet_path,
@@ -204,11 +310,13 @@ impl<'a, 'j> Driver<'a, 'j> {
             index,
             resumed,
             at,
-        }
-    }
-
-    fn action(&self, id: &str) -> Action {
-        self.run.plan.actions[self.index[id]].clone()
+            checkpoint: checkpoint_every(&state),
+            state,
+            undo,
+            on_disk,
+            unwritten: usize::from(!current),
+            seq,
+        })
     }
 
     fn status(&self, id: &str) -> StepStatus {
@@ -222,22 +330,39 @@ impl<'a, 'j> Driver<'a, 'j> {
         message: &str,
         moves: &[(String, i64)],
     ) -> Result<(), ApplyError> {
-        self.journal
-            .set_step(self.run.id, id, status, message, moves)?;
+        if status == StepStatus::Started {
+            self.journal.start_step(self.run.id, id, self.seq)?;
+        } else {
+            self.journal
+                .set_step(self.run.id, id, status, message, moves)?;
+        }
         crash_point();
-        let seq = self
-            .run
-            .steps
-            .iter()
-            .filter_map(|s| s.seq)
-            .max()
-            .unwrap_or(0)
-            + 1;
         let step = &mut self.run.steps[self.index[id]];
         step.status = status;
         step.message = message.to_owned();
         if status == StepStatus::Started {
-            step.seq = Some(seq);
+            step.seq = Some(self.seq);
+            self.seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Moves many steps without credit movements to `status`, in one journal commit.
+    fn set_all(
+        &mut self,
+        ids: &[String],
+        status: StepStatus,
+        message: &str,
+    ) -> Result<(), ApplyError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.journal.set_steps(self.run.id, ids, status, message)?;
+        crash_point();
+        for id in ids {
+            let step = &mut self.run.steps[self.index[id]];
+            step.status = status;
+            step.message = message.to_owned();
         }
         Ok(())
     }
@@ -249,42 +374,32 @@ impl<'a, 'j> Driver<'a, 'j> {
         Ok(())
     }
 
-    /// The completed actions in the order they ran, each with the fleet state before it.
-    fn completed(&self) -> Result<Vec<(Action, Fleet)>, ApplyError> {
-        let mut done: Vec<_> = self
-            .run
-            .steps
-            .iter()
-            .filter(|s| matches!(s.status, StepStatus::Done | StepStatus::Reverting))
-            .collect();
-        done.sort_by_key(|s| s.seq);
-        let mut state = self.run.fleet_before.clone();
-        let mut out = Vec::new();
-        for s in done {
-            let a = self.action(&s.action);
-            let after = self.after(&state, &a)?;
-            out.push((a, std::mem::replace(&mut state, after)));
+    /// Writes `state` to the fleet file, which must still hold what was last read or written.
+    fn write(&mut self) -> Result<(), ApplyError> {
+        let io = |source| FleetError::Io {
+            path: self.fleet_path.to_owned(),
+            source,
+        };
+        if std::fs::read_to_string(self.fleet_path).map_err(io)? != self.on_disk {
+            return Err(ApplyError::Changed {
+                path: self.fleet_path.to_owned(),
+            });
         }
-        Ok(out)
+        let text = self.state.to_toml();
+        crate::file::write_atomic(self.fleet_path, text.as_bytes()).map_err(io)?;
+        crash_point();
+        self.on_disk = text;
+        self.unwritten = 0;
+        Ok(())
     }
 
-    /// The state after `a` runs in `state`.
-    fn after(&self, state: &Fleet, a: &Action) -> Result<Fleet, ApplyError> {
-        let mut next = state.clone();
-        super::step(&mut next, a, self.at).map_err(|_| ApplyError::Action {
-            path: self.journal.ledger.path.clone(),
-            id: a.id.clone(),
-            message: "the journal's record no longer replays on the fleet it started from".into(),
-        })?;
-        Ok(next)
-    }
-
-    fn state(&self) -> Result<Fleet, ApplyError> {
-        let completed = self.completed()?;
-        match completed.last() {
-            Some((a, before)) => self.after(before, a),
-            None => Ok(self.run.fleet_before.clone()),
+    /// Counts one more action completed or reverted, writing a checkpoint every so often.
+    fn progressed(&mut self) -> Result<(), ApplyError> {
+        self.unwritten += 1;
+        if self.unwritten >= self.checkpoint {
+            self.write()?;
         }
+        Ok(())
     }
 
     fn drive(mut self) -> Result<Report, ApplyError> {
@@ -308,17 +423,18 @@ impl<'a, 'j> Driver<'a, 'j> {
             let id = failed.action.clone();
             return self.fail(&id);
         }
-        let mut state = self.state()?;
+        // `pick` tries actions on this copy; it is kept equal to `state` after every action.
+        let mut trial = self.state.clone();
+        let mut started = self
+            .run
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Started)
+            .map(|s| s.action.clone());
         loop {
-            let started = self
-                .run
-                .steps
-                .iter()
-                .find(|s| s.status == StepStatus::Started)
-                .map(|s| s.action.clone());
-            let (id, resuming) = match started {
+            let (id, resuming) = match started.take() {
                 Some(id) => (id, true),
-                None => match self.next(&state)? {
+                None => match self.next(&mut trial)? {
                     Some(id) => {
                         self.set(&id, StepStatus::Started, "", &[])?;
                         (id, false)
@@ -326,105 +442,66 @@ impl<'a, 'j> Driver<'a, 'j> {
                     None => break,
                 },
             };
-            let a = self.action(&id);
-            let after = self.after(&state, &a)?;
-            match self.perform(&a, &state, &after, resuming)? {
+            let k = self.index[&id];
+            let a = self.run.plan.actions[k].clone();
+            let undo = Undo::of(&self.state, &a);
+            let ops = Op::of(&a, &self.state);
+            super::step(&mut self.state, &a, self.at).map_err(|_| ApplyError::Action {
+                path: self.journal.ledger.path.clone(),
+                id: id.clone(),
+                message: "the journal's record no longer replays on the fleet it started from"
+                    .into(),
+            })?;
+            match self.run_ops(&id, &ops, resuming) {
                 Ok(()) => {
-                    self.set(&id, StepStatus::Done, "", &moves(&state, &after))?;
-                    state = after;
+                    undo.copy(&self.state, &mut trial);
+                    self.set(&id, StepStatus::Done, "", &undo.moves(&self.state))?;
+                    self.undo.push((k, undo));
+                    self.progressed()?;
                 }
                 Err(failure) => {
+                    undo.restore(&mut self.state);
+                    undo.copy(&self.state, &mut trial);
                     self.set(&id, StepStatus::Failed, &failure, &[])?;
                     return self.fail(&id);
                 }
             }
         }
-        let mut last = state;
-        last.last_plan = Some(self.run.plan.plan.id.clone());
-        last.write_atomic(self.fleet_path)?;
-        crash_point();
+        self.state.last_plan = Some(self.run.plan.plan.id.clone());
+        self.write()?;
         self.set_run(RunStatus::Applied)
     }
 
-    /// The next action the in-memory schedule runs, if any.
-    fn next(&self, state: &Fleet) -> Result<Option<String>, ApplyError> {
-        let pending: Vec<Action> = self
+    /// The next action the in-memory schedule runs, if any; `trial` is the fleet state, and
+    /// gets the action applied.
+    fn next(&self, trial: &mut Fleet) -> Result<Option<String>, ApplyError> {
+        let pending: Vec<&Action> = self
             .run
             .plan
             .actions
             .iter()
-            .filter(|a| self.status(&a.id) == StepStatus::Pending)
-            .cloned()
+            .zip(&self.run.steps)
+            .filter(|(_, s)| s.status == StepStatus::Pending)
+            .map(|(a, _)| a)
             .collect();
-        let refs: Vec<&Action> = pending.iter().collect();
         let finished = |d: &str| matches!(self.status(d), StepStatus::Done | StepStatus::Skipped);
-        match pick(&refs, &finished, &mut state.clone(), self.at) {
-            Picked::Run(k) => Ok(Some(refs[k].id.clone())),
+        match pick(&pending, &finished, trial, self.at) {
+            Picked::Run(k) => Ok(Some(pending[k].id.clone())),
             Picked::Done => Ok(None),
             Picked::Invalid(k, message) => Err(ApplyError::Action {
                 path: self.journal.ledger.path.clone(),
-                id: refs[k].id.clone(),
+                id: pending[k].id.clone(),
                 message,
             }),
             Picked::Stuck => Err(ApplyError::Unorderable {
                 path: self.journal.ledger.path.clone(),
-                ids: refs.iter().map(|a| a.id.clone()).collect(),
+                ids: pending.iter().map(|a| a.id.clone()).collect(),
             }),
         }
     }
 
-    /// Runs `a`'s ops, taking the fleet file from `before` to `after`.
-    fn perform(
-        &mut self,
-        a: &Action,
-        before: &Fleet,
-        after: &Fleet,
-        resuming: bool,
-    ) -> Result<Result<(), Failure>, ApplyError> {
-        self.transition(&a.id, &Op::of(a, before), before, after, resuming)
-    }
-
-    /// Undoes `a`'s ops, newest first, taking the fleet file back from `after` to `before`.
-    fn perform_inverse(
-        &mut self,
-        a: &Action,
-        before: &Fleet,
-        after: &Fleet,
-        resuming: bool,
-    ) -> Result<Result<(), Failure>, ApplyError> {
-        let undo: Vec<Op> = Op::of(a, before).iter().rev().map(Op::inverse).collect();
-        self.transition(&a.id, &undo, after, before, resuming)
-    }
-
-    /// Runs `ops` (on resume, only those not yet in effect) and writes the fleet file `to`,
-    /// which must hold `from` (or, on resume, may already hold `to`). An op failure undoes
-    /// the ops before it and is returned as the action's failure.
-    fn transition(
-        &mut self,
-        action: &str,
-        ops: &[Op],
-        from: &Fleet,
-        to: &Fleet,
-        resuming: bool,
-    ) -> Result<Result<(), Failure>, ApplyError> {
-        let on_disk = Fleet::read(self.fleet_path)?;
-        if resuming && on_disk == *to {
-            return Ok(Ok(()));
-        }
-        if on_disk != *from {
-            return Err(ApplyError::Changed {
-                path: self.fleet_path.to_owned(),
-            });
-        }
-        if let Err(failure) = self.run_ops(action, ops, resuming) {
-            return Ok(Err(failure));
-        }
-        to.write_atomic(self.fleet_path)?;
-        crash_point();
-        Ok(Ok(()))
-    }
-
-    /// Applies ops in order; on a failure, undoes the ones applied.
+    /// Applies ops in order (on resume, only those not yet in effect); on a failure, undoes
+    /// the ones applied and returns the action's failure.
     fn run_ops(&mut self, action: &str, ops: &[Op], resuming: bool) -> Result<(), Failure> {
         let plan = self.run.plan.plan.id.clone();
         let cx = Context {
@@ -458,23 +535,38 @@ impl<'a, 'j> Driver<'a, 'j> {
         Ok(())
     }
 
-    /// After `failed` failed: skips its dependants, then stops or starts the rollback.
+    /// After `failed` failed: skips its dependants, then stops (the fleet file keeping the
+    /// completed part) or starts the rollback.
     fn fail(&mut self, failed: &str) -> Result<(), ApplyError> {
-        let mut blocked = vec![failed.to_owned()];
-        while let Some(a) = self.run.plan.actions.iter().find(|a| {
-            self.status(&a.id) == StepStatus::Pending
-                && a.depends_on.iter().any(|d| blocked.contains(d))
-        }) {
-            let id = a.id.clone();
+        let mut blocked: HashSet<String> = HashSet::from([failed.to_owned()]);
+        loop {
+            let dependants: Vec<String> = self
+                .run
+                .plan
+                .actions
+                .iter()
+                .zip(&self.run.steps)
+                .filter(|(a, s)| {
+                    s.status == StepStatus::Pending
+                        && a.depends_on.iter().any(|d| blocked.contains(d))
+                })
+                .map(|(a, _)| a.id.clone())
+                .collect();
+            if dependants.is_empty() {
+                break;
+            }
             let why = format!("depends on failed {failed}");
-            self.set(&id, StepStatus::Skipped, &why, &[])?;
-            blocked.push(id);
+            self.set_all(&dependants, StepStatus::Skipped, &why)?;
+            blocked.extend(dependants);
         }
         let (verb, status) = match self.run.on_failure {
             OnFailure::Stop => ("stopped", RunStatus::Stopped),
             OnFailure::Rollback => ("rolled back", RunStatus::RollingBack),
         };
         self.skip_pending(&format!("not run: {verb} after {failed} failed"))?;
+        if status == RunStatus::Stopped && self.unwritten > 0 {
+            self.write()?;
+        }
         self.set_run(status)
     }
 
@@ -486,31 +578,47 @@ impl<'a, 'j> Driver<'a, 'j> {
             .filter(|s| s.status == StepStatus::Pending)
             .map(|s| s.action.clone())
             .collect();
-        for id in pending {
-            self.set(&id, StepStatus::Skipped, why, &[])?;
-        }
-        Ok(())
+        self.set_all(&pending, StepStatus::Skipped, why)
     }
 
     /// Undoes the completed actions, newest first, restoring the fleet file and the ledger.
     fn rollback(&mut self) -> Result<(), ApplyError> {
         self.skip_pending("not run: rolled back")?;
-        for (a, before) in self.completed()?.into_iter().rev() {
-            let after = self.after(&before, &a)?;
+        while let Some((k, undo)) = self.undo.pop() {
+            let a = self.run.plan.actions[k].clone();
             let resuming = self.status(&a.id) == StepStatus::Reverting;
             if !resuming {
                 self.set(&a.id, StepStatus::Reverting, "", &[])?;
             }
-            match self.perform_inverse(&a, &before, &after, resuming)? {
-                Ok(()) => self.set(&a.id, StepStatus::Reverted, "", &moves(&after, &before))?,
+            let after = Undo::of(&self.state, &a);
+            undo.restore(&mut self.state);
+            let ops: Vec<Op> = Op::of(&a, &self.state)
+                .iter()
+                .rev()
+                .map(Op::inverse)
+                .collect();
+            match self.run_ops(&a.id, &ops, resuming) {
+                Ok(()) => {
+                    self.set(&a.id, StepStatus::Reverted, "", &after.moves(&self.state))?;
+                    self.progressed()?;
+                }
                 Err(failure) => {
+                    after.restore(&mut self.state);
+                    self.undo.push((k, undo));
+                    // The fleet file shows what is in effect for whoever fixes the backend.
+                    if self.unwritten > 0 {
+                        self.write()?;
+                    }
                     return Err(ApplyError::RollbackFailed {
                         path: self.journal.ledger.path.clone(),
                         id: a.id.clone(),
                         message: failure,
-                    })
+                    });
                 }
             }
+        }
+        if self.unwritten > 0 {
+            self.write()?;
         }
         self.set_run(RunStatus::RolledBack)
     }
@@ -518,7 +626,6 @@ impl<'a, 'j> Driver<'a, 'j> {
     fn report(self) -> Report {
         let mut steps = self.run.steps.clone();
         steps.sort_by_key(|s| s.seq.unwrap_or(i64::MAX));
-        let fleet = Fleet::read(self.fleet_path).unwrap_or_else(|_| self.run.fleet_before.clone());
         Report {
             plan_id: self.run.plan.plan.id.clone(),
             status: self.run.status,
@@ -532,24 +639,7 @@ impl<'a, 'j> Driver<'a, 'j> {
                 })
                 .collect(),
             ledger: self.journal.ledger.path.clone(),
-            fleet,
+            fleet: self.state,
         }
     }
-}
-
-/// The credit movements (micro-credits) from `before` to `after`, by instance.
-fn moves(before: &Fleet, after: &Fleet) -> Vec<(String, i64)> {
-    let old: BTreeMap<&str, i64> = before
-        .instances
-        .iter()
-        .map(|i| (i.id.as_str(), micro(i.credits)))
-        .collect();
-    after
-        .instances
-        .iter()
-        .filter_map(|i| {
-            let delta = micro(i.credits) - old.get(i.id.as_str()).copied().unwrap_or(0);
-            (delta != 0).then(|| (i.id.clone(), delta))
-        })
-        .collect()
 }

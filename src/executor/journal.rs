@@ -10,7 +10,8 @@ use super::OnFailure;
 use crate::fleet::Fleet;
 use crate::ledger::{post, sqlite, Ledger, LedgerError};
 use crate::plan::Plan;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::path::Path;
 use std::str::FromStr;
 
 macro_rules! status_enum {
@@ -224,6 +225,18 @@ impl Journal<'_> {
             .transpose()
     }
 
+    /// Marks a step started, as the run's `seq`-th.
+    pub fn start_step(&mut self, run: i64, action: &str, seq: i64) -> Result<(), LedgerError> {
+        let l = &mut *self.ledger;
+        l.conn
+            .execute(
+                "UPDATE step SET status = 'started', message = '', seq = ?3 WHERE run = ?1 AND action = ?2",
+                params![run, action, seq],
+            )
+            .map(|_| ())
+            .map_err(|e| l.sqlite_error(e))
+    }
+
     /// Moves a step to `status`, posting its credit movements in the same transaction.
     pub fn set_step(
         &mut self,
@@ -239,22 +252,33 @@ impl Journal<'_> {
             .conn
             .transaction()
             .map_err(|e| sqlite(&path, e))?;
-        let seq = if status == StepStatus::Started {
-            "(SELECT coalesce(max(seq), 0) + 1 FROM step WHERE run = ?1)"
-        } else {
-            "seq"
-        };
-        tx.execute(
-            &format!("UPDATE step SET status = ?3, message = ?4, seq = {seq} WHERE run = ?1 AND action = ?2"),
-            params![run, action, status.as_str(), message],
-        )
-        .map_err(|e| sqlite(&path, e))?;
+        update_step(&tx, &path, run, action, status, message)?;
         let kind = if status == StepStatus::Reverted {
             "reversal"
         } else {
             "transfer"
         };
         post(&tx, &path, moves, kind, run, action, &self.at)?;
+        tx.commit().map_err(|e| sqlite(&path, e))
+    }
+
+    /// Moves many steps without credit movements (skips) to `status` in one transaction.
+    pub fn set_steps(
+        &mut self,
+        run: i64,
+        actions: &[String],
+        status: StepStatus,
+        message: &str,
+    ) -> Result<(), LedgerError> {
+        let path = self.ledger.path.clone();
+        let tx = self
+            .ledger
+            .conn
+            .transaction()
+            .map_err(|e| sqlite(&path, e))?;
+        for action in actions {
+            update_step(&tx, &path, run, action, status, message)?;
+        }
         tx.commit().map_err(|e| sqlite(&path, e))
     }
 
@@ -269,6 +293,22 @@ impl Journal<'_> {
             .map(|_| ())
             .map_err(|e| l.sqlite_error(e))
     }
+}
+
+fn update_step(
+    tx: &Transaction,
+    path: &Path,
+    run: i64,
+    action: &str,
+    status: StepStatus,
+    message: &str,
+) -> Result<(), LedgerError> {
+    tx.execute(
+        "UPDATE step SET status = ?3, message = ?4 WHERE run = ?1 AND action = ?2",
+        params![run, action, status.as_str(), message],
+    )
+    .map(|_| ())
+    .map_err(|e| sqlite(path, e))
 }
 
 #[cfg(test)]
@@ -308,7 +348,7 @@ mod tests {
         assert_eq!(run.fleet_before, fleet);
         assert_eq!(run.steps[1].status, StepStatus::Skipped);
         assert_eq!(run.steps[0].status, StepStatus::Pending);
-        j.set_step(id, "a01", StepStatus::Started, "", &[]).unwrap();
+        j.start_step(id, "a01", 1).unwrap();
         let (a, b) = (fleet.instances[0].id.clone(), fleet.instances[1].id.clone());
         let moves = [(a.clone(), -micro(1.5)), (b, micro(1.5))];
         j.set_step(id, "a01", StepStatus::Done, "", &moves).unwrap();

@@ -14,8 +14,8 @@ pub mod journal;
 pub use backend::BackendError;
 pub use durable::{apply, Report, Request};
 
-use crate::fleet::{Fleet, FleetError};
-use crate::ledger::LedgerError;
+use crate::fleet::{Fleet, FleetError, Instance, Pool};
+use crate::ledger::{micro, LedgerError};
 use crate::lock::LockError;
 use crate::plan::{Action, Kind, PlanError, VerifiedPlan};
 use crate::problem::round6;
@@ -237,6 +237,68 @@ fn skipped(actions: &[Action]) -> Vec<(String, String)> {
     }
 }
 
+/// What an action changes, as it was before: the instances it names (receiver and donor)
+/// or its pool. [`step`] touches nothing else, so restoring this undoes the action; the
+/// durable apply walks a rollback back through these instead of through copies of the fleet.
+#[derive(Debug, Clone)]
+struct Undo {
+    instances: Vec<(usize, Instance)>,
+    pools: Vec<(usize, Pool)>,
+}
+
+impl Undo {
+    fn of(fleet: &Fleet, a: &Action) -> Undo {
+        let (instances, pools) = if a.kind == Kind::Pool {
+            let pools = fleet.pools.iter().enumerate();
+            let named: Vec<_> = pools.filter(|(_, p)| p.id == a.instance).collect();
+            (
+                Vec::new(),
+                named.into_iter().map(|(k, p)| (k, p.clone())).collect(),
+            )
+        } else {
+            let named = |i: &&Instance| i.id == a.instance || a.donor.as_ref() == Some(&i.id);
+            let instances = fleet.instances.iter().enumerate();
+            let named: Vec<_> = instances.filter(|(_, i)| named(i)).collect();
+            (
+                named.into_iter().map(|(k, i)| (k, i.clone())).collect(),
+                Vec::new(),
+            )
+        };
+        Undo { instances, pools }
+    }
+
+    /// Puts the recorded instances and pool back into `fleet`.
+    fn restore(&self, fleet: &mut Fleet) {
+        for (k, i) in &self.instances {
+            fleet.instances[*k] = i.clone();
+        }
+        for (k, p) in &self.pools {
+            fleet.pools[*k] = p.clone();
+        }
+    }
+
+    /// Copies what the action changed from `from` into `to`.
+    fn copy(&self, from: &Fleet, to: &mut Fleet) {
+        for (k, _) in &self.instances {
+            to.instances[*k] = from.instances[*k].clone();
+        }
+        for (k, _) in &self.pools {
+            to.pools[*k] = from.pools[*k].clone();
+        }
+    }
+
+    /// The credit movements (micro-credits) from the recorded state to `now`, by instance.
+    fn moves(&self, now: &Fleet) -> Vec<(String, i64)> {
+        self.instances
+            .iter()
+            .filter_map(|(k, was)| {
+                let delta = micro(now.instances[*k].credits) - micro(was.credits);
+                (delta != 0).then(|| (was.id.clone(), delta))
+            })
+            .collect()
+    }
+}
+
 /// Applies one action to `fleet`, stamping the instances it changed with `at`.
 fn step(fleet: &mut Fleet, a: &Action, at: DateTime<Utc>) -> Result<(), StepError> {
     match a.kind {
@@ -441,5 +503,57 @@ fn migrate(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
 /// Whether `extra` more of `r` fits on `host`.
 fn fits(fleet: &Fleet, host: &str, r: Resource, extra: f64) -> bool {
     let cap = fleet.host(host).map_or(0.0, |h| h.capacity()[r]);
-    fleet.used(host)[r] + extra <= cap + EPS
+    fleet.used_of(host, r) + extra <= cap + EPS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    /// Each step of the fixture plan changes only what its `Undo` records, restoring the
+    /// record gives back the fleet before it, and its credit movements are the whole
+    /// fleet's: what the durable apply's journal and rollback rely on.
+    #[test]
+    fn an_undo_record_holds_everything_a_step_changes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut fleet = Fleet::read(&root.join("fixtures/fleet.toml")).unwrap();
+        let plan = Plan::read(&root.join("tests/golden/fixture.plan.toml")).unwrap();
+        let at = DateTime::parse_from_rfc3339(&plan.plan.created_at)
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut pending: Vec<&Action> = plan.actions.iter().collect();
+        let mut done: HashSet<String> = HashSet::new();
+        let mut kinds = BTreeSet::new();
+        while !pending.is_empty() {
+            let before = fleet.clone();
+            let mut trial = fleet.clone();
+            let Picked::Run(k) = pick(&pending, &|d| done.contains(d), &mut trial, at) else {
+                panic!("the fixture plan runs to the end");
+            };
+            let a = pending.remove(k);
+            let undo = Undo::of(&fleet, a);
+            assert!(step(&mut fleet, a, at).is_ok(), "{}", a.id);
+            assert_eq!(fleet, trial, "{}", a.id);
+            let mut restored = fleet.clone();
+            undo.restore(&mut restored);
+            assert_eq!(restored, before, "{}: restoring", a.id);
+            let mut copied = before.clone();
+            undo.copy(&fleet, &mut copied);
+            assert_eq!(copied, fleet, "{}: changed outside the record", a.id);
+            let all: Vec<(String, i64)> = before
+                .instances
+                .iter()
+                .zip(&fleet.instances)
+                .filter_map(|(b, f)| {
+                    let delta = micro(f.credits) - micro(b.credits);
+                    (delta != 0).then(|| (f.id.clone(), delta))
+                })
+                .collect();
+            assert_eq!(undo.moves(&fleet), all, "{}: credit movements", a.id);
+            kinds.insert(format!("{:?}", a.kind));
+            done.insert(a.id.clone());
+        }
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+    }
 }

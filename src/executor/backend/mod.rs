@@ -153,8 +153,8 @@ pub trait Backend {
     fn observe(&mut self, op: &Op, cx: Context) -> Result<Effect, BackendError>;
 }
 
-/// The `sim` backend: the fleet file, which the executor writes after every action, is the
-/// whole world, so there is nothing more to do and never an op in effect beyond it.
+/// The `sim` backend: the journal and the fleet file are the whole world, so there is
+/// nothing more to do, and an interrupted op is simply run again.
 pub struct Sim;
 
 impl Backend for Sim {
