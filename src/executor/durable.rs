@@ -12,7 +12,7 @@
 
 use super::backend::{Backend, Context, Effect, Op, Spec};
 use super::journal::{Journal, Run, RunStatus, StepStatus};
-use super::{execute, pick, ApplyError, OnFailure, Picked, Undo};
+use super::{execute, pick, ApplyError, OnFailure, Picked, Places, Undo};
 use crate::fleet::{Fleet, FleetError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::lock::FleetLock;
@@ -190,6 +190,7 @@ struct Driver<'a, 'j> {
     at: DateTime<Utc>,
     /// The fleet with every completed action in effect: what the backend holds.
     state: Fleet,
+    places: Places,
     /// The completed actions (done, or being reverted) in the order they ran, with what
     /// each changed.
     undo: Vec<(usize, Undo)>,
@@ -280,19 +281,21 @@ impl<'a, 'j> Driver<'a, 'j> {
             message: "the journal's record no longer replays on the fleet it started from".into(),
         };
         let mut state = run.fleet_before.clone();
+        let places = Places::of(&state);
         let mut undo = Vec::with_capacity(completed);
         let mut matched = holds(&state);
         for &(_, k, _) in &history[..completed] {
             let a = &run.plan.actions[k];
-            undo.push((k, Undo::of(&state, a)));
-            super::step(&mut state, a, at).map_err(|_| replay_error(k))?;
+            undo.push((k, Undo::of(&state, &places, a)));
+            super::step(&mut state, &places, a, at).map_err(|_| replay_error(k))?;
             matched = matched || holds(&state);
         }
         let current = disk.is_none() || holds(&state);
         if !matched && !history[completed..].is_empty() {
             let mut later = state.clone();
             for &(_, k, _) in &history[completed..] {
-                super::step(&mut later, &run.plan.actions[k], at).map_err(|_| replay_error(k))?;
+                super::step(&mut later, &places, &run.plan.actions[k], at)
+                    .map_err(|_| replay_error(k))?;
                 matched = matched || holds(&later);
             }
         }
@@ -312,6 +315,7 @@ impl<'a, 'j> Driver<'a, 'j> {
             at,
             checkpoint: checkpoint_every(&state),
             state,
+            places,
             undo,
             on_disk,
             unwritten: usize::from(!current),
@@ -444,13 +448,15 @@ impl<'a, 'j> Driver<'a, 'j> {
             };
             let k = self.index[&id];
             let a = self.run.plan.actions[k].clone();
-            let undo = Undo::of(&self.state, &a);
+            let undo = Undo::of(&self.state, &self.places, &a);
             let ops = Op::of(&a, &self.state);
-            super::step(&mut self.state, &a, self.at).map_err(|_| ApplyError::Action {
-                path: self.journal.ledger.path.clone(),
-                id: id.clone(),
-                message: "the journal's record no longer replays on the fleet it started from"
-                    .into(),
+            super::step(&mut self.state, &self.places, &a, self.at).map_err(|_| {
+                ApplyError::Action {
+                    path: self.journal.ledger.path.clone(),
+                    id: id.clone(),
+                    message: "the journal's record no longer replays on the fleet it started from"
+                        .into(),
+                }
             })?;
             match self.run_ops(&id, &ops, resuming) {
                 Ok(()) => {
@@ -485,7 +491,7 @@ impl<'a, 'j> Driver<'a, 'j> {
             .map(|(a, _)| a)
             .collect();
         let finished = |d: &str| matches!(self.status(d), StepStatus::Done | StepStatus::Skipped);
-        match pick(&pending, &finished, trial, self.at) {
+        match pick(&pending, &finished, trial, &self.places, self.at) {
             Picked::Run(k) => Ok(Some(pending[k].id.clone())),
             Picked::Done => Ok(None),
             Picked::Invalid(k, message) => Err(ApplyError::Action {
@@ -590,7 +596,7 @@ impl<'a, 'j> Driver<'a, 'j> {
             if !resuming {
                 self.set(&a.id, StepStatus::Reverting, "", &[])?;
             }
-            let after = Undo::of(&self.state, &a);
+            let after = Undo::of(&self.state, &self.places, &a);
             undo.restore(&mut self.state);
             let ops: Vec<Op> = Op::of(&a, &self.state)
                 .iter()

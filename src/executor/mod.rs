@@ -21,7 +21,7 @@ use crate::plan::{Action, Kind, PlanError, VerifiedPlan};
 use crate::problem::round6;
 use crate::resource::Resource;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Tolerance for comparing allocations written with six decimals.
@@ -140,6 +140,7 @@ fn pick(
     pending: &[&Action],
     finished: &dyn Fn(&str) -> bool,
     state: &mut Fleet,
+    places: &Places,
     at: DateTime<Utc>,
 ) -> Picked {
     if pending.is_empty() {
@@ -149,7 +150,7 @@ fn pick(
         if !a.depends_on.iter().all(|d| finished(d)) {
             continue;
         }
-        match step(state, a, at) {
+        match step(state, places, a, at) {
             Ok(()) => return Picked::Run(k),
             Err(StepError::NoRoom) => continue,
             Err(StepError::Invalid(message)) => return Picked::Invalid(k, message),
@@ -175,12 +176,13 @@ pub fn execute(
         .filter(|a| !skipped_ids.contains(a.id.as_str()))
         .collect();
     let mut state = fleet.clone();
+    let places = Places::of(fleet);
     let mut applied: Vec<String> = Vec::new();
     // Looked up for every dependency of every pending action at every step: a set.
     let mut done: HashSet<String> = HashSet::new();
     loop {
         let finished = |d: &str| done.contains(d) || skipped_ids.contains(d);
-        match pick(&pending, &finished, &mut state, stamp) {
+        match pick(&pending, &finished, &mut state, &places, stamp) {
             Picked::Done => break,
             Picked::Run(k) => {
                 observe(&state);
@@ -237,6 +239,38 @@ fn skipped(actions: &[Action]) -> Vec<(String, String)> {
     }
 }
 
+/// Where each instance and pool sits in a fleet's lists, by id. Actions change them in
+/// place and never add or remove one, so one table serves a whole run instead of a linear
+/// search per lookup (the first of duplicate ids wins, as a search would find it).
+struct Places {
+    instances: HashMap<String, usize>,
+    pools: HashMap<String, usize>,
+}
+
+impl Places {
+    fn of(fleet: &Fleet) -> Places {
+        let mut places = Places {
+            instances: HashMap::with_capacity(fleet.instances.len()),
+            pools: HashMap::with_capacity(fleet.pools.len()),
+        };
+        for (k, i) in fleet.instances.iter().enumerate() {
+            places.instances.entry(i.id.clone()).or_insert(k);
+        }
+        for (k, p) in fleet.pools.iter().enumerate() {
+            places.pools.entry(p.id.clone()).or_insert(k);
+        }
+        places
+    }
+
+    fn instance<'f>(&self, fleet: &'f Fleet, id: &str) -> Option<&'f Instance> {
+        self.instances.get(id).map(|&k| &fleet.instances[k])
+    }
+
+    fn instance_mut<'f>(&self, fleet: &'f mut Fleet, id: &str) -> Option<&'f mut Instance> {
+        self.instances.get(id).map(|&k| &mut fleet.instances[k])
+    }
+}
+
 /// What an action changes, as it was before: the instances it names (receiver and donor)
 /// or its pool. [`step`] touches nothing else, so restoring this undoes the action; the
 /// durable apply walks a rollback back through these instead of through copies of the fleet.
@@ -247,24 +281,27 @@ struct Undo {
 }
 
 impl Undo {
-    fn of(fleet: &Fleet, a: &Action) -> Undo {
-        let (instances, pools) = if a.kind == Kind::Pool {
-            let pools = fleet.pools.iter().enumerate();
-            let named: Vec<_> = pools.filter(|(_, p)| p.id == a.instance).collect();
-            (
-                Vec::new(),
-                named.into_iter().map(|(k, p)| (k, p.clone())).collect(),
-            )
-        } else {
-            let named = |i: &&Instance| i.id == a.instance || a.donor.as_ref() == Some(&i.id);
-            let instances = fleet.instances.iter().enumerate();
-            let named: Vec<_> = instances.filter(|(_, i)| named(i)).collect();
-            (
-                named.into_iter().map(|(k, i)| (k, i.clone())).collect(),
-                Vec::new(),
-            )
-        };
-        Undo { instances, pools }
+    fn of(fleet: &Fleet, places: &Places, a: &Action) -> Undo {
+        if a.kind == Kind::Pool {
+            let pools = places.pools.get(&a.instance).into_iter();
+            return Undo {
+                instances: Vec::new(),
+                pools: pools.map(|&k| (k, fleet.pools[k].clone())).collect(),
+            };
+        }
+        let ids = std::iter::once(&a.instance).chain(a.donor.as_ref());
+        let mut named: Vec<usize> = ids
+            .filter_map(|id| places.instances.get(id).copied())
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        Undo {
+            instances: named
+                .into_iter()
+                .map(|k| (k, fleet.instances[k].clone()))
+                .collect(),
+            pools: Vec::new(),
+        }
     }
 
     /// Puts the recorded instances and pool back into `fleet`.
@@ -300,24 +337,28 @@ impl Undo {
 }
 
 /// Applies one action to `fleet`, stamping the instances it changed with `at`.
-fn step(fleet: &mut Fleet, a: &Action, at: DateTime<Utc>) -> Result<(), StepError> {
+fn step(
+    fleet: &mut Fleet,
+    places: &Places,
+    a: &Action,
+    at: DateTime<Utc>,
+) -> Result<(), StepError> {
     match a.kind {
-        Kind::Resize => resize(fleet, a),
-        Kind::Swap => swap(fleet, a),
-        Kind::Migrate => migrate(fleet, a),
-        Kind::Pool => pool(fleet, a),
+        Kind::Resize => resize(fleet, places, a),
+        Kind::Swap => swap(fleet, places, a),
+        Kind::Migrate => migrate(fleet, places, a),
+        Kind::Pool => pool(fleet, places, a),
     }?;
-    stamp_changed(fleet, a, at);
+    stamp_changed(fleet, places, a, at);
     Ok(())
 }
 
 /// Starts or stops warm instances of a pool; starting needs room for all of them.
-fn pool(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+fn pool(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
     let (from, to) = (field(a.from, "from")?, field(a.to, "to")?);
-    let p = fleet
-        .pools
-        .iter()
-        .find(|p| p.id == a.instance)
+    let k = places.pools.get(&a.instance).copied();
+    let p = k
+        .map(|k| &fleet.pools[k])
         .ok_or_else(|| invalid(format!("unknown pool `{}`", a.instance)))?;
     let total = p.warm + p.cold;
     if (f64::from(p.warm) - from).abs() > EPS {
@@ -342,15 +383,18 @@ fn pool(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
             return Err(StepError::NoRoom);
         }
     }
-    let p = fleet.pool_mut(&a.instance).expect("checked");
+    let p = &mut fleet.pools[k.expect("checked")];
     (p.warm, p.cold) = (to, total - to);
     Ok(())
 }
 
 /// Records when the instances an action touched last changed (the optimiser's cool-down).
-fn stamp_changed(fleet: &mut Fleet, a: &Action, at: DateTime<Utc>) {
+fn stamp_changed(fleet: &mut Fleet, places: &Places, a: &Action, at: DateTime<Utc>) {
+    if a.kind == Kind::Pool {
+        return;
+    }
     for id in std::iter::once(&a.instance).chain(a.donor.as_ref()) {
-        if let Some(inst) = fleet.instance_mut(id) {
+        if let Some(inst) = places.instance_mut(fleet, id) {
             inst.changed_at = Some(at);
         }
     }
@@ -364,14 +408,14 @@ fn field<T: Copy>(v: Option<T>, name: &str) -> Result<T, StepError> {
     v.ok_or_else(|| invalid(format!("missing `{name}`")))
 }
 
-fn resize(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+fn resize(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
     let (r, from, to) = (
         field(a.resource, "resource")?,
         field(a.from, "from")?,
         field(a.to, "to")?,
     );
-    let inst = fleet
-        .instance(&a.instance)
+    let inst = places
+        .instance(fleet, &a.instance)
         .ok_or_else(|| invalid(format!("unknown instance `{}`", a.instance)))?;
     let cur = inst.resource(r);
     if (cur.alloc - from).abs() > EPS {
@@ -390,15 +434,15 @@ fn resize(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
     if to > from && !fits(fleet, &host, r, to - from) {
         return Err(StepError::NoRoom);
     }
-    fleet
-        .instance_mut(&a.instance)
+    places
+        .instance_mut(fleet, &a.instance)
         .expect("checked")
         .resource_mut(r)
         .alloc = to;
     Ok(())
 }
 
-fn swap(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+fn swap(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
     let (r, from, amount) = (
         field(a.resource, "resource")?,
         field(a.from, "from")?,
@@ -410,8 +454,8 @@ fn swap(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
         .as_deref()
         .ok_or_else(|| invalid("missing `donor`".into()))?;
     let find = |id: &str| {
-        fleet
-            .instance(id)
+        places
+            .instance(fleet, id)
             .ok_or_else(|| invalid(format!("unknown instance `{id}`")))
     };
     let (rec, don) = (find(&a.instance)?, find(donor_id)?);
@@ -459,16 +503,16 @@ fn swap(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
     if let Some((_, message)) = checks.into_iter().find(|(bad, _)| *bad) {
         return Err(invalid(message));
     }
-    let don = fleet.instance_mut(donor_id).expect("checked");
+    let don = places.instance_mut(fleet, donor_id).expect("checked");
     don.resource_mut(r).alloc = round6(don.resource(r).alloc - amount);
     don.credits = round6(don.credits + credits);
-    let rec = fleet.instance_mut(&a.instance).expect("checked");
+    let rec = places.instance_mut(fleet, &a.instance).expect("checked");
     rec.resource_mut(r).alloc = round6(rec.resource(r).alloc + amount);
     rec.credits = round6(rec.credits - credits);
     Ok(())
 }
 
-fn migrate(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
+fn migrate(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
     let from = a
         .from_host
         .as_deref()
@@ -477,8 +521,8 @@ fn migrate(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
         .to_host
         .as_deref()
         .ok_or_else(|| invalid("missing `to_host`".into()))?;
-    let inst = fleet
-        .instance(&a.instance)
+    let inst = places
+        .instance(fleet, &a.instance)
         .ok_or_else(|| invalid(format!("unknown instance `{}`", a.instance)))?;
     if inst.host != from {
         return Err(invalid(format!(
@@ -496,7 +540,10 @@ fn migrate(fleet: &mut Fleet, a: &Action) -> Result<(), StepError> {
     {
         return Err(StepError::NoRoom);
     }
-    fleet.instance_mut(&a.instance).expect("checked").host = to.to_owned();
+    places
+        .instance_mut(fleet, &a.instance)
+        .expect("checked")
+        .host = to.to_owned();
     Ok(())
 }
 
@@ -522,18 +569,20 @@ mod tests {
         let at = DateTime::parse_from_rfc3339(&plan.plan.created_at)
             .unwrap()
             .with_timezone(&Utc);
+        let places = Places::of(&fleet);
         let mut pending: Vec<&Action> = plan.actions.iter().collect();
         let mut done: HashSet<String> = HashSet::new();
         let mut kinds = BTreeSet::new();
         while !pending.is_empty() {
             let before = fleet.clone();
             let mut trial = fleet.clone();
-            let Picked::Run(k) = pick(&pending, &|d| done.contains(d), &mut trial, at) else {
+            let Picked::Run(k) = pick(&pending, &|d| done.contains(d), &mut trial, &places, at)
+            else {
                 panic!("the fixture plan runs to the end");
             };
             let a = pending.remove(k);
-            let undo = Undo::of(&fleet, a);
-            assert!(step(&mut fleet, a, at).is_ok(), "{}", a.id);
+            let undo = Undo::of(&fleet, &places, a);
+            assert!(step(&mut fleet, &places, a, at).is_ok(), "{}", a.id);
             assert_eq!(fleet, trial, "{}", a.id);
             let mut restored = fleet.clone();
             undo.restore(&mut restored);
