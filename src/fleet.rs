@@ -266,24 +266,21 @@ impl Fleet {
 
     /// The sum of allocations on a host, warm pool instances included.
     pub fn used(&self, host: &str) -> PerResource<f64> {
-        PerResource::from_fn(|r| self.used_of(host, r))
-    }
-
-    /// What the instances and warm pool instances on `host` use of `r`.
-    pub fn used_of(&self, host: &str, r: Resource) -> f64 {
-        let instances: f64 = self
-            .instances
-            .iter()
-            .filter(|i| i.host == host)
-            .map(|i| i.resource(r).alloc)
-            .sum();
-        let pools: f64 = self
-            .pools
-            .iter()
-            .filter(|p| p.host == host)
-            .map(|p| f64::from(p.warm) * p.size()[r])
-            .sum();
-        instances + pools
+        PerResource::from_fn(|r| {
+            let instances: f64 = self
+                .instances
+                .iter()
+                .filter(|i| i.host == host)
+                .map(|i| i.resource(r).alloc)
+                .sum();
+            let pools: f64 = self
+                .pools
+                .iter()
+                .filter(|p| p.host == host)
+                .map(|p| f64::from(p.warm) * p.size()[r])
+                .sum();
+            instances + pools
+        })
     }
 
     /// The sum of all credit balances.

@@ -281,7 +281,7 @@ impl<'a, 'j> Driver<'a, 'j> {
             message: "the journal's record no longer replays on the fleet it started from".into(),
         };
         let mut state = run.fleet_before.clone();
-        let places = Places::of(&state);
+        let places = Places::of(&state, &run.plan.actions);
         let mut undo = Vec::with_capacity(completed);
         let mut matched = holds(&state);
         for &(_, k, _) in &history[..completed] {
@@ -449,7 +449,7 @@ impl<'a, 'j> Driver<'a, 'j> {
             let k = self.index[&id];
             let a = self.run.plan.actions[k].clone();
             let undo = Undo::of(&self.state, &self.places, &a);
-            let ops = Op::of(&a, &self.state);
+            let ops = Op::of(&a, &self.state, &self.places);
             super::step(&mut self.state, &self.places, &a, self.at).map_err(|_| {
                 ApplyError::Action {
                     path: self.journal.ledger.path.clone(),
@@ -598,7 +598,7 @@ impl<'a, 'j> Driver<'a, 'j> {
             }
             let after = Undo::of(&self.state, &self.places, &a);
             undo.restore(&mut self.state);
-            let ops: Vec<Op> = Op::of(&a, &self.state)
+            let ops: Vec<Op> = Op::of(&a, &self.state, &self.places)
                 .iter()
                 .rev()
                 .map(Op::inverse)

@@ -11,6 +11,7 @@ mod exec;
 pub use cgroup::Cgroup;
 pub use exec::Exec;
 
+use super::Places;
 use crate::fleet::Fleet;
 use crate::plan::{Action, Kind};
 use crate::problem::round6;
@@ -86,10 +87,14 @@ impl Op {
         }
     }
 
-    /// The ops of `action` in the fleet state `before` (which it must be valid in).
-    pub fn of(action: &Action, before: &Fleet) -> Vec<Op> {
-        let alloc =
-            |id: &str, r: Resource| before.instance(id).map_or(0.0, |i| i.resource(r).alloc);
+    /// The ops of `action` in the fleet state `before` (which it must be valid in), whose
+    /// instances `places` finds.
+    pub(super) fn of(action: &Action, before: &Fleet, places: &Places) -> Vec<Op> {
+        let alloc = |id: &str, r: Resource| {
+            places
+                .instance(before, id)
+                .map_or(0.0, |i| i.resource(r).alloc)
+        };
         let resize = |instance: &str, resource, from: f64, to: f64| Op::Resize {
             instance: instance.to_owned(),
             resource,
