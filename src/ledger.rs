@@ -11,6 +11,7 @@
 
 use crate::fleet::Fleet;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Micro-credits per credit.
@@ -278,8 +279,12 @@ impl Ledger {
 
     /// Fails unless every fleet instance's `credits` equal its ledger balance.
     pub fn check_fleet(&self, fleet: &Fleet, fleet_path: &Path) -> Result<(), LedgerError> {
+        let positions = positions(fleet);
         for a in self.accounts()? {
-            if let Some(i) = fleet.instance(&a.instance) {
+            if let Some(i) = positions
+                .get(a.instance.as_str())
+                .map(|&k| &fleet.instances[k])
+            {
                 if micro(i.credits) != micro(a.balance) {
                     return Err(LedgerError::Mismatch {
                         fleet: fleet_path.to_owned(),
@@ -297,8 +302,12 @@ impl Ledger {
     /// Copies the ledger's balances into `fleet`'s `credits`; returns how many changed.
     pub fn sync_fleet(&self, fleet: &mut Fleet) -> Result<usize, LedgerError> {
         let mut changed = 0;
+        let positions: HashMap<String, usize> = positions(fleet)
+            .into_iter()
+            .map(|(id, k)| (id.to_owned(), k))
+            .collect();
         for a in self.accounts()? {
-            if let Some(i) = fleet.instance_mut(&a.instance) {
+            if let Some(i) = positions.get(&a.instance).map(|&k| &mut fleet.instances[k]) {
                 if micro(i.credits) != micro(a.balance) {
                     i.credits = a.balance;
                     changed += 1;
@@ -416,6 +425,16 @@ pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> LedgerError {
             source,
         },
     }
+}
+
+/// Each instance's position in `fleet`, by id (the first, should ids repeat): a lookup per
+/// account instead of a search of the fleet.
+fn positions(fleet: &Fleet) -> HashMap<&str, usize> {
+    let mut positions = HashMap::with_capacity(fleet.instances.len());
+    for (k, i) in fleet.instances.iter().enumerate() {
+        positions.entry(i.id.as_str()).or_insert(k);
+    }
+    positions
 }
 
 /// Posts one action's credit movements (instance, micro-credit delta) inside `tx`.
