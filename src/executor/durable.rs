@@ -12,11 +12,11 @@
 
 use super::backend::{Backend, Context, Effect, Op, Spec};
 use super::journal::{Journal, Run, RunStatus, StepStatus};
-use super::{execute, pick, ApplyError, OnFailure, Picked, Places, Undo};
+use super::{execute, ApplyError, OnFailure, Picked, Places, Schedule, Undo};
 use crate::fleet::{Fleet, FleetError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::lock::FleetLock;
-use crate::plan::{Action, Plan, PlanError};
+use crate::plan::{Plan, PlanError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -427,8 +427,16 @@ impl<'a, 'j> Driver<'a, 'j> {
             let id = failed.action.clone();
             return self.fail(&id);
         }
-        // `pick` tries actions on this copy; it is kept equal to `state` after every action.
+        // The schedule tries actions on this copy; it is kept equal to `state` after every
+        // action. It holds its own copy of the actions, as `self` changes meanwhile.
         let mut trial = self.state.clone();
+        let actions = self.run.plan.actions.clone();
+        let status = |k: usize| self.run.steps[k].status;
+        let pending = (0..actions.len()).filter(|&k| status(k) == StepStatus::Pending);
+        let finished = (0..actions.len())
+            .filter(|&k| matches!(status(k), StepStatus::Done | StepStatus::Skipped))
+            .map(|k| actions[k].id.as_str());
+        let mut schedule = Schedule::new(&actions, pending, finished);
         let mut started = self
             .run
             .steps
@@ -438,12 +446,26 @@ impl<'a, 'j> Driver<'a, 'j> {
         loop {
             let (id, resuming) = match started.take() {
                 Some(id) => (id, true),
-                None => match self.next(&mut trial)? {
-                    Some(id) => {
+                None => match schedule.next(&mut trial, &self.places, self.at) {
+                    Picked::Run(k) => {
+                        let id = actions[k].id.clone();
                         self.set(&id, StepStatus::Started, "", &[])?;
                         (id, false)
                     }
-                    None => break,
+                    Picked::Done => break,
+                    Picked::Invalid(k, message) => {
+                        return Err(ApplyError::Action {
+                            path: self.journal.ledger.path.clone(),
+                            id: actions[k].id.clone(),
+                            message,
+                        })
+                    }
+                    Picked::Stuck => {
+                        return Err(ApplyError::Unorderable {
+                            path: self.journal.ledger.path.clone(),
+                            ids: schedule.left(),
+                        })
+                    }
                 },
             };
             let k = self.index[&id];
@@ -463,6 +485,7 @@ impl<'a, 'j> Driver<'a, 'j> {
                     undo.copy(&self.state, &mut trial);
                     self.set(&id, StepStatus::Done, "", &undo.moves(&self.state))?;
                     self.undo.push((k, undo));
+                    schedule.finish(k);
                     self.progressed()?;
                 }
                 Err(failure) => {
@@ -476,34 +499,6 @@ impl<'a, 'j> Driver<'a, 'j> {
         self.state.last_plan = Some(self.run.plan.plan.id.clone());
         self.write()?;
         self.set_run(RunStatus::Applied)
-    }
-
-    /// The next action the in-memory schedule runs, if any; `trial` is the fleet state, and
-    /// gets the action applied.
-    fn next(&self, trial: &mut Fleet) -> Result<Option<String>, ApplyError> {
-        let pending: Vec<&Action> = self
-            .run
-            .plan
-            .actions
-            .iter()
-            .zip(&self.run.steps)
-            .filter(|(_, s)| s.status == StepStatus::Pending)
-            .map(|(a, _)| a)
-            .collect();
-        let finished = |d: &str| matches!(self.status(d), StepStatus::Done | StepStatus::Skipped);
-        match pick(&pending, &finished, trial, &self.places, self.at) {
-            Picked::Run(k) => Ok(Some(pending[k].id.clone())),
-            Picked::Done => Ok(None),
-            Picked::Invalid(k, message) => Err(ApplyError::Action {
-                path: self.journal.ledger.path.clone(),
-                id: pending[k].id.clone(),
-                message,
-            }),
-            Picked::Stuck => Err(ApplyError::Unorderable {
-                path: self.journal.ledger.path.clone(),
-                ids: pending.iter().map(|a| a.id.clone()).collect(),
-            }),
-        }
     }
 
     /// Applies ops in order (on resume, only those not yet in effect); on a failure, undoes
