@@ -301,17 +301,18 @@ impl Ledger {
 
     /// Copies the ledger's balances into `fleet`'s `credits`; returns how many changed.
     pub fn sync_fleet(&self, fleet: &mut Fleet) -> Result<usize, LedgerError> {
-        let mut changed = 0;
-        let positions: HashMap<String, usize> = positions(fleet)
+        let positions = positions(fleet);
+        let balances: Vec<(usize, f64)> = self
+            .accounts()?
             .into_iter()
-            .map(|(id, k)| (id.to_owned(), k))
+            .filter_map(|a| Some((*positions.get(a.instance.as_str())?, a.balance)))
             .collect();
-        for a in self.accounts()? {
-            if let Some(i) = positions.get(&a.instance).map(|&k| &mut fleet.instances[k]) {
-                if micro(i.credits) != micro(a.balance) {
-                    i.credits = a.balance;
-                    changed += 1;
-                }
+        let mut changed = 0;
+        for (k, balance) in balances {
+            let i = &mut fleet.instances[k];
+            if micro(i.credits) != micro(balance) {
+                i.credits = balance;
+                changed += 1;
             }
         }
         Ok(changed)

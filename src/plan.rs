@@ -671,7 +671,8 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
     out
 }
 
-fn blank(instance: &str) -> Action {
+/// An action on `instance` with every optional field empty, for the builders to fill in.
+pub(crate) fn blank(instance: &str) -> Action {
     Action {
         id: String::new(),
         kind: Kind::Resize,

@@ -734,19 +734,7 @@ mod tests {
         Action {
             id: id.into(),
             kind,
-            instance: instance.into(),
-            donor: None,
-            resource: None,
-            from: None,
-            to: None,
-            amount: None,
-            from_host: None,
-            to_host: None,
-            credits: None,
-            bytes: None,
-            reason: String::new(),
-            depends_on: Vec::new(),
-            skip: false,
+            ..crate::plan::blank(instance)
         }
     }
 
