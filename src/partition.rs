@@ -248,10 +248,15 @@ pub fn merge<'a>(
     solutions: impl Iterator<Item = &'a Solution>,
 ) -> Solution {
     let mut whole = p.unchanged();
+    let later = p.instances.first().map_or(0, |i| i.ahead.len());
+    whole.ahead = vec![whole.alloc.clone(); later];
     for (part, s) in parts.iter().zip(solutions) {
         for (k, &i) in part.instances.iter().enumerate() {
             whole.alloc[i] = s.alloc[k];
             whole.host[i] = part.hosts[s.host[k]];
+            for (t, ahead) in whole.ahead.iter_mut().enumerate() {
+                ahead[i] = s.later(t, k);
+            }
         }
         for (k, &pool) in part.pools.iter().enumerate() {
             whole.warm[pool] = s.warm[k];
@@ -315,6 +320,8 @@ mod tests {
                 credit_cap: 100.0,
                 earn_rate: 120.0,
                 frozen: false,
+                cooling: 0,
+                ahead: Vec::new(),
                 candidates: Vec::new(),
             })
             .collect();

@@ -140,6 +140,12 @@ pub struct SolverSummary {
     pub parts: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solve_seconds: Option<f64>,
+    /// Intervals planned jointly (`--lookahead`); this plan holds only the first. Absent for 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookahead_intervals: Option<u32>,
+    /// The part of `objective` from the later intervals, with look-ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective_later: Option<f64>,
 }
 
 /// Plan-wide totals.
@@ -244,6 +250,7 @@ impl Plan {
         let now = inputs.forecasts.now;
         let before = p.assess(&p.unchanged());
         let after = p.assess(solution);
+        let ahead = p.policy.lookahead_intervals > 1;
         let actions = actions(p, inputs.forecasts, solution);
         let header = Header {
             id: String::new(),
@@ -273,6 +280,8 @@ impl Plan {
                 constraints: inputs.stats.constraints,
                 parts: inputs.stats.parts,
                 solve_seconds: inputs.record_timing.then(|| round6(inputs.stats.seconds)),
+                lookahead_intervals: ahead.then_some(p.policy.lookahead_intervals),
+                objective_later: ahead.then(|| round6(after.later)),
             },
             totals: Totals {
                 shortfall_before: round6(before.shortfall),
@@ -453,6 +462,12 @@ impl Plan {
             h.solver.best_bound,
             h.solver.gap * 100.0
         );
+        if let (Some(n), Some(later)) = (h.solver.lookahead_intervals, h.solver.objective_later) {
+            let _ = writeln!(
+                out,
+                "look-ahead {n} intervals: this plan is the first; {later:.3} of the objective is the later ones"
+            );
+        }
         let _ = writeln!(
             out,
             "shortfall {:.3} -> {:.3} units  changes {}  swaps {}  migrations {}  bytes moved {}  credits moved {:.2}\n",

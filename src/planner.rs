@@ -53,6 +53,8 @@ pub enum PlannerError {
         days: u32,
         now: String,
     },
+    #[error("--lookahead: {0}")]
+    Lookahead(String),
 }
 
 /// A planning strategy.
@@ -110,6 +112,10 @@ pub struct RunInputs {
     /// Warm-instance target per pool (`web = 3`), from the profiler.
     #[arg(long)]
     pub pool_targets: Option<PathBuf>,
+    /// Plan N intervals jointly and emit only the first (default: the model file's
+    /// `lookahead_intervals`).
+    #[arg(long, value_name = "N")]
+    pub lookahead: Option<u32>,
 }
 
 /// The loaded, cross-checked inputs of a run and the problem they define.
@@ -136,7 +142,10 @@ impl Run {
         // What parsing the fleet's TOML freed goes back before the samples are read.
         release_freed_memory();
         let mut telemetry = Telemetry::read(telemetry_path)?;
-        let policy = Policy::load(model)?;
+        let mut policy = Policy::load(model)?;
+        if let Some(n) = inputs.lookahead {
+            policy.set_lookahead(n).map_err(PlannerError::Lookahead)?;
+        }
         if let Some((instance, line)) = telemetry.first_unknown(&fleet) {
             return Err(PlannerError::UnknownInstance {
                 path: telemetry_path.to_owned(),

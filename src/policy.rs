@@ -35,6 +35,10 @@ pub struct Policy {
     pub interval_minutes: u32,
     /// A plan expires this many minutes after it is created.
     pub plan_ttl_minutes: u32,
+    /// Plan this many intervals jointly and emit only the first (1: this interval alone).
+    /// Each interval is then provisioned for its own part of the forecast horizon.
+    #[serde(default = "one")]
+    pub lookahead_intervals: u32,
     /// Allocations change in whole steps of this size.
     pub granularity: PerResource<f64>,
     /// The size of one cost unit per resource (1 core, 1 GiB, 100 Mbps by default).
@@ -117,6 +121,10 @@ pub struct Migration {
     /// Candidate hosts per instance besides its own (0 disables migration).
     pub candidates: usize,
     pub allow_cross_cell: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Default for Policy {
@@ -231,6 +239,27 @@ impl Policy {
             return Err((
                 "interval_minutes",
                 "interval and ttl must be > 0 minutes".into(),
+            ));
+        }
+        self.check_lookahead()
+            .map_err(|m| ("lookahead_intervals", m))?;
+        Ok(())
+    }
+
+    /// Plans `n` intervals jointly from now on (the `--lookahead` option), if they fit in
+    /// the forecast horizon.
+    pub fn set_lookahead(&mut self, n: u32) -> Result<(), String> {
+        self.lookahead_intervals = n;
+        self.check_lookahead()
+    }
+
+    fn check_lookahead(&self) -> Result<(), String> {
+        let (n, horizon) = (self.lookahead_intervals, self.forecast.horizon_minutes);
+        if n == 0 || u64::from(n) * u64::from(self.interval_minutes) > u64::from(horizon) {
+            return Err(format!(
+                "lookahead_intervals = {n} must be at least 1, and {n} intervals of {} minutes \
+                 must fit in forecast.horizon_minutes = {horizon}",
+                self.interval_minutes
             ));
         }
         Ok(())

@@ -41,6 +41,10 @@ pub struct InstanceSpec {
     pub earn_rate: f64,
     /// In its cool-down and not short: nothing about it may change this interval.
     pub frozen: bool,
+    /// Minutes of cool-down left (0: none), for the later intervals of a look-ahead.
+    pub cooling: u32,
+    /// Look-ahead: the forecast of each later interval (empty without look-ahead).
+    pub ahead: Vec<PerResource<Option<f64>>>,
     /// Other hosts it may migrate to, best first.
     pub candidates: Vec<usize>,
 }
@@ -105,6 +109,16 @@ pub struct Solution {
     pub host: Vec<usize>,
     pub swaps: Vec<Swap>,
     pub warm: Vec<u32>,
+    /// Look-ahead: the allocations planned for each later interval (not emitted). Empty
+    /// means held: every later interval keeps `alloc`.
+    pub ahead: Vec<Vec<PerResource<f64>>>,
+}
+
+impl Solution {
+    /// Instance `i`'s allocation in later interval `t` (0 is the one after the first).
+    pub fn later(&self, t: usize, i: usize) -> PerResource<f64> {
+        self.ahead.get(t).map_or(self.alloc[i], |a| a[i])
+    }
 }
 
 /// What a solution costs and changes, under the problem's objective.
@@ -117,19 +131,40 @@ pub struct Assessment {
     pub migrations: usize,
     pub bytes_moved: f64,
     pub credits_moved: f64,
+    /// The part of `objective` from later look-ahead intervals (0 without look-ahead).
+    pub later: f64,
 }
 
 impl Problem {
     /// Builds the problem from the fleet, the forecasts and the planning model.
+    /// With look-ahead, the first interval is provisioned for its own slice of the horizon
+    /// and each later one for its slice ([`Demand::by_interval`](crate::forecast::Demand::by_interval)).
     pub fn new(fleet: &Fleet, forecasts: &Forecasts, policy: &Policy) -> Problem {
         let mut p = Self::with_demand(fleet, policy, |id, r| {
             forecasts.get(id, r).map(|d| d.quantile)
         });
+        let n = policy.lookahead_intervals.max(1) as usize;
+        let seconds = i64::from(policy.interval_minutes) * 60;
         for inst in &mut p.instances {
             inst.floor = PerResource::from_fn(|r| {
                 let key = (inst.id.clone(), r);
                 forecasts.floors.get(&key).copied().unwrap_or(0.0)
             });
+            if n > 1 {
+                let slices = PerResource::from_fn(|r| {
+                    forecasts
+                        .get(&inst.id, r)
+                        .map(|d| d.by_interval(seconds, n))
+                });
+                let mut each: Vec<PerResource<Option<f64>>> = (0..n)
+                    .map(|t| PerResource::from_fn(|r| slices[r].as_ref().map(|v| v[t])))
+                    .collect();
+                inst.ahead = each.split_off(1);
+                inst.demand = each[0];
+            }
+        }
+        if n > 1 {
+            p.choose_candidates();
         }
         p
     }
@@ -169,6 +204,8 @@ impl Problem {
                 credit_cap: i.credit_cap(),
                 earn_rate: i.earn_rate,
                 frozen: false,
+                cooling: 0,
+                ahead: Vec::new(),
                 candidates: Vec::new(),
             })
             .collect();
@@ -199,7 +236,13 @@ impl Problem {
     pub fn apply_cooldown(&mut self, fleet: &Fleet, now: DateTime<Utc>) {
         let cooldown = Duration::minutes(i64::from(self.policy.disruption.cooldown_minutes));
         for (spec, inst) in self.instances.iter_mut().zip(&fleet.instances) {
-            let recent = inst.changed_at.is_some_and(|t| now - t < cooldown);
+            let left = inst
+                .changed_at
+                .map_or(Duration::zero(), |t| cooldown - (now - t));
+            let recent = left > Duration::zero();
+            if recent {
+                spec.cooling = u32::try_from(left.num_minutes().max(1)).unwrap_or(u32::MAX);
+            }
             let short = Resource::ALL
                 .iter()
                 .any(|&r| spec.demand[r].is_some_and(|d| d > spec.current[r] + 1e-9));
@@ -370,6 +413,19 @@ impl Problem {
         round6((inst.credits - burn).max(0.0))
     }
 
+    /// Credits instance `i` may still pay in interval `k` of a look-ahead (0 is the first):
+    /// its balance less what its predicted CPU use burns through the end of that interval.
+    pub fn spendable_by(&self, i: usize, k: usize) -> f64 {
+        let inst = &self.instances[i];
+        let burn = |cpu: Option<f64>| (cpu.unwrap_or(0.0) * 60.0 - inst.earn_rate).max(0.0);
+        let burnt: f64 = std::iter::once(inst.demand.cpu)
+            .chain(inst.ahead.iter().map(|d| d.cpu))
+            .take(k + 1)
+            .map(burn)
+            .sum();
+        round6((inst.credits - burnt * self.policy.interval_hours()).max(0.0))
+    }
+
     /// Credits paid for swapping `amount` of `r` for one interval.
     pub fn swap_price(&self, r: Resource, amount: f64) -> f64 {
         round6(
@@ -398,6 +454,7 @@ impl Problem {
             host: self.instances.iter().map(|i| i.host).collect(),
             swaps: Vec::new(),
             warm: self.pools.iter().map(|p| p.warm).collect(),
+            ahead: Vec::new(),
         }
     }
 
@@ -439,10 +496,15 @@ impl Problem {
 
     /// Weighted shortfall plus idle cost of one instance and resource under an allocation.
     pub fn mismatch_cost(&self, i: usize, r: Resource, alloc: f64) -> f64 {
-        let w = &self.policy.weights;
-        let idle =
-            self.instances[i].demand[r].map_or(0.0, |d| (alloc - d).max(0.0)) / self.policy.unit[r];
-        w.shortfall * self.shortfall(i, r, alloc) + w.idle * idle
+        self.mismatch_against(self.instances[i].demand[r], r, alloc)
+    }
+
+    /// Weighted shortfall plus idle cost of an allocation against a demand (0 without one).
+    pub fn mismatch_against(&self, demand: Option<f64>, r: Resource, alloc: f64) -> f64 {
+        let (w, unit) = (&self.policy.weights, self.policy.unit[r]);
+        let short = demand.map_or(0.0, |d| (d - alloc).max(0.0)) / unit;
+        let idle = demand.map_or(0.0, |d| (alloc - d).max(0.0)) / unit;
+        w.shortfall * short + w.idle * idle
     }
 
     /// Prices a solution under the objective the MIP minimises.
@@ -471,6 +533,23 @@ impl Problem {
         for (k, &warm) in s.warm.iter().enumerate() {
             a.objective += self.pool_cost(k, warm) + self.pool_change_cost(k, warm);
         }
+        for t in 0..self.instances.first().map_or(0, |i| i.ahead.len()) {
+            for (i, inst) in self.instances.iter().enumerate() {
+                let (before, after) = match t {
+                    0 => (s.alloc[i], s.later(0, i)),
+                    _ => (s.later(t - 1, i), s.later(t, i)),
+                };
+                let mut moved = 0.0;
+                for r in Resource::ALL {
+                    moved += (after[r] - before[r]).abs() / self.policy.unit[r];
+                    a.later += self.mismatch_against(inst.ahead[t][r], r, after[r]);
+                }
+                if moved > 1e-9 {
+                    a.later += w.change + w.unit_move * moved;
+                }
+            }
+        }
+        a.objective += a.later;
         a.objective += w.swap * s.swaps.len() as f64;
         a.credits_moved = s.swaps.iter().fold(0.0, |sum, sw| sum + sw.credits);
         a

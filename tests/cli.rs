@@ -134,6 +134,50 @@ fn golden_plan_for_the_fixture() {
 }
 
 #[test]
+fn lookahead_plans_intervals_jointly_and_emits_the_first() {
+    let dir = workspace();
+    let first = plan(dir.path(), &["--lookahead", "4", "--out-dir", "a"]);
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert_golden("fixture.lookahead4.plan.toml", &text);
+    assert!(text.contains("lookahead_intervals = 4"), "{text}");
+    assert!(text.contains("objective_later = "), "{text}");
+    let again = plan(dir.path(), &["--lookahead", "4", "--out-dir", "b"]);
+    assert_eq!(text, std::fs::read_to_string(&again).unwrap());
+    let shown = chameleon(dir.path(), &["show", first.to_str().unwrap()]);
+    assert!(
+        stdout(&shown).contains("look-ahead 4 intervals: this plan is the first"),
+        "{}",
+        stdout(&shown)
+    );
+    let o = apply(dir.path(), &first, "2024-03-07T00:05:00Z");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Four 15-minute intervals fill the one-hour horizon; five do not fit.
+    let o = run_plan(dir.path(), NOW, &["--lookahead", "5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "--lookahead: lookahead_intervals = 5 must be at least 1, and 5 intervals of 15 \
+             minutes must fit in forecast.horizon_minutes = 60"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    let bad = model.replace("lookahead_intervals = 1", "lookahead_intervals = 0");
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let o = run_plan(dir.path(), NOW, &["--model", "bad.toml"]);
+    let line = 1 + model
+        .lines()
+        .position(|l| l.starts_with("lookahead_intervals"))
+        .unwrap();
+    assert_fails(
+        &o,
+        &format!("bad.toml:{line}:"),
+        "lookahead_intervals = 0 must be at least 1",
+    );
+}
+
+#[test]
 fn golden_model_selection_for_the_fixture() {
     let dir = workspace();
     let o = chameleon(

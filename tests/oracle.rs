@@ -95,6 +95,8 @@ fn generate(seed: u64) -> Problem {
             earn_rate,
             // In its cool-down: nothing may change.
             frozen: rng.chance(10),
+            cooling: 0,
+            ahead: Vec::new(),
             candidates: Vec::new(),
         });
     }
@@ -390,6 +392,7 @@ fn solution(
             })
             .collect(),
         warm: Vec::new(),
+        ahead: Vec::new(),
     }
 }
 
@@ -601,6 +604,8 @@ fn one_host(receiver_credits: f64) -> Problem {
         // Earns as much as it burns at 3 cores, so its whole balance is spendable.
         earn_rate: 180.0,
         frozen: false,
+        cooling: 0,
+        ahead: Vec::new(),
         candidates: vec![],
     };
     p.hosts = vec![HostSpec {

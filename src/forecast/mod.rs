@@ -113,6 +113,10 @@ impl Settings {
 pub struct Demand {
     /// The requested quantile of the peak: max over horizon steps of the per-step quantile.
     pub quantile: f64,
+    /// The per-step quantiles over the horizon, `step` seconds apart; empty when the demand
+    /// is flat (a fallback rule), so every step is `quantile`.
+    pub path: Vec<f64>,
+    pub step: i64,
     /// Mean point forecast over the horizon.
     pub mean: f64,
     /// Last observed value.
@@ -128,6 +132,8 @@ impl Demand {
         let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
         Demand {
             quantile,
+            path: Vec::new(),
+            step: 0,
             mean,
             last: values.last().copied().unwrap_or(0.0),
             method,
@@ -138,6 +144,7 @@ impl Demand {
     /// Summarises a path with its calibrated quantile, clamped at zero.
     fn from_path(
         path: &method::Path,
+        step: i64,
         offset: Option<f64>,
         values: &[f64],
         method: Method,
@@ -148,11 +155,35 @@ impl Demand {
         let quantiles = calibrate::quantile_path(path, offset);
         Demand {
             quantile: quantiles.iter().fold(0.0, |m, &q| m.max(q)),
+            path: quantiles,
+            step,
             mean: path.point.iter().map(|&p| clamp(p)).sum::<f64>() / steps,
             last: values.last().copied().unwrap_or(0.0),
             method,
             note,
         }
+    }
+
+    /// The demand of each of `n` planning intervals of `interval` seconds: the peak of the
+    /// per-step quantiles whose steps start in it, the last interval taking the rest of the
+    /// horizon. One interval is the whole horizon's peak, `quantile` itself.
+    pub fn by_interval(&self, interval: i64, n: usize) -> Vec<f64> {
+        if n <= 1 || self.path.is_empty() || self.step <= 0 {
+            return vec![self.quantile; n.max(1)];
+        }
+        let mut peaks = vec![f64::NEG_INFINITY; n];
+        for (k, &q) in self.path.iter().enumerate() {
+            let t = (k as i64 * self.step / interval.max(1)) as usize;
+            peaks[t.min(n - 1)] = peaks[t.min(n - 1)].max(q);
+        }
+        // An interval shorter than a step starts inside the step before it.
+        for (t, peak) in peaks.iter_mut().enumerate() {
+            if *peak == f64::NEG_INFINITY {
+                let k = (t as i64 * interval / self.step) as usize;
+                *peak = self.path[k.min(self.path.len() - 1)];
+            }
+        }
+        peaks
     }
 }
 
@@ -331,6 +362,34 @@ mod tests {
     use super::series::tests::{noise, with_quantile};
     use super::*;
     use std::path::Path as FsPath;
+
+    #[test]
+    fn demand_by_interval_takes_each_slice_of_the_horizon_at_its_peak() {
+        let path = [1.0, 5.0, 2.0, 3.0, 1.0, 1.0, 4.0, 0.5, 0.5, 0.5, 0.5, 6.0];
+        let d = Demand {
+            path: path.to_vec(),
+            step: 300,
+            ..Demand::fixed(&[], 6.0, Method::SeasonalNaive, String::new())
+        };
+        // Twelve five-minute steps: four intervals of 15 minutes, or one of the whole hour.
+        assert_eq!(d.by_interval(900, 4), vec![5.0, 3.0, 4.0, 6.0]);
+        assert_eq!(d.by_interval(900, 1), vec![6.0]);
+        // Two intervals of 15 minutes: the second takes the rest of the horizon.
+        assert_eq!(d.by_interval(900, 2), vec![5.0, 6.0]);
+        // Intervals shorter than a step start inside the step before them.
+        let coarse = Demand {
+            path: vec![2.0, 7.0],
+            step: 1800,
+            ..d.clone()
+        };
+        assert_eq!(coarse.by_interval(900, 4), vec![2.0, 2.0, 7.0, 7.0]);
+        // A flat demand (a fallback rule) is the same in every interval.
+        let flat = Demand {
+            path: Vec::new(),
+            ..d
+        };
+        assert_eq!(flat.by_interval(900, 3), vec![6.0; 3]);
+    }
 
     #[test]
     fn settings_read_from_toml_with_defaults() {

@@ -61,6 +61,8 @@ pub struct Selected {
 /// One series' settings in samples.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
+    /// Seconds between samples.
+    pub step: i64,
     pub horizon: usize,
     pub season: usize,
     pub q: f64,
@@ -74,10 +76,11 @@ pub struct Context {
 
 impl Context {
     /// Converts the settings to samples of `step` seconds.
-    pub fn new(settings: &Settings, step: i64) -> Context {
-        let step = step.max(1).unsigned_abs();
+    pub fn new(settings: &Settings, seconds: i64) -> Context {
+        let step = seconds.max(1).unsigned_abs();
         let samples = |minutes: u32| ((u64::from(minutes) * 60).div_ceil(step).max(1)) as usize;
         Context {
+            step: seconds.max(1),
             horizon: samples(settings.horizon_minutes),
             season: (u64::from(settings.season_minutes) * 60 / step) as usize,
             q: settings.quantile,

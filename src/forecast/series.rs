@@ -49,7 +49,8 @@ pub(super) fn forecast_key(
     };
     let ctx = Context::new(settings, step);
     let prior = prior.filter(|e| is_fresh(key, e, now, settings));
-    if let Some(e) = prior.filter(|e| e.fingerprint == fingerprint) {
+    // An entry written before paths were stored is refitted once, for the look-ahead.
+    if let Some(e) = prior.filter(|e| e.fingerprint == fingerprint && !e.path.is_empty()) {
         // Stored only when that same history showed no level shift.
         return outcome(cached(e, y), Some(e.clone()), Work::Reused);
     }
@@ -76,6 +77,7 @@ pub(super) fn forecast_key(
         selected_at,
         fingerprint,
         quantile: demand.quantile,
+        path: demand.path.clone(),
         mean: demand.mean,
     };
     outcome(demand, Some(entry), work)
@@ -122,6 +124,8 @@ pub(super) fn reselect_offset(key: &Key, period: i64) -> i64 {
 fn cached(e: &Entry, y: &[f64]) -> Demand {
     Demand {
         quantile: e.quantile,
+        path: e.path.clone(),
+        step: e.fingerprint.step,
         mean: e.mean,
         last: y.last().copied().unwrap_or(0.0),
         method: e.selection.method,
@@ -141,6 +145,7 @@ fn finish(
             selection.spec = spec.or(selection.spec);
             let d = Demand::from_path(
                 &path,
+                ctx.step,
                 selection.offset,
                 y,
                 selection.method,
@@ -315,6 +320,7 @@ pub(super) mod tests {
                 sum: 0.0,
             },
             quantile: 0.0,
+            path: Vec::new(),
             mean: 0.0,
         };
         let keys: Vec<Key> = (0..960)

@@ -54,6 +54,9 @@ pub struct Entry {
     pub fingerprint: Fingerprint,
     /// The demand quantile and mean computed from that history.
     pub quantile: f64,
+    /// The per-step quantiles (for look-ahead), `fingerprint.step` seconds apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<f64>,
     pub mean: f64,
 }
 

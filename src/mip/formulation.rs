@@ -11,6 +11,8 @@ use good_lp::{
 };
 use std::collections::HashMap;
 
+mod ahead;
+
 type Steps = PerResource<Option<Variable>>;
 type Land = PerResource<Option<(Variable, Variable)>>;
 
@@ -87,6 +89,8 @@ pub(super) struct Decisions {
     /// Per host and resource, the most room an arrival could find: everyone there shrunk
     /// as far as the program lets them, and every warm pool instance with a target stopped.
     room: Vec<PerResource<f64>>,
+    /// The later intervals of a look-ahead.
+    later: ahead::Later,
 }
 
 #[derive(Clone, Copy)]
@@ -193,6 +197,7 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         pools: Vec::with_capacity(p.pools.len()),
         pool_use: p.pool_use(),
         room: Vec::new(),
+        later: ahead::Later::new(p.instances.first().map_or(0, |i| i.ahead.len()), n),
     };
     d.room = most_room(p, &d);
     for k in 0..p.pools.len() {
@@ -212,6 +217,7 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
     }
     add_credits(p, &mut m, &d);
     add_budgets(p, &mut m, &d);
+    ahead::add(p, &mut m, &mut d);
     let fixed = m.var("fixed_cost".into(), variable().min(d.offset).max(d.offset));
     m.objective += fixed;
     d.fixed = Some(fixed);
@@ -729,7 +735,7 @@ fn add_budgets(p: &Problem, m: &mut Program, d: &Decisions) {
 
 pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
     let val = |x: Variable| v[d.index[&x]].round();
-    let alloc = (0..p.instances.len())
+    let alloc: Vec<PerResource<f64>> = (0..p.instances.len())
         .map(|i| {
             let landed = d.migrate[i].iter().position(|&(_, x)| val(x) > 0.5);
             PerResource::from_fn(|r| {
@@ -796,6 +802,7 @@ pub(super) fn read_solution(p: &Problem, d: &Decisions, v: &[f64]) -> Solution {
         })
         .collect();
     Solution {
+        ahead: ahead::read(p, d, val, &alloc),
         alloc,
         host,
         swaps,
@@ -903,5 +910,6 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
             v[d.index[&y]] = 1.0;
         }
     }
+    ahead::start(p, d, s, &mut v);
     v
 }
