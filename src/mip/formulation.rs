@@ -157,15 +157,17 @@ fn limits(p: &Problem, i: usize, r: Resource) -> (f64, f64) {
 }
 
 /// Whole steps `(above, want)` between instance `i`'s allocation in `r` and its forecast:
-/// how far it is above what it keeps, and the grow that covers its forecast. `None`
-/// without a forecast.
+/// how far it is above what it keeps, and the grow that covers its forecast (with
+/// look-ahead, the highest of any interval's: growing now for later may be cheapest).
+/// `None` without a forecast.
 fn toward_forecast(p: &Problem, i: usize, r: Resource) -> Option<(f64, f64)> {
     let (inst, g) = (&p.instances[i], p.policy.granularity[r]);
     let dem = inst.demand[r]?;
     let keep = inst.keep(r).unwrap_or(dem);
+    let peak = inst.ahead.iter().filter_map(|d| d[r]).fold(dem, f64::max);
     Some((
         steps(inst.current[r] - keep, g),
-        ((dem - inst.current[r]) / g).ceil().max(0.0),
+        ((peak - inst.current[r]) / g).ceil().max(0.0),
     ))
 }
 

@@ -137,7 +137,8 @@ fn add_steps(
         let keep = inst.ahead[t][r].map_or(0.0, |dem| dem.max(inst.floor[r]));
         let floor = down.min(steps(inst.current[r] - keep, g).max(d.span[i][r].0));
         let level = m.var(format!("level[{id},{r}{tag}]"), m.int(-floor, up));
-        let span = floor + up;
+        // From any level the interval before allowed to any this one allows.
+        let span = down + up;
         let u = m.var(format!("up[{id},{r}{tag}]"), m.int(0.0, span));
         let v = m.var(format!("down[{id},{r}{tag}]"), m.int(0.0, span));
         let before = home[r].clone().unwrap_or_default();
@@ -147,41 +148,32 @@ fn add_steps(
         );
         m.objective += w.unit_move * g / p.policy.unit[r] * (u + v);
         let z = z.expect("a resize has an indicator");
+        // A direction per resource, even without hysteresis: growing and shrinking at once
+        // would let an instance sell steps it takes back, and bank the credits for later.
         let ms = p.policy.min_steps(r);
-        if ms <= 1.0 {
-            m.row(
-                format!("change_up[{id},{r}{tag}]"),
-                constraint!(u <= span * z),
-            );
-            m.row(
-                format!("change_down[{id},{r}{tag}]"),
-                constraint!(v <= span * z),
-            );
-        } else {
-            let gu = m.var(format!("grows[{id},{r}{tag}]"), m.int(0.0, 1.0));
-            let gd = m.var(format!("shrinks[{id},{r}{tag}]"), m.int(0.0, 1.0));
-            m.row(
-                format!("grow_max[{id},{r}{tag}]"),
-                constraint!(u <= span * gu),
-            );
-            m.row(
-                format!("grow_min[{id},{r}{tag}]"),
-                constraint!(u >= ms * gu),
-            );
-            m.row(
-                format!("shrink_max[{id},{r}{tag}]"),
-                constraint!(v <= span * gd),
-            );
-            m.row(
-                format!("shrink_min[{id},{r}{tag}]"),
-                constraint!(v >= ms * gd),
-            );
-            m.row(
-                format!("one_direction[{id},{r}{tag}]"),
-                constraint!(gu + gd <= z),
-            );
-            (vars[1][r], vars[2][r]) = (Some(gu), Some(gd));
-        }
+        let gu = m.var(format!("grows[{id},{r}{tag}]"), m.int(0.0, 1.0));
+        let gd = m.var(format!("shrinks[{id},{r}{tag}]"), m.int(0.0, 1.0));
+        m.row(
+            format!("grow_max[{id},{r}{tag}]"),
+            constraint!(u <= span * gu),
+        );
+        m.row(
+            format!("grow_min[{id},{r}{tag}]"),
+            constraint!(u >= ms * gu),
+        );
+        m.row(
+            format!("shrink_max[{id},{r}{tag}]"),
+            constraint!(v <= span * gd),
+        );
+        m.row(
+            format!("shrink_min[{id},{r}{tag}]"),
+            constraint!(v >= ms * gd),
+        );
+        m.row(
+            format!("one_direction[{id},{r}{tag}]"),
+            constraint!(gu + gd <= z),
+        );
+        (vars[1][r], vars[2][r]) = (Some(gu), Some(gd));
         (vars[0][r], home[r], total[r]) = (Some(level), Some(level.into()), Some(level.into()));
         d.later.up[t][i][r] = Some(u);
         d.later.down[t][i][r] = Some(v);
