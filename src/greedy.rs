@@ -79,7 +79,8 @@ impl State<'_> {
         })
     }
 
-    /// The same-host instance with the most excess (allocation above forecast, above minimum).
+    /// The same-host instance with the most excess: allocation above what it keeps (its
+    /// forecast, or its recent peak if higher, as in the MIP) and above its minimum.
     fn select_best_instance(&self, j: usize, r: Resource) -> Option<(usize, f64)> {
         let g = self.p.policy.granularity[r];
         self.residents[self.p.instances[j].host]
@@ -89,7 +90,7 @@ impl State<'_> {
             .filter_map(|i| {
                 let inst = &self.p.instances[i];
                 let alloc = self.s.alloc[i][r];
-                let spare = (alloc - inst.demand[r]?).min(alloc - inst.min[r]);
+                let spare = (alloc - inst.keep(r)?).min(alloc - inst.min[r]);
                 let excess = (spare / g + 1e-9).floor() * g;
                 (excess >= g).then_some((i, excess))
             })

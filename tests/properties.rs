@@ -150,8 +150,16 @@ fn forecasts(rng: &mut Rng, fleet: &Fleet) -> Forecasts {
             );
         }
     }
+    // Some series peaked recently above their forecast: a floor no shrink goes below.
+    let mut floors = BTreeMap::new();
+    for (key, d) in &demands {
+        if rng.chance(30) {
+            floors.insert(key.clone(), d.quantile * rng.pick(&[1.2, 1.5, 3.0]));
+        }
+    }
     Forecasts {
         samples: demands.len() * 10,
+        floors,
         demands,
         now: now(),
         history_start: Some(now() - Duration::days(7)),
@@ -258,6 +266,25 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
         }
         if inst.frozen && s.host[i] != inst.host {
             return Err(format!("{} migrated during its cool-down", inst.id));
+        }
+        // Donors give only their excess: nothing shrinks below what it keeps (its forecast,
+        // or its recent peak if higher), except in place on a host already over capacity.
+        let over = |r: Resource| {
+            let used: f64 = p
+                .on_host(inst.host)
+                .map(|j| p.instances[j].current[r])
+                .sum();
+            used > p.hosts[inst.host].capacity[r] + EPS
+        };
+        for r in Resource::ALL {
+            let Some(keep) = inst.keep(r) else { continue };
+            let shrunk = s.alloc[i][r] < inst.current[r] - EPS;
+            if shrunk && s.alloc[i][r] < keep - EPS && (s.host[i] != inst.host || !over(r)) {
+                return Err(format!(
+                    "{} {r} shrunk to {} below what it keeps, {keep}",
+                    inst.id, s.alloc[i][r]
+                ));
+            }
         }
     }
     check_later(p, s)

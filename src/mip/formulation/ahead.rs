@@ -8,7 +8,7 @@
 //! instance stays where the first interval leaves it, and one that may migrate now keeps
 //! its first-interval size (the next run plans again with fresh forecasts anyway).
 
-use super::{leave_expr, limits, pool_expr, steps, Decisions, Program, Steps};
+use super::{leave_expr, limits, pool_expr, steps, toward_forecast, Decisions, Program, Steps};
 use crate::problem::{round6, Problem, Solution};
 use crate::resource::{PerResource, Resource};
 use good_lp::{constraint, variable, Expression, Variable};
@@ -59,6 +59,24 @@ fn resizable(p: &Problem, i: usize, r: Resource, t: usize) -> bool {
         && inst.ahead[t][r].is_some()
         && inst.max[r] > inst.min[r]
         && (u64::from(inst.cooling) <= starts || short_then(p, i, t))
+}
+
+/// Whole steps `(below, above)` the current allocation instance `i`'s level in `r` may take
+/// in later interval `t`: never below what it keeps then (unless the first interval may
+/// already go lower), and never above the step that covers its highest forecast, as the
+/// first interval (beyond it a resize only adds idle cost).
+fn range(p: &Problem, d: &Decisions, i: usize, r: Resource, t: usize) -> (f64, f64) {
+    let inst = &p.instances[i];
+    let (g, (down, up)) = (p.policy.granularity[r], limits(p, i, r));
+    let keep = inst.ahead[t][r].map_or(0.0, |dem| dem.max(inst.floor[r]));
+    let below = down.min(steps(inst.current[r] - keep, g).max(d.span[i][r].0));
+    let want = toward_forecast(p, i, r).map_or(0.0, |(_, want)| want);
+    let above = up.min(if want >= 1.0 {
+        want.max(p.policy.min_steps(r))
+    } else {
+        0.0
+    });
+    (below, above)
 }
 
 /// Whether instance `i`'s forecast for later interval `t` exceeds its allocation now.
@@ -123,7 +141,13 @@ fn add_steps(
     let mut vars = [Steps::default(), Steps::default(), Steps::default()];
     let resizes: Vec<Resource> = Resource::ALL
         .into_iter()
-        .filter(|&r| resizable(p, i, r, t))
+        .filter(|&r| {
+            // With no room to move, it keeps its level, unless an earlier later interval
+            // may have left it outside this one's range.
+            let (below, above) = range(p, d, i, r, t);
+            let moved = (0..t).any(|s| d.later.level[s][i][r].is_some());
+            resizable(p, i, r, t) && (below + above >= 1.0 || moved)
+        })
         .collect();
     let z = (!resizes.is_empty()).then(|| {
         let z = m.var(format!("change[{id}{tag}]"), m.int(0.0, 1.0));
@@ -132,13 +156,13 @@ fn add_steps(
     });
     for &r in &resizes {
         let g = p.policy.granularity[r];
-        let (down, up) = limits(p, i, r);
-        // Never below what it keeps then, unless the first interval may already go lower.
-        let keep = inst.ahead[t][r].map_or(0.0, |dem| dem.max(inst.floor[r]));
-        let floor = down.min(steps(inst.current[r] - keep, g).max(d.span[i][r].0));
-        let level = m.var(format!("level[{id},{r}{tag}]"), m.int(-floor, up));
-        // From any level the interval before allowed to any this one allows.
-        let span = down + up;
+        let (below, above) = range(p, d, i, r, t);
+        let level = m.var(format!("level[{id},{r}{tag}]"), m.int(-below, above));
+        // From any level an interval allows to any other.
+        let lowest = (0..inst.ahead.len())
+            .map(|s| range(p, d, i, r, s).0)
+            .fold(d.span[i][r].0, f64::max);
+        let span = lowest + above;
         let u = m.var(format!("up[{id},{r}{tag}]"), m.int(0.0, span));
         let v = m.var(format!("down[{id},{r}{tag}]"), m.int(0.0, span));
         let before = home[r].clone().unwrap_or_default();
@@ -198,6 +222,18 @@ fn add_steps(
         let unit = p.policy.unit[r];
         let (ws, wi) = (w.shortfall / unit, w.idle / unit);
         let x = m.var(format!("mismatch[{id},{r}{tag}]"), variable().min(0));
+        // The chord between the whole steps around the forecast, where the level can move:
+        // exact at every whole step, it stops the relaxation from pricing a fraction.
+        let (below, above) = range(p, d, i, r, t);
+        if let (Some(level), true) = (d.later.level[t][i][r], below + above >= 1.0) {
+            let cost = |n: f64| p.mismatch_against(Some(dem), r, a0 + g * n);
+            let k = ((dem - a0) / g).floor().clamp(-below, above - 1.0);
+            let slope = cost(k + 1.0) - cost(k);
+            m.row(
+                format!("mismatch_steps[{id},{r}{tag}]"),
+                constraint!(x - slope * level >= cost(k) - slope * k),
+            );
+        }
         m.row(
             format!("mismatch_short[{id},{r}{tag}]"),
             constraint!(x - ws * (dem - a0) + ws * g * n.clone() >= 0.0),
