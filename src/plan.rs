@@ -250,7 +250,8 @@ impl Plan {
         let now = inputs.forecasts.now;
         let before = p.assess(&p.unchanged());
         let after = p.assess(solution);
-        let ahead = p.policy.lookahead_intervals > 1;
+        let later = p.instances.first().map_or(0, |i| i.ahead.len());
+        let ahead = later > 0;
         let actions = actions(p, inputs.forecasts, solution);
         let header = Header {
             id: String::new(),
@@ -280,7 +281,7 @@ impl Plan {
                 constraints: inputs.stats.constraints,
                 parts: inputs.stats.parts,
                 solve_seconds: inputs.record_timing.then(|| round6(inputs.stats.seconds)),
-                lookahead_intervals: ahead.then_some(p.policy.lookahead_intervals),
+                lookahead_intervals: ahead.then_some(later as u32 + 1),
                 objective_later: ahead.then(|| round6(after.later)),
             },
             totals: Totals {
@@ -570,19 +571,24 @@ fn reason(p: &Problem, forecasts: &Forecasts, i: usize, r: Resource, to: f64) ->
     let (before, after) = (p.shortfall(i, r, inst.current[r]), p.shortfall(i, r, to));
     let mut text = format!(
         "{}; planned allocation {} -> {to} {unit}; predicted shortfall {before:.3} -> {after:.3} units",
-        forecast_text(p, d, r),
+        forecast_text(p, i, d, r),
         inst.current[r],
     );
     append_note(&mut text, d);
     text
 }
 
-/// `forecast p90 7.562 cores (seasonal_naive)`.
-fn forecast_text(p: &Problem, d: &Demand, r: Resource) -> String {
+/// `forecast p90 7.562 cores (seasonal_naive)`: what instance `i` was sized for, the whole
+/// horizon's peak, or with look-ahead its first interval's (`… this interval`).
+fn forecast_text(p: &Problem, i: usize, d: &Demand, r: Resource) -> String {
     let q = (p.policy.forecast.quantile * 100.0).round();
+    let inst = &p.instances[i];
+    let (value, when) = match (inst.ahead.is_empty(), inst.demand[r]) {
+        (false, Some(first)) => (first, " this interval"),
+        _ => (d.quantile, ""),
+    };
     format!(
-        "forecast p{q} {:.3} {} ({})",
-        d.quantile,
+        "forecast p{q} {value:.3} {}{when} ({})",
         r.unit(),
         method_name(d.method)
     )
@@ -628,7 +634,7 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
         alloc[sw.donor][r] = round6(donor_from - sw.amount);
         let donor_forecast = forecasts
             .get(&d.id, r)
-            .map_or(String::new(), |f| forecast_text(p, f, r));
+            .map_or(String::new(), |f| forecast_text(p, sw.donor, f, r));
         out.push(Action {
             kind: Kind::Swap,
             donor: Some(d.id.clone()),

@@ -31,7 +31,8 @@ pub struct InstanceSpec {
     pub current: PerResource<f64>,
     pub min: PerResource<f64>,
     pub max: PerResource<f64>,
-    /// The forecast quantile of demand, or `None` where there is no telemetry (kept as is).
+    /// The forecast quantile of demand (with look-ahead, of the first interval's slice of the
+    /// horizon), or `None` where there is no telemetry (kept as is).
     pub demand: PerResource<Option<f64>>,
     /// Its recent high usage (see `[forecast] shrink_floor_hours`): never shrunk below it.
     pub floor: PerResource<f64>,
@@ -82,7 +83,7 @@ pub struct PoolSpec {
     pub target: Option<u32>,
 }
 
-/// The planning problem for one interval.
+/// The planning problem: this interval, and with look-ahead the ones after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub hosts: Vec<HostSpec>,
@@ -241,7 +242,8 @@ impl Problem {
                 .map_or(Duration::zero(), |t| cooldown - (now - t));
             let recent = left > Duration::zero();
             if recent {
-                spec.cooling = u32::try_from(left.num_minutes().max(1)).unwrap_or(u32::MAX);
+                let minutes = (left.num_seconds() + 59) / 60;
+                spec.cooling = u32::try_from(minutes).unwrap_or(u32::MAX);
             }
             let short = Resource::ALL
                 .iter()

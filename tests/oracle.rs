@@ -815,13 +815,8 @@ fn levels_at(p: &Problem, i: usize, j: usize, prev: &[i64]) -> Vec<i64> {
             .collect();
     }
     let t = j - 1;
-    let starts = j as u64 * u64::from(p.policy.interval_minutes);
-    let short = inst.ahead[t]
-        .cpu
-        .is_some_and(|dem| dem > inst.current.cpu + TOL);
     let (lo, hi) = limits_of(p, i);
-    let may = hi > lo && (u64::from(inst.cooling) <= starts || short);
-    if !may {
+    if hi <= lo {
         return vec![prev[i]];
     }
     let floor = (-lo).min(above(inst.ahead[t].cpu.unwrap_or(0.0)).max(first_low));
@@ -863,15 +858,15 @@ fn step_ok(
         if delta[i].abs() < ms {
             return None;
         }
+        // Later, within a cool-down (from before the plan, or of a change planned earlier),
+        // an instance may only grow.
         if j > 0 {
-            let short = inst(i).ahead[j - 1]
-                .cpu
-                .is_some_and(|d| d > inst(i).current.cpu + TOL);
+            let starts = j as u64 * u64::from(p.policy.interval_minutes);
             let recent = path.last_change[i].is_some_and(|s| {
                 (j - s) as u64 * u64::from(p.policy.interval_minutes)
                     < u64::from(dis.cooldown_minutes)
             });
-            if recent && !short {
+            if (recent || u64::from(inst(i).cooling) > starts) && delta[i] < 0 {
                 return None;
             }
         }

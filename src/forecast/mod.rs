@@ -165,25 +165,26 @@ impl Demand {
     }
 
     /// The demand of each of `n` planning intervals of `interval` seconds: the peak of the
-    /// per-step quantiles whose steps start in it, the last interval taking the rest of the
-    /// horizon. One interval is the whole horizon's peak, `quantile` itself.
+    /// per-step quantiles whose steps overlap it (step `k` covers `k·step` to `(k+1)·step`
+    /// seconds after the forecast origin), the last interval taking the rest of the horizon.
+    /// One interval is the whole horizon's peak, `quantile` itself.
     pub fn by_interval(&self, interval: i64, n: usize) -> Vec<f64> {
-        if n <= 1 || self.path.is_empty() || self.step <= 0 {
+        if n <= 1 || self.path.len() <= 1 || self.step <= 0 {
             return vec![self.quantile; n.max(1)];
         }
-        let mut peaks = vec![f64::NEG_INFINITY; n];
-        for (k, &q) in self.path.iter().enumerate() {
-            let t = (k as i64 * self.step / interval.max(1)) as usize;
-            peaks[t.min(n - 1)] = peaks[t.min(n - 1)].max(q);
-        }
-        // An interval shorter than a step starts inside the step before it.
-        for (t, peak) in peaks.iter_mut().enumerate() {
-            if *peak == f64::NEG_INFINITY {
-                let k = (t as i64 * interval / self.step) as usize;
-                *peak = self.path[k.min(self.path.len() - 1)];
-            }
-        }
-        peaks
+        let (len, interval) = (self.path.len(), interval.max(1));
+        (0..n)
+            .map(|t| {
+                let first = ((t as i64 * interval / self.step) as usize).min(len - 1);
+                let end = match t + 1 == n {
+                    true => len,
+                    false => (((t as i64 + 1) * interval + self.step - 1) / self.step) as usize,
+                };
+                self.path[first..end.clamp(first + 1, len)]
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |m, &q| m.max(q))
+            })
+            .collect()
     }
 }
 
@@ -376,7 +377,14 @@ mod tests {
         assert_eq!(d.by_interval(900, 1), vec![6.0]);
         // Two intervals of 15 minutes: the second takes the rest of the horizon.
         assert_eq!(d.by_interval(900, 2), vec![5.0, 6.0]);
-        // Intervals shorter than a step start inside the step before them.
+        // Ten-minute steps: the step from 10 to 20 minutes counts in both intervals it overlaps.
+        let ten = Demand {
+            path: vec![1.0, 8.0, 2.0, 3.0, 1.0, 1.0],
+            step: 600,
+            ..d.clone()
+        };
+        assert_eq!(ten.by_interval(900, 4), vec![8.0, 8.0, 3.0, 1.0]);
+        // Intervals shorter than a step take each step they overlap.
         let coarse = Demand {
             path: vec![2.0, 7.0],
             step: 1800,

@@ -156,7 +156,9 @@ fn finish(
         Err(e) => {
             let peak = y.iter().fold(0.0, |m: f64, &v| m.max(v));
             let d = Demand::fixed(y, peak, Method::RecentPeak, format!("{e}: recent peak"));
-            (d, selection)
+            // A flat path, stored, so the entry is reused like any other.
+            let path = vec![peak];
+            (Demand { path, ..d }, selection)
         }
     }
 }
