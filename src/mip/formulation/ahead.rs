@@ -97,6 +97,9 @@ fn first_steps(d: &Decisions, i: usize, r: Resource) -> (Option<Expression>, Opt
 
 /// Adds every later interval's variables and rows.
 pub(super) fn add(p: &Problem, m: &mut Program, d: &mut Decisions) {
+    if d.later.level.is_empty() {
+        return;
+    }
     let n = p.instances.len();
     // Running steps per instance and resource: at home (for capacity) and in all.
     let mut home: Vec<PerResource<Option<Expression>>> = Vec::with_capacity(n);
