@@ -1,11 +1,12 @@
 //! How the optimiser scales: greedy vs the partitioned MIP on synthetic fleets.
 //!
 //! `cargo bench --bench scale -- [SIZES…]` (default 1000 10000). `SCALE_PART` sets the
-//! instances per POP part (default 100), `SCALE_SKIP_LP` skips the LP relaxation of the
-//! whole and `SCALE_SKIP_WHOLE` the unpartitioned solve. Each size N
+//! instances per POP part (default 100), `SCALE_LIMIT` and `SCALE_GAP` each part's time
+//! limit in seconds and relative gap (default 5 and 0.01), `SCALE_SKIP_LP` skips the LP
+//! relaxation of the whole and `SCALE_SKIP_WHOLE` the unpartitioned solve. Each size N
 //! is N instances on N/20 hosts in cells of 2000, shaped like the fixture traces, with the last
 //! hour's peak as the demand (this measures the optimiser, not forecasting).
-//! The MIP runs in POP parts of 100 instances, 5 s and 1% gap each; the
+//! The MIP runs in POP parts of 100 instances, 5 s and 1% gap each (by default); the
 //! unpartitioned solve (N <= 2000) gets 60 s. Prints one row per size and
 //! configuration; see benches/RESULTS.md.
 
@@ -18,12 +19,12 @@ use chameleon::resource::Resource;
 use chameleon::scenario::{self, ScenarioOptions};
 use std::time::Instant;
 
-/// Instances per POP part: `SCALE_PART`, default 100.
-fn part_size() -> usize {
-    std::env::var("SCALE_PART")
+/// The environment variable `name` parsed, or `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
+        .unwrap_or(default)
 }
 
 fn problem(instances: usize, cells: usize, policy: &Policy) -> Problem {
@@ -70,9 +71,9 @@ fn main() {
     for n in sizes {
         let mut policy = Policy::default();
         policy.migration.allow_cross_cell = false;
-        policy.solver.partition_instances = part_size();
-        policy.solver.time_limit_seconds = 5.0;
-        policy.solver.relative_gap = 0.01;
+        policy.solver.partition_instances = env_or("SCALE_PART", 100);
+        policy.solver.time_limit_seconds = env_or("SCALE_LIMIT", 5.0);
+        policy.solver.relative_gap = env_or("SCALE_GAP", 0.01);
         policy.disruption.max_changes = n / 4;
         policy.disruption.max_migrations = n / 100;
         let cells = (n / 2000).max(1);

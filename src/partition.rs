@@ -3,10 +3,11 @@
 //! Without cross-cell migration, cells share nothing but the fleet-wide
 //! budgets, so each cell is its own program. A cell larger than the model
 //! file's `partition_instances` is split further, POP-style: its hosts are
-//! shuffled (seeded) into balanced groups solved independently. Budgets are
-//! shared out in proportion to instances (migrations: to instances that may
-//! move). Each part is warm-started from its own greedy plan, so the merged
-//! plan is never worse than greedy's per part.
+//! shuffled (seeded) into balanced groups solved independently. The change
+//! budget is shared out where the warm start would spend it (migrations: in
+//! proportion to instances that may move). Each part is warm-started from its
+//! own greedy plan or a better one, so the merged plan is never worse than
+//! greedy's per part.
 
 use crate::greedy;
 use crate::mip::{self, relative_gap, SolveError, SolverStats};
@@ -59,13 +60,26 @@ pub fn split(p: &Problem) -> Vec<Part> {
         .into_iter()
         .map(|hosts| restrict(p, hosts, &residents))
         .collect();
-    // Budgets: changes in proportion to instances, migrations in proportion to the
-    // instances that may migrate, by largest remainder so no budget is lost to rounding.
+    // Budgets, by largest remainder so none is lost to rounding. Changes go where they are
+    // worth most: each part gets what its hosts would use of the whole budget in the warm
+    // start, and any left over in proportion to instances. Migrations go in proportion to
+    // the instances that may migrate.
     let dis = &p.policy.disruption;
-    let changes = apportion(
-        dis.change_limit(p.instances.len()),
-        parts.iter().map(|part| part.instances.len()),
-    );
+    let limit = dis.change_limit(p.instances.len());
+    let changes = if parts.len() == 1 {
+        vec![limit]
+    } else {
+        let per_host = mip::host_budgets(p);
+        let valued: Vec<usize> = parts
+            .iter()
+            .map(|part| part.hosts.iter().map(|&h| per_host[h]).sum())
+            .collect();
+        let rest = apportion(
+            limit - valued.iter().sum::<usize>(),
+            parts.iter().map(|part| part.instances.len()),
+        );
+        valued.into_iter().zip(rest).map(|(a, b)| a + b).collect()
+    };
     let movers = parts.iter().map(|part| {
         let can_move = |i: &&crate::problem::InstanceSpec| !i.candidates.is_empty();
         part.problem.instances.iter().filter(can_move).count()
@@ -171,9 +185,11 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
     let results: Vec<Result<(Solution, SolverStats), SolveError>> = parts
         .par_iter()
         .map(|part| {
-            let start = greedy::solve(&part.problem);
+            // Never worse than greedy: the start is greedy's plan or a better one.
+            let greedy = greedy::solve(&part.problem);
+            let start = mip::warm_start(&part.problem, &greedy);
             match mip::solve(&part.problem, Some(&start)) {
-                Err(SolveError::NoIncumbent(status)) => Ok(fallback(&part.problem, start, status)),
+                Err(SolveError::NoIncumbent(status)) => Ok(fallback(&part.problem, greedy, status)),
                 other => other,
             }
         })

@@ -463,8 +463,8 @@ proptest! {
         }
     }
 
-    /// The MIP is never worse than greedy, both keep the disruption rules, and more capacity
-    /// never raises the optimum.
+    /// The MIP is never worse than greedy, both (and the MIP's warm start) keep the
+    /// disruption rules, and more capacity never raises the optimum.
     #[test]
     fn mip_beats_greedy_and_is_monotone_in_capacity(seed in any::<u64>()) {
         let mut c = case(seed);
@@ -478,6 +478,20 @@ proptest! {
         prop_assert!(
             mip_stats.objective <= greedy_stats.objective + EPS,
             "seed {seed}: mip {} > greedy {}", mip_stats.objective, greedy_stats.objective
+        );
+        // The warm start keeps the same rules, is never worse than greedy, and HiGHS takes
+        // it: with no time to search, it is the incumbent (an infeasible one is dropped).
+        let start = mip::warm_start(&problem, &greedy);
+        let checked = check_disruption(&problem, &start);
+        prop_assert!(checked.is_ok(), "seed {seed}: start: {:?}", checked);
+        let start_objective = problem.assess(&start).objective;
+        prop_assert!(start_objective <= greedy_stats.objective + EPS);
+        let mut instant = problem.clone();
+        instant.policy.solver.time_limit_seconds = 0.0;
+        let taken = mip::solve(&instant, Some(&start));
+        prop_assert!(
+            taken.as_ref().is_ok_and(|(_, st)| st.objective <= start_objective + EPS),
+            "seed {seed}: HiGHS refused the warm start: {:?}", taken.map(|(_, st)| st)
         );
         // The program prices exactly what `assess` prices, later intervals included: at a
         // zero gap, HiGHS' bound is the assessed objective.

@@ -8,6 +8,9 @@
 //! and explains infeasibility in terms of hosts and rows.
 
 mod formulation;
+mod start;
+
+pub use start::{host_budgets, plan as warm_start};
 
 use crate::problem::{Problem, Solution};
 use crate::resource::Resource;
