@@ -292,10 +292,27 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
 
 /// The later intervals of a look-ahead keep the same rules: every host within capacity
 /// (instances where the first interval leaves them, pools as it leaves them), every
-/// allocation within bounds, hysteresis, and the change budgets.
+/// allocation within bounds, hysteresis, the change budgets, and within a cool-down growth
+/// only. (Credits are not checked here: a solution does not record later swaps; the oracle
+/// checks them.)
 fn check_later(p: &Problem, s: &Solution) -> Result<(), String> {
     let later = p.instances.first().map_or(0, |i| i.ahead.len());
     let dis = &p.policy.disruption;
+    let minutes = u64::from(p.policy.interval_minutes);
+    // Per instance, the intervals (0 is the first) in which it changes.
+    let mut changed_at: Vec<Vec<usize>> = p
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let moved = s.host[i] != inst.host || s.alloc[i] != inst.current;
+            if moved {
+                vec![0]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     for t in 0..later {
         let mut used = vec![[0.0f64; 3]; p.hosts.len()];
         for (k, pool) in p.pools.iter().enumerate() {
@@ -334,6 +351,25 @@ fn check_later(p: &Problem, s: &Solution) -> Result<(), String> {
                     ));
                 }
                 changed |= delta > 1e-9;
+                // Within a cool-down (left from before the plan, or after a change planned
+                // earlier) an instance may only grow.
+                let starts = (t as u64 + 1) * minutes;
+                let cooling = u64::from(inst.cooling) > starts
+                    || changed_at[i].iter().any(|&k| {
+                        (t as u64 + 1 - k as u64) * minutes < u64::from(dis.cooldown_minutes)
+                    });
+                if cooling && after[r] < before[r] - 1e-9 {
+                    return Err(format!(
+                        "{} {r} at +{}: shrunk {} -> {} in its cool-down",
+                        inst.id,
+                        t + 1,
+                        before[r],
+                        after[r]
+                    ));
+                }
+            }
+            if changed {
+                changed_at[i].push(t + 1);
             }
             changes += usize::from(changed);
         }
