@@ -383,6 +383,37 @@ mod tests {
         }
     }
 
+    /// Parts get the changes the warm start would make on their hosts: a part with nothing
+    /// worth changing gets none while the budget is short, and no change is lost.
+    #[test]
+    fn change_budgets_follow_value_and_add_up() {
+        let mut p = problem(1, 8, 3);
+        for inst in p.instances.iter_mut().filter(|i| i.host < 4) {
+            inst.demand.cpu = Some(inst.current.cpu);
+        }
+        p.policy.solver.partition_instances = 6;
+        p.policy.disruption.max_changes_percent = 100.0;
+        for limit in [2, 5, 24] {
+            p.policy.disruption.max_changes = limit;
+            let parts = split(&p);
+            assert_eq!(parts.len(), 4);
+            let budgets: Vec<usize> = parts
+                .iter()
+                .map(|x| x.problem.policy.disruption.max_changes)
+                .collect();
+            assert_eq!(budgets.iter().sum::<usize>(), limit, "{budgets:?}");
+            let per_host = mip::host_budgets(&p);
+            let wanted: usize = per_host.iter().sum();
+            for (part, &b) in parts.iter().zip(&budgets) {
+                let quiet = part.hosts.iter().all(|&h| h < 4);
+                if quiet && wanted >= limit {
+                    assert_eq!(b, 0, "limit {limit}: {budgets:?}");
+                }
+                assert!(b >= part.hosts.iter().map(|&h| per_host[h]).sum::<usize>());
+            }
+        }
+    }
+
     #[test]
     fn partitioned_solve_matches_whole_when_cells_are_independent() {
         let mut p = problem(2, 2, 3);
