@@ -530,9 +530,12 @@ fn parse_record(record: &csv::StringRecord) -> Result<Row<'_>, String> {
         return Err(format!("expected 4 fields, found {}", record.len()));
     }
     let field = |k: usize| record[k].trim();
-    let time = DateTime::parse_from_rfc3339(field(0))
-        .map_err(|e| format!("timestamp `{}` is not RFC 3339: {e}", field(0)))?
-        .timestamp();
+    let time = match utc_seconds(field(0)) {
+        Some(t) => t,
+        None => DateTime::parse_from_rfc3339(field(0))
+            .map_err(|e| format!("timestamp `{}` is not RFC 3339: {e}", field(0)))?
+            .timestamp(),
+    };
     let instance = field(1);
     if instance.is_empty() {
         return Err("empty instance id".into());
@@ -559,6 +562,67 @@ fn parse_record(record: &csv::StringRecord) -> Result<Row<'_>, String> {
         resource,
         value,
     })
+}
+
+/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ`, the form every importer and
+/// `synth` write, without chrono's general parser: it took about a quarter of reading
+/// time. `None` for any other form or an out-of-range field, which chrono then parses
+/// or rejects with its own message.
+fn utc_seconds(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let punctuation = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ];
+    if b.len() != 20 || punctuation.iter().any(|&(k, c)| b[k] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        28 + i64::from(leap),
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let valid = (1..=12).contains(&month)
+        && (1..=month_days[(month - 1).clamp(0, 11) as usize]).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    if !valid {
+        return None;
+    }
+    // Days from the civil date, counted in 400-year eras from 0000-03-01.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
 pub fn write_csv(out: impl Write, samples: &[Sample]) -> std::io::Result<()> {
@@ -591,6 +655,61 @@ fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SplitMix;
+
+    #[test]
+    fn plain_timestamps_read_as_chrono_reads_them() {
+        let chrono = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp());
+        let mut rng = SplitMix(7);
+        let mut field = |width: usize, below: usize, from: usize| {
+            format!("{:0width$}", from + rng.below(below))
+        };
+        let mut fast = 0;
+        for k in 0..200_000 {
+            // Every field is drawn a little past its range, so invalid dates come up
+            // too. Half the years are any of 0000-9999, half are near now.
+            let year = if k % 2 == 0 {
+                field(4, 10_000, 0)
+            } else {
+                field(4, 300, 1900)
+            };
+            let text = format!(
+                "{year}-{}-{}T{}:{}:{}Z",
+                field(2, 14, 0),
+                field(2, 33, 0),
+                field(2, 26, 0),
+                field(2, 62, 0),
+                field(2, 62, 0),
+            );
+            let ours = utc_seconds(&text);
+            fast += usize::from(ours.is_some());
+            match (ours, chrono(&text)) {
+                (Some(t), theirs) => assert_eq!(Some(t), theirs, "{text}"),
+                // Chrono also takes leap seconds, which the fast path leaves to it.
+                (None, Some(_)) => assert_eq!(&text[17..19], "60", "{text}"),
+                (None, None) => {}
+            }
+        }
+        assert!(fast > 100_000, "{fast} of 200000 took the fast path");
+        for text in [
+            "2024-02-29T23:59:59Z",
+            "2000-02-29T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            assert_eq!(utc_seconds(text), chrono(text), "{text}");
+        }
+        for text in [
+            "1900-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T00:00:00+00:00",
+            "2024-01-01t00:00:00z",
+            "2024-01-01T00:00:00.5Z",
+            "+024-01-01T00:00:00Z",
+        ] {
+            assert_eq!(utc_seconds(text), None, "{text}");
+        }
+    }
 
     fn parse(text: &str) -> Result<Telemetry, TelemetryError> {
         Telemetry::from_reader(Path::new("t.csv"), text.as_bytes())
