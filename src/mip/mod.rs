@@ -104,8 +104,8 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     }
     if let Some(s) = start {
         // With a start near the optimum (see `start`), the heuristics that hunt for a
-        // first incumbent before and at the root find nothing better and cost about a
-        // fifth of the wall time on the scale bench (benches/RESULTS.md, ninth session).
+        // first incumbent before and at the root cost more than they find: without them
+        // the scale bench takes 0.87x the time (benches/RESULTS.md, ninth session).
         let quiet = [
             model.try_set_option("mip_heuristic_run_feasibility_jump", false),
             model.try_set_option("mip_heuristic_run_root_reduced_cost", false),
