@@ -98,21 +98,16 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         model.try_set_option("mip_allow_restart", false),
         model.try_set_option("mip_detect_symmetry", false),
         model.try_set_option("mip_pscost_minreliable", 2),
+        // With a start near the optimum (see `start`), the heuristics that hunt for a
+        // first incumbent before and at the root cost more than they find: without them
+        // the scale bench takes 0.87x the time (benches/RESULTS.md, ninth session).
+        model.try_set_option("mip_heuristic_run_feasibility_jump", start.is_none()),
+        model.try_set_option("mip_heuristic_run_root_reduced_cost", start.is_none()),
     ];
     if let Some(Err(e)) = options.into_iter().find(Result::is_err) {
         return Err(SolveError::Solver(format!("invalid solver option: {e:?}")));
     }
     if let Some(s) = start {
-        // With a start near the optimum (see `start`), the heuristics that hunt for a
-        // first incumbent before and at the root cost more than they find: without them
-        // the scale bench takes 0.87x the time (benches/RESULTS.md, ninth session).
-        let quiet = [
-            model.try_set_option("mip_heuristic_run_feasibility_jump", false),
-            model.try_set_option("mip_heuristic_run_root_reduced_cost", false),
-        ];
-        if let Some(Err(e)) = quiet.into_iter().find(Result::is_err) {
-            return Err(SolveError::Solver(format!("invalid solver option: {e:?}")));
-        }
         // HiGHS checks the start itself and ignores it if it is not feasible.
         let cols = start_values(p, &d, s, names.len());
         let _ = model.try_set_solution(Some(&cols), None, None, None);
