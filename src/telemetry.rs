@@ -10,7 +10,7 @@
 
 use crate::fleet::Fleet;
 use crate::resource::Resource;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -439,6 +439,7 @@ impl Part {
         // Rows usually come a series at a time: the series being read is filled here and
         // filed when another starts, so most rows cost no lookup and no allocation.
         let mut open: Option<(Key, Series)> = None;
+        let mut stamps = Stamps::default();
         loop {
             let line = rdr.position().line();
             match rdr.read_record(&mut record) {
@@ -446,7 +447,7 @@ impl Part {
                 Ok(true) => {}
                 Err(e) => return Err((line, e.to_string())),
             }
-            let row = parse_record(&record).map_err(|m| (line, m))?;
+            let row = parse_record(&record, &mut stamps).map_err(|m| (line, m))?;
             part.stats.rows += 1;
             let same = |((id, r), _): &(Key, Series)| id == row.instance && *r == row.resource;
             if !open.as_ref().is_some_and(same) {
@@ -525,12 +526,12 @@ struct Row<'a> {
     value: f64,
 }
 
-fn parse_record(record: &csv::StringRecord) -> Result<Row<'_>, String> {
+fn parse_record<'a>(record: &'a csv::StringRecord, stamps: &mut Stamps) -> Result<Row<'a>, String> {
     if record.len() != 4 {
         return Err(format!("expected 4 fields, found {}", record.len()));
     }
-    let field = |k: usize| record[k].trim();
-    let time = match utc_seconds(field(0)) {
+    let field = |k: usize| trim(&record[k]);
+    let time = match stamps.utc_seconds(field(0)) {
         Some(t) => t,
         None => DateTime::parse_from_rfc3339(field(0))
             .map_err(|e| format!("timestamp `{}` is not RFC 3339: {e}", field(0)))?
@@ -565,33 +566,67 @@ fn parse_record(record: &csv::StringRecord) -> Result<Row<'_>, String> {
 }
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ`, the form every importer and
-/// `synth` write, in half the time of chrono's general RFC 3339 parser (benches/RESULTS.md,
-/// ninth session). `None` for any other form or an invalid date or time (a leap second
-/// too), which that parser then reads or rejects with its own message.
-fn utc_seconds(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let punctuation = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'Z'),
-    ];
-    if b.len() != 20 || punctuation.iter().any(|&(k, c)| b[k] != c) {
-        return None;
+/// `synth` write, in a fraction of the time of chrono's general RFC 3339 parser
+/// (benches/RESULTS.md, ninth and tenth sessions). `None` for any other form or an invalid
+/// date or time (a leap second too), which that parser then reads or rejects with its own
+/// message. It remembers the last date it checked: rows mostly repeat it, and checking
+/// and counting a date costs more than all the rest.
+#[derive(Default)]
+struct Stamps {
+    /// The last valid date's ten bytes, as two integers, and its midnight.
+    day: Option<((u64, u16), i64)>,
+}
+
+impl Stamps {
+    fn utc_seconds(&mut self, text: &str) -> Option<i64> {
+        let b = text.as_bytes();
+        let punctuation = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'Z'),
+        ];
+        if b.len() != 20 || punctuation.iter().any(|&(k, c)| b[k] != c) {
+            return None;
+        }
+        let number = |from: usize, to: usize| {
+            b[from..to].iter().try_fold(0u32, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let date = (
+            u64::from_le_bytes(b[..8].try_into().expect("20 bytes")),
+            u16::from_le_bytes([b[8], b[9]]),
+        );
+        let midnight = match self.day {
+            Some((known, midnight)) if known == date => midnight,
+            _ => {
+                let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+                // Four digits: the year always fits.
+                let midnight = NaiveDate::from_ymd_opt(year as i32, month, day)?
+                    .and_time(NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp();
+                self.day = Some((date, midnight));
+                midnight
+            }
+        };
+        Some(midnight + i64::from(hour * 3600 + minute * 60 + second))
     }
-    let number = |from: usize, to: usize| {
-        b[from..to].iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
-    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
-    // Four digits: the year always fits.
-    let time =
-        NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)?;
-    Some(time.and_utc().timestamp())
+}
+
+/// `str::trim`, without its scans when the field starts and ends in visible ASCII.
+fn trim(field: &str) -> &str {
+    match (field.as_bytes().first(), field.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => field,
+        _ => field.trim(),
+    }
 }
 
 pub fn write_csv(out: impl Write, samples: &[Sample]) -> std::io::Result<()> {
@@ -627,12 +662,32 @@ mod tests {
     use crate::rng::SplitMix;
 
     #[test]
+    fn fields_trim_as_str_trim_does() {
+        for field in [
+            "",
+            " ",
+            "cpu",
+            " cpu",
+            "cpu\t",
+            "\u{b}cpu",
+            "cpu\u{a0}",
+            "\u{3000}vm1\u{3000}",
+            "é",
+            "a b",
+        ] {
+            assert_eq!(trim(field), field.trim(), "{field:?}");
+        }
+    }
+
+    #[test]
     fn plain_timestamps_read_as_chrono_reads_them() {
         let chrono = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp());
         let mut rng = SplitMix(7);
         let mut field = |width: usize, below: usize, from: usize| {
             format!("{:0width$}", from + rng.below(below))
         };
+        let fresh = |t: &str| Stamps::default().utc_seconds(t);
+        let mut shared = Stamps::default();
         let mut fast = 0;
         for k in 0..200_000 {
             // Every field is drawn a little past its range, so invalid dates come up
@@ -650,11 +705,28 @@ mod tests {
                 field(2, 62, 0),
                 field(2, 62, 0),
             );
-            let ours = utc_seconds(&text);
+            let ours = shared.utc_seconds(&text);
+            assert_eq!(ours, fresh(&text), "{text}");
             fast += usize::from(ours.is_some());
             match (ours, chrono(&text)) {
                 (Some(t), theirs) => assert_eq!(Some(t), theirs, "{text}"),
                 // Chrono also takes leap seconds, which the fast path leaves to it.
+                (None, Some(_)) => assert_eq!(&text[17..19], "60", "{text}"),
+                (None, None) => {}
+            }
+        }
+        // Rows mostly repeat the last date, which is then not checked again: times on a
+        // remembered date, valid or not, and an invalid date repeated, read as chrono reads them.
+        for k in 0..60_000 {
+            let date = ["2024-02-28", "2024-02-29", "2023-02-29", "2023-03-01"][k / 100 % 4];
+            let text = format!(
+                "{date}T{}:{}:{}Z",
+                field(2, 26, 0),
+                field(2, 62, 0),
+                field(2, 62, 0)
+            );
+            match (shared.utc_seconds(&text), chrono(&text)) {
+                (Some(t), theirs) => assert_eq!(Some(t), theirs, "{text}"),
                 (None, Some(_)) => assert_eq!(&text[17..19], "60", "{text}"),
                 (None, None) => {}
             }
@@ -665,7 +737,7 @@ mod tests {
             "2000-02-29T00:00:00Z",
             "1970-01-01T00:00:00Z",
         ] {
-            assert_eq!(utc_seconds(text), chrono(text), "{text}");
+            assert_eq!(fresh(text), chrono(text), "{text}");
         }
         for text in [
             "1900-02-29T00:00:00Z",
@@ -676,7 +748,7 @@ mod tests {
             "2024-01-01T00:00:00.5Z",
             "+024-01-01T00:00:00Z",
         ] {
-            assert_eq!(utc_seconds(text), None, "{text}");
+            assert_eq!(fresh(text), None, "{text}");
         }
     }
 
