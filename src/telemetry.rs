@@ -285,12 +285,17 @@ impl Telemetry {
         } else {
             rayon::current_num_threads()
         };
-        Self::read_in_chunks(path, chunks)
+        Self::read_in_chunks(path, chunks, len > memory() / 2)
     }
 
     /// Reads `path` as up to `chunks` byte ranges split at line ends, parsed in parallel
     /// and joined in file order: the same result as reading it start to end.
-    fn read_in_chunks(path: &Path, chunks: usize) -> Result<Telemetry, TelemetryError> {
+    /// With `drop_behind`, pages read are dropped from the page cache (see [`DropBehind`]).
+    fn read_in_chunks(
+        path: &Path,
+        chunks: usize,
+        drop_behind: bool,
+    ) -> Result<Telemetry, TelemetryError> {
         let io = |source| TelemetryError::Io {
             path: path.to_owned(),
             source,
@@ -302,6 +307,7 @@ impl Telemetry {
             .map(|(k, &(from, to))| {
                 let mut file = File::open(path)?;
                 file.seek(SeekFrom::Start(from))?;
+                let file = DropBehind::new(file, from, drop_behind);
                 let reader = BufReader::with_capacity(1 << 20, file).take(to - from);
                 Ok(Part::read(reader, k == 0))
             })
@@ -401,6 +407,85 @@ impl Telemetry {
 
 /// Files at least this large are read in parallel.
 const PARALLEL_BYTES: u64 = 64 << 20;
+
+/// A file read start to end that, if `on`, drops what it has read from the page cache.
+/// For a file larger than half the machine's memory, which cannot stay cached anyway:
+/// otherwise the kernel must reclaim those pages under memory pressure as the read goes
+/// on. At 100k instances that took 39-44 s of system time, against 7-10 s when dropped
+/// (benches/RESULTS.md, tenth session).
+struct DropBehind {
+    file: File,
+    /// Where the pages not yet dropped start, and how far the file has been read.
+    kept: u64,
+    at: u64,
+    on: bool,
+}
+
+impl DropBehind {
+    /// Pages are dropped this many bytes at a time.
+    const BATCH: u64 = 64 << 20;
+
+    fn new(file: File, at: u64, on: bool) -> DropBehind {
+        DropBehind {
+            file,
+            kept: at,
+            at,
+            on,
+        }
+    }
+
+    /// Drops the pages read since the last drop.
+    fn drop_read(&mut self) {
+        if !self.on || self.at == self.kept {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: posix_fadvise only advises the kernel about the open descriptor's pages in
+        // the given range; it has no memory-safety preconditions.
+        unsafe {
+            use std::os::fd::AsRawFd;
+            let (from, len) = (
+                self.kept as libc::off_t,
+                (self.at - self.kept) as libc::off_t,
+            );
+            libc::posix_fadvise(self.file.as_raw_fd(), from, len, libc::POSIX_FADV_DONTNEED);
+        }
+        self.kept = self.at;
+    }
+}
+
+impl Read for DropBehind {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.at += n as u64;
+        if self.at - self.kept >= Self::BATCH {
+            self.drop_read();
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for DropBehind {
+    fn drop(&mut self) {
+        self.drop_read();
+    }
+}
+
+/// The machine's memory in bytes (`u64::MAX` where it cannot be told, so nothing is dropped).
+fn memory() -> u64 {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sysconf only reads system configuration values.
+    unsafe {
+        let (pages, size) = (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        );
+        if pages > 0 && size > 0 {
+            return (pages as u64).saturating_mul(size as u64);
+        }
+    }
+    u64::MAX
+}
 
 type Key = (String, Resource);
 
@@ -875,8 +960,8 @@ mod tests {
         std::fs::write(&path, &csv).unwrap();
         let whole = parse(&csv).unwrap();
         assert_eq!(whole.stats.duplicates, 1);
-        for chunks in [2, 3, 7, 40, 500] {
-            let mut t = Telemetry::read_in_chunks(&path, chunks).unwrap();
+        for (chunks, drop_behind) in [(2, false), (3, true), (7, false), (40, true), (500, false)] {
+            let mut t = Telemetry::read_in_chunks(&path, chunks, drop_behind).unwrap();
             t.path = "t.csv".into();
             assert_eq!(t.stats, whole.stats, "{chunks} chunks");
             for ((key, a), (k2, b)) in t.series.iter().zip(&whole.series) {
@@ -893,7 +978,7 @@ mod tests {
         std::fs::write(&path, csv.clone() + "2024-01-01T02:00:00Z,a,cpu,-1\n").unwrap();
         let lines = csv.lines().count() + 1;
         for chunks in [1, 3, 7] {
-            let e = Telemetry::read_in_chunks(&path, chunks)
+            let e = Telemetry::read_in_chunks(&path, chunks, chunks == 3)
                 .unwrap_err()
                 .to_string();
             assert!(
