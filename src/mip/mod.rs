@@ -102,7 +102,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         // first incumbent before and at the root cost more than they find: without them
         // the scale bench takes 0.87x the time (benches/RESULTS.md, ninth session). RENS,
         // a sub-MIP around the root LP, mostly repeats what RINS (around the start) finds:
-        // without it too, 0.87x again and no worse plans (tenth session).
+        // without it too, 0.88x again and no worse plans (tenth session).
         model.try_set_option("mip_heuristic_run_feasibility_jump", start.is_none()),
         model.try_set_option("mip_heuristic_run_root_reduced_cost", start.is_none()),
         model.try_set_option("mip_heuristic_run_rens", start.is_none()),
