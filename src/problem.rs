@@ -356,7 +356,7 @@ impl Problem {
 
     /// Per host, the smallest share of capacity left after predicted demand, and the room
     /// left per resource.
-    fn predicted_headroom(&self) -> (Vec<f64>, Vec<PerResource<f64>>) {
+    pub(crate) fn predicted_headroom(&self) -> (Vec<f64>, Vec<PerResource<f64>>) {
         let mut need = self.pool_use();
         for inst in &self.instances {
             for r in Resource::ALL {
