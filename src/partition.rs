@@ -133,7 +133,8 @@ fn pop_split(
     let mut groups: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); k];
     for h in hosts {
         let g = (0..k).min_by_key(|&g| (groups[g].0, g)).expect("k > 0");
-        groups[g].0 += residents[h].len();
+        // An empty host counts as one, or they would all go to one group.
+        groups[g].0 += residents[h].len().max(1);
         groups[g].1.push(h);
     }
     groups
@@ -413,6 +414,23 @@ mod tests {
         for part in &parts {
             let mine = part.hosts.iter().filter(|h| crowded.contains(h)).count();
             assert_eq!(mine, 1, "{:?}", part.hosts);
+        }
+    }
+
+    /// Empty hosts, the roomiest of all, are spread over the parts too.
+    #[test]
+    fn empty_hosts_are_spread_over_the_parts() {
+        let mut p = problem(1, 16, 3);
+        for inst in p.instances.iter_mut().filter(|i| i.host >= 12) {
+            inst.host -= 12;
+        }
+        p.choose_candidates();
+        p.policy.solver.partition_instances = 12;
+        let parts = split(&p);
+        assert_eq!(parts.len(), 4);
+        for part in &parts {
+            let empty = part.hosts.iter().filter(|&&h| h >= 12).count();
+            assert_eq!(empty, 1, "{:?}", part.hosts);
         }
     }
 

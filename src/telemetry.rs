@@ -502,6 +502,9 @@ struct Part {
 /// The header every telemetry file starts with.
 const HEADER: [&str; 4] = ["timestamp", "instance", "resource", "value"];
 
+/// A UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 impl Part {
     /// Reads rows, after the header if `header`; errors carry the line (from 1) and the problem.
     ///
@@ -534,10 +537,19 @@ impl Part {
                     continue;
                 }
             };
-            let used = rows.plain_lines(&buf[..end], &mut line, &mut header)?;
+            // The csv crate drops a byte-order mark where it starts reading, so a range
+            // that starts with one is all the crate's.
+            let used = if line == 1 && buf[..end].starts_with(BOM) {
+                0
+            } else {
+                rows.plain_lines(&buf[..end], &mut line, &mut header)?
+            };
             if used < end || (n == 0 && header) {
-                let rest = std::io::Cursor::new(buf[used..have].to_vec());
-                return rows.read_csv(rest.chain(reader), line - 1, header);
+                // Further in, a line the crate reads first and skips keeps one as it is.
+                let skip: &[u8] = if line > 1 { b"-\n" } else { b"" };
+                let rest = std::io::Cursor::new([skip, &buf[used..have]].concat());
+                let before = line - 1 - skip.len() as u64 / 2;
+                return rows.read_csv(rest.chain(reader), before, header, !skip.is_empty());
             }
             if n == 0 {
                 rows.part.lines = line - 1;
@@ -646,12 +658,13 @@ impl Rows {
     }
 
     /// Reads the rest with the csv crate, `before` lines into the range; the header first
-    /// if `header`.
+    /// if `header`, after skipping the first line if `skip`.
     fn read_csv(
         mut self,
         reader: impl Read,
         before: u64,
         header: bool,
+        skip: bool,
     ) -> Result<Part, (u64, String)> {
         // Fields are trimmed as they are parsed: the reader's own trimming copies every record.
         let mut rdr = csv::ReaderBuilder::new()
@@ -659,6 +672,10 @@ impl Rows {
             .has_headers(false)
             .from_reader(reader);
         let mut record = csv::StringRecord::new();
+        if skip {
+            rdr.read_record(&mut record)
+                .map_err(|e| (before + 1, csv_message(e)))?;
+        }
         if header {
             rdr.read_record(&mut record)
                 .map_err(|e| (before + 1, csv_message(e)))?;
@@ -1094,8 +1111,10 @@ mod tests {
             b"time,instance,resource,value",
             b"",
         ];
-        let odd: [&[u8]; 13] = [
+        let odd: [&[u8]; 15] = [
             b"\"2024-01-01T00:10:00Z\",a,cpu,2",
+            b"\xEF\xBB\xBF2024-01-01T00:05:00Z,a,cpu,1",
+            b"\xEF\xBB\xBF\"2024-01-01T00:05:00Z\",a,cpu,1",
             b"2024-01-01T00:15:00Z,\"a\nb\",cpu,2",
             b"2024-01-01T00:15:00Z,\"a\"\"b\",mem,2",
             b"",
@@ -1135,7 +1154,7 @@ mod tests {
             let trickled = Part::read(Trickle(&text, SplitMix(case)), header);
             let mut fast = Part::read(text.as_slice(), header);
             assert_eq!(trickled, fast, "case {case}: read a few bytes at a time");
-            let mut csv = Rows::default().read_csv(text.as_slice(), 0, header);
+            let mut csv = Rows::default().read_csv(text.as_slice(), 0, header, false);
             if text.contains(&b'\r') {
                 // The csv crate starts a record that follows `\r\n` on the line before.
                 for read in [&mut fast, &mut csv] {
