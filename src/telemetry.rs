@@ -546,10 +546,11 @@ impl Part {
             };
             if used < end || (n == 0 && header) {
                 // Further in, a line the crate reads first and skips keeps one as it is.
-                let skip: &[u8] = if line > 1 { b"-\n" } else { b"" };
-                let rest = std::io::Cursor::new([skip, &buf[used..have]].concat());
-                let before = line - 1 - skip.len() as u64 / 2;
-                return rows.read_csv(rest.chain(reader), before, header, !skip.is_empty());
+                let skip = line > 1;
+                let lead: &[u8] = if skip { b"-\n" } else { b"" };
+                let rest = std::io::Cursor::new([lead, &buf[used..have]].concat());
+                let before = line - 1 - u64::from(skip);
+                return rows.read_csv(rest.chain(reader), before, header, skip);
             }
             if n == 0 {
                 rows.part.lines = line - 1;
