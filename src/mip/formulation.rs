@@ -89,8 +89,22 @@ pub(super) struct Decisions {
     /// Per host and resource, the most room an arrival could find: everyone there shrunk
     /// as far as the program lets them, and every warm pool instance with a target stopped.
     room: Vec<PerResource<f64>>,
+    /// What the host's rows allow each resident's moves (see [`caps`]).
+    caps: Caps,
     /// The later intervals of a look-ahead.
     later: ahead::Later,
+}
+
+/// Bounds the host's rows imply on its residents' moves, so that indicators' coefficients
+/// are as small as the rows allow and the LP relaxation is tighter.
+#[derive(Default)]
+struct Caps {
+    /// Per instance and resource, the most steps it could grow at home.
+    grow: Vec<PerResource<f64>>,
+    /// Per instance and resource, the most steps it could take by swap.
+    take: Vec<PerResource<f64>>,
+    /// Per host and resource, the most steps all its residents together could take.
+    host_take: Vec<PerResource<f64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -199,9 +213,11 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         pools: Vec::with_capacity(p.pools.len()),
         pool_use: p.pool_use(),
         room: Vec::new(),
+        caps: Caps::default(),
         later: ahead::Later::new(p.instances.first().map_or(0, |i| i.ahead.len()), n),
     };
     d.room = most_room(p, &d);
+    d.caps = caps(p, &d);
     for k in 0..p.pools.len() {
         add_pool(p, &mut m, &mut d, k);
     }
@@ -250,6 +266,94 @@ fn most_room(p: &Problem, d: &Decisions) -> Vec<PerResource<f64>> {
         .zip(&floor)
         .map(|(host, floor)| PerResource::from_fn(|r| host.capacity[r] - floor[r]))
         .collect()
+}
+
+/// What the host's rows allow each resident. It grows at home by at most the room left with
+/// everyone else shrunk as far as allowed (`cap`), and by at most what it can take by swap
+/// plus the host's free capacity and what leavers free (`cover`). It takes at most what its
+/// credits pay for and the others can give.
+fn caps(p: &Problem, d: &Decisions) -> Caps {
+    let n = p.instances.len();
+    let mut grow = vec![PerResource::from_fn(|_| f64::INFINITY); n];
+    let mut take = vec![PerResource::from_fn(|_| 0.0); n];
+    let mut host_take = vec![PerResource::from_fn(|_| 0.0); p.hosts.len()];
+    let migrations = p.policy.disruption.max_migrations;
+    for (h, residents) in d.residents.iter().enumerate() {
+        for r in Resource::ALL {
+            let g = p.policy.granularity[r];
+            let price = p.swap_price(r, g);
+            let affordable = |credits: f64| {
+                if price > 0.0 {
+                    (credits / price + 1e-9).floor()
+                } else {
+                    f64::INFINITY
+                }
+            };
+            let spans: Vec<(f64, f64)> = residents
+                .iter()
+                .map(|&i| {
+                    let (sd, su) = useful_steps(p, i, r, d.over[h][r]);
+                    if p.instances[i].adjustable(r) && sd + su >= 1.0 {
+                        (sd, su)
+                    } else {
+                        (0.0, 0.0)
+                    }
+                })
+                .collect();
+            let give: Vec<f64> = residents
+                .iter()
+                .zip(&spans)
+                .map(|(&i, &(sd, _))| {
+                    let inst = &p.instances[i];
+                    sd.min(affordable(inst.credit_cap - inst.credits)).max(0.0)
+                })
+                .collect();
+            let all_give: f64 = give.iter().sum();
+            let used: f64 = residents
+                .iter()
+                .map(|&i| p.instances[i].current[r])
+                .sum::<f64>()
+                + d.pool_use[h][r];
+            let stoppable: f64 = p
+                .pools
+                .iter()
+                .filter(|pool| pool.host == h && pool.target.is_some())
+                .map(|pool| f64::from(pool.warm) * pool.size[r])
+                .sum();
+            let free = (p.hosts[h].capacity[r] - used).max(0.0) + stoppable;
+            let mut movers: Vec<f64> = residents
+                .iter()
+                .filter(|&&i| !p.instances[i].candidates.is_empty())
+                .map(|&i| p.instances[i].current[r])
+                .collect();
+            movers.sort_by(|a, b| b.total_cmp(a));
+            let all_movers: f64 = movers.iter().sum();
+            let top: f64 = movers.iter().take(migrations).sum();
+            let ms = p.policy.min_steps(r);
+            for (k, &i) in residents.iter().enumerate() {
+                let inst = &p.instances[i];
+                let (sd, su) = spans[k];
+                let own = if inst.candidates.is_empty() {
+                    0.0
+                } else {
+                    inst.current[r]
+                };
+                let leavers = top.min(all_movers - own);
+                let t = su.min(affordable(p.spendable(i))).min(all_give - give[k]);
+                let room = ((d.room[h][r] - g * sd) / g + 1e-9).floor();
+                let cover = t + ((free + leavers) / g + 1e-9).floor();
+                let cap = su.min(room).min(cover).max(0.0);
+                grow[i][r] = if cap >= ms { cap } else { 0.0 };
+                take[i][r] = t.min(grow[i][r]).max(0.0);
+                host_take[h][r] += take[i][r];
+            }
+        }
+    }
+    Caps {
+        grow,
+        take,
+        host_take,
+    }
 }
 
 fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
@@ -339,6 +443,7 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     for r in Resource::ALL.into_iter().filter(|&r| inst.adjustable(r)) {
         let g = p.policy.granularity[r];
         let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r]);
+        let su = su.min(d.caps.grow[i][r]);
         if sd + su < 1.0 {
             continue;
         }
@@ -593,16 +698,24 @@ fn add_swaps(p: &Problem, m: &mut Program, d: &mut Decisions, h: usize, r: Resou
         let id = &p.instances[i].id;
         let (sd, su) = d.span[i][r];
         // A migrant takes no steps at home (see `link_change`), so it neither gives nor takes.
-        if sd >= 1.0 {
-            let e = m.var(format!("give[{id},{r}]"), m.int(0.0, sd));
+        // Nobody gives more than the others could take. With that as the coefficient of its
+        // shrink (or change) indicator, the LP relaxation cannot fund a small swap with a
+        // sliver of a donor.
+        let most = sd.min(d.caps.host_take[h][r] - d.caps.take[i][r]);
+        if most >= 1.0 {
+            let e = m.var(format!("give[{id},{r}]"), m.int(0.0, most));
             let down = d.down[i][r].expect("adjustable");
             m.row(format!("give_le_down[{id},{r}]"), constraint!(e <= down));
+            if let (true, Some(w)) = (most < sd, d.shrinks[i][r].or(d.change[i])) {
+                m.row(format!("give_need[{id},{r}]"), constraint!(e <= most * w));
+            }
             given += e;
             d.give[i][r] = Some(e);
         }
         let up = d.up[i][r].expect("adjustable");
-        if su >= 1.0 {
-            let t = m.var(format!("take[{id},{r}]"), m.int(0.0, su));
+        let most = d.caps.take[i][r].min(su);
+        if most >= 1.0 {
+            let t = m.var(format!("take[{id},{r}]"), m.int(0.0, most));
             m.row(format!("take_le_up[{id},{r}]"), constraint!(t <= up));
             taken += t;
             d.take[i][r] = Some(t);
