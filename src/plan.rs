@@ -300,9 +300,10 @@ impl Plan {
             actions,
             forecasts: forecast_records(inputs.forecasts),
         };
+        let tail = plan.tail_toml();
         let stamp = now.format("%Y%m%dT%H%M%SZ");
-        plan.plan.id = format!("{stamp}-{}", &plan.compute_digest()[..8]);
-        plan.plan.digest = plan.compute_digest();
+        plan.plan.id = format!("{stamp}-{}", &plan.digest_with(&tail)[..8]);
+        plan.plan.digest = plan.digest_with(&tail);
         plan
     }
 
@@ -313,22 +314,42 @@ impl Plan {
 
     /// sha256 of the canonical text with `digest` cleared and every `skip` false.
     pub fn compute_digest(&self) -> String {
-        let mut canonical = self.clone();
-        canonical.plan.digest.clear();
-        canonical.actions.iter_mut().for_each(|a| a.skip = false);
-        hex(&Sha256::digest(
-            toml::to_string(&canonical)
-                .expect("plans serialise")
-                .as_bytes(),
-        ))
+        self.digest_with(&self.tail_toml())
+    }
+
+    /// [`compute_digest`](Self::compute_digest), given the text of the forecasts.
+    fn digest_with(&self, tail: &str) -> String {
+        let mut plan = self.plan.clone();
+        plan.digest.clear();
+        let mut actions = self.actions.clone();
+        actions.iter_mut().for_each(|a| a.skip = false);
+        let head = head_toml(&plan, &actions);
+        hex(&Sha256::new()
+            .chain_update(head.as_bytes())
+            .chain_update(tail.as_bytes())
+            .finalize())
     }
 
     /// The file text: a short preamble for reviewers, then the TOML.
     pub fn to_text(&self) -> String {
-        format!(
-            "{PREAMBLE}{}",
-            toml::to_string(self).expect("plans serialise")
-        )
+        let (head, tail) = (head_toml(&self.plan, &self.actions), self.tail_toml());
+        format!("{PREAMBLE}{head}{tail}")
+    }
+
+    /// The TOML of the forecasts, as it ends the plan's: most of a large plan's text, so
+    /// it is serialised apart from the header and actions and only once per digest.
+    fn tail_toml(&self) -> String {
+        #[derive(Serialize)]
+        struct Tail<'a> {
+            forecast: &'a [ForecastRecord],
+        }
+        if self.forecasts.is_empty() {
+            return String::new();
+        }
+        let tail = Tail {
+            forecast: &self.forecasts,
+        };
+        format!("\n{}", toml::to_string(&tail).expect("plans serialise"))
     }
 
     /// Writes `<dir>/<id>.plan.toml` atomically and returns its path.
@@ -528,6 +549,20 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 fn method_name(m: crate::forecast::Method) -> String {
     m.name().to_owned()
+}
+
+/// The TOML of a plan's header and actions, as it begins the plan's.
+fn head_toml(plan: &Header, actions: &[Action]) -> String {
+    #[derive(Serialize)]
+    struct Head<'a> {
+        plan: &'a Header,
+        action: &'a [Action],
+    }
+    toml::to_string(&Head {
+        plan,
+        action: actions,
+    })
+    .expect("plans serialise")
 }
 
 fn forecast_records(f: &Forecasts) -> Vec<ForecastRecord> {
@@ -799,6 +834,39 @@ fn involves(swap: &Action, instance: &str) -> bool {
 mod tests {
     use super::*;
     use crate::scenario::{self, ScenarioOptions};
+
+    /// The plan's text, serialised in two pieces, is exactly its TOML, with or without
+    /// actions and forecasts.
+    #[test]
+    fn the_text_in_pieces_is_the_plans_toml() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/fixture.plan.toml"
+        ))
+        .unwrap();
+        let full: Plan = toml::from_str(&text).unwrap();
+        assert!(!full.actions.is_empty() && !full.forecasts.is_empty());
+        for (actions, forecasts) in [(true, true), (true, false), (false, true), (false, false)] {
+            let mut plan = full.clone();
+            if !actions {
+                plan.actions.clear();
+            }
+            if !forecasts {
+                plan.forecasts.clear();
+            }
+            let whole = toml::to_string(&plan).unwrap();
+            assert_eq!(plan.to_text(), format!("{PREAMBLE}{whole}"));
+            let mut canonical = plan.clone();
+            canonical.plan.digest.clear();
+            canonical.actions.iter_mut().for_each(|a| a.skip = false);
+            let expected = hex(&Sha256::digest(
+                toml::to_string(&canonical).unwrap().as_bytes(),
+            ));
+            plan.actions.iter_mut().for_each(|a| a.skip = true);
+            assert_eq!(plan.compute_digest(), expected);
+        }
+        assert_eq!(full.compute_digest(), full.plan.digest);
+    }
 
     /// Linking by host and instance finds exactly what checking every pair of actions finds.
     #[test]
