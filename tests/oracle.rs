@@ -681,6 +681,28 @@ fn the_relaxation_prices_a_grow_the_host_can_fund_only_in_part() {
     }
 }
 
+/// When the host's bounds leave nothing to decide (a receiver with no credits on a full
+/// host, a donor with nothing to spare), HiGHS solves an LP and reports no MIP bound; the
+/// plan's bound is then its own, exact, objective.
+#[test]
+fn a_program_with_nothing_to_decide_reports_its_objective_as_bound() {
+    let mut p = one_host(0.0);
+    p.instances[1].demand.cpu = Some(2.0);
+    let (bf, _, _) = brute_force(&p);
+    let (_, stats) = mip::solve(&p, None).unwrap();
+    assert_eq!(stats.status, "optimal");
+    assert!(
+        (stats.objective - bf).abs() < 1e-6,
+        "{} vs {bf}",
+        stats.objective
+    );
+    assert_eq!(
+        (stats.best_bound, stats.gap),
+        (stats.objective, 0.0),
+        "{stats:?}"
+    );
+}
+
 /// With a fixed cost per swap the program pairs donors itself: the receiver takes both
 /// steps from the donor that can give them, in one swap rather than two.
 #[test]

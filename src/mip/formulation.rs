@@ -26,6 +26,8 @@ pub(super) struct Program {
     index: HashMap<Variable, usize>,
     /// Integrality dropped: the LP relaxation, for its bound.
     relaxed: bool,
+    /// How many integer columns the program has.
+    pub(super) integers: std::cell::Cell<usize>,
 }
 
 impl Program {
@@ -35,6 +37,7 @@ impl Program {
         if self.relaxed {
             def
         } else {
+            self.integers.set(self.integers.get() + 1);
             def.integer()
         }
     }

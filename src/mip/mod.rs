@@ -58,6 +58,8 @@ struct Loaded {
     decisions: Decisions,
     names: Vec<String>,
     rows: Vec<String>,
+    /// Without integer columns HiGHS solves an LP, and reports no MIP bound.
+    integers: usize,
 }
 
 fn load(p: &Problem, relaxed: bool) -> Result<Loaded, SolveError> {
@@ -75,6 +77,7 @@ fn load(p: &Problem, relaxed: bool) -> Result<Loaded, SolveError> {
         decisions,
         names: program.names,
         rows,
+        integers: program.integers.get(),
     })
 }
 
@@ -85,6 +88,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         decisions: d,
         names,
         rows,
+        integers,
     } = load(p, false)?;
     let limits = &p.policy.solver;
     let options = [
@@ -137,10 +141,14 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     }
     let solution = read_solution(p, &d, solved.get_solution().columns());
     let objective = p.assess(&solution).objective;
-    let best_bound = solved
-        .double_info_value(c"mip_dual_bound")
-        .unwrap_or(objective)
-        .min(objective);
+    // An LP's optimum is exact; HiGHS leaves its MIP bound at 0 then.
+    let best_bound = match integers {
+        0 => objective,
+        _ => solved
+            .double_info_value(c"mip_dual_bound")
+            .unwrap_or(objective)
+            .min(objective),
+    };
     let stats = SolverStats {
         status: status.to_owned(),
         objective,
