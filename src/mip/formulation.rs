@@ -247,12 +247,13 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
 }
 
 fn most_room(p: &Problem, d: &Decisions) -> Vec<PerResource<f64>> {
-    let mut floor = d.pool_use.clone();
-    for pool in p.pools.iter().filter(|pool| pool.target.is_some()) {
-        for r in Resource::ALL {
-            floor[pool.host][r] -= f64::from(pool.warm) * pool.size[r];
-        }
-    }
+    let stoppable = stoppable(p);
+    let mut floor: Vec<PerResource<f64>> = d
+        .pool_use
+        .iter()
+        .zip(&stoppable)
+        .map(|(used, stop)| PerResource::from_fn(|r| used[r] - stop[r]))
+        .collect();
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
             let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r]);
@@ -281,6 +282,7 @@ fn caps(p: &Problem, d: &Decisions) -> Caps {
     let mut take = vec![PerResource::from_fn(|_| 0.0); n];
     let mut host_take = vec![PerResource::from_fn(|_| 0.0); p.hosts.len()];
     let migrations = p.policy.disruption.max_migrations;
+    let stoppable = stoppable(p);
     for (h, residents) in d.residents.iter().enumerate() {
         for r in Resource::ALL {
             let g = p.policy.granularity[r];
@@ -317,13 +319,7 @@ fn caps(p: &Problem, d: &Decisions) -> Caps {
                 .map(|&i| p.instances[i].current[r])
                 .sum::<f64>()
                 + d.pool_use[h][r];
-            let stoppable: f64 = p
-                .pools
-                .iter()
-                .filter(|pool| pool.host == h && pool.target.is_some())
-                .map(|pool| f64::from(pool.warm) * pool.size[r])
-                .sum();
-            let free = (p.hosts[h].capacity[r] - used).max(0.0) + stoppable;
+            let free = (p.hosts[h].capacity[r] - used).max(0.0) + stoppable[h][r];
             let mut movers: Vec<f64> = residents
                 .iter()
                 .filter(|&&i| !p.instances[i].candidates.is_empty())
@@ -357,6 +353,18 @@ fn caps(p: &Problem, d: &Decisions) -> Caps {
         take,
         host_take,
     }
+}
+
+/// Per host and resource, what its warm pool instances with a profiler target use: the
+/// program may stop them all.
+fn stoppable(p: &Problem) -> Vec<PerResource<f64>> {
+    let mut out = vec![PerResource::default(); p.hosts.len()];
+    for pool in p.pools.iter().filter(|pool| pool.target.is_some()) {
+        for r in Resource::ALL {
+            out[pool.host][r] += f64::from(pool.warm) * pool.size[r];
+        }
+    }
+    out
 }
 
 fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
