@@ -24,6 +24,7 @@ pub mod policy;
 pub mod pool;
 pub mod problem;
 pub mod replay;
+pub mod rescue;
 pub mod resource;
 pub mod rng;
 pub mod scenario;

@@ -9,7 +9,8 @@
 //! a plain shuffle's, over four seeds). The change budget is shared out where
 //! the warm start would spend it (migrations: in proportion to instances that
 //! may move). Each part is warm-started from its own greedy plan or a better
-//! one, so the merged plan is never worse than greedy's per part.
+//! one, so the merged plan is never worse than greedy's per part. The merged
+//! plan then goes through [`crate::rescue`], which moves instances across parts.
 
 use crate::greedy;
 use crate::mip::{self, relative_gap, SolveError, SolverStats};
@@ -189,7 +190,8 @@ fn restrict(p: &Problem, hosts: Vec<usize>, residents: &[Vec<usize>]) -> Part {
     }
 }
 
-/// Solves every part with the MIP (warm-started from greedy) in parallel and merges them.
+/// Solves every part with the MIP (warm-started from greedy) in parallel, merges them, and
+/// lets the rescue spend the migrations the parts left.
 pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
     let clock = Instant::now();
     let parts = split(p);
@@ -209,13 +211,18 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
     for r in results {
         solved.push(r?);
     }
-    let solution = merge(p, &parts, solved.iter().map(|(s, _)| s));
+    let merged = merge(p, &parts, solved.iter().map(|(s, _)| s));
+    let solution = match parts.len() {
+        1 => merged,
+        _ => crate::rescue::rescue(p, merged),
+    };
     let objective = p.assess(&solution).objective;
-    let best_bound: f64 = solved
-        .iter()
-        .map(|(_, st)| st.best_bound)
-        .sum::<f64>()
-        .min(objective);
+    // The parts' bound holds for the plan as dealt into parts; the rescue's moves across
+    // parts can take the plan below it (the gap then reads 0).
+    let best_bound: f64 = match parts.len() {
+        1 => solved[0].1.best_bound.min(objective),
+        _ => solved.iter().map(|(_, st)| st.best_bound).sum(),
+    };
     let all_optimal = solved.iter().all(|(_, st)| st.status == "optimal");
     let stats = SolverStats {
         status: if all_optimal { "optimal" } else { "time_limit" }.to_owned(),
