@@ -12,7 +12,7 @@
 //! Movers land only in room that is already free, so no move waits for
 //! another, and every other decision stands: the plan only gets cheaper.
 
-use crate::problem::{InstanceSpec, Problem, Solution};
+use crate::problem::{round6, InstanceSpec, Problem, Solution};
 use crate::resource::{PerResource, Resource};
 use good_lp::{constraint, highs, variable, Expression, ProblemVariables, Solution as _};
 use good_lp::{SolverModel, Variable};
@@ -25,8 +25,16 @@ const WEIGHED_PER_MIGRATION: usize = 4;
 /// Changes offered for undoing per new change the budget lacks, so the program can choose.
 const UNDOABLE_PER_CHANGE: usize = 2;
 
-/// What the merged plan leaves: room per host, which instances it changes (also counted
-/// per host), and which give in swaps.
+/// The least a move must gain to be considered: no migration for rounding noise.
+const MIN_GAIN: f64 = 1e-6;
+
+/// Branch-and-bound nodes the rescue's program may explore: a bound on its work that,
+/// unlike a time limit, gives the same plan on any machine. It needs a few at most.
+const MAX_NODES: i32 = 10_000;
+
+/// What the merged plan leaves: room per host (free once the plan is done, without
+/// counting on any departure), which instances it changes (also counted per host), and
+/// which give in swaps.
 struct Left {
     room: Vec<PerResource<f64>>,
     changed: Vec<bool>,
@@ -39,8 +47,14 @@ impl Left {
     fn of(p: &Problem, s: &Solution) -> Left {
         let mut room: Vec<PerResource<f64>> = p.hosts.iter().map(|h| h.capacity).collect();
         for (i, alloc) in s.alloc.iter().enumerate() {
+            let home = p.instances[i].host;
             for r in Resource::ALL {
                 room[s.host[i]][r] -= alloc[r];
+                // As in the program's `cap` rows, a leaver still holds its home room until
+                // it has gone: nothing the rescue adds may wait for a departure.
+                if s.host[i] != home {
+                    room[home][r] -= p.instances[i].current[r];
+                }
             }
         }
         for (pool, &warm) in p.pools.iter().zip(&s.warm) {
@@ -105,7 +119,8 @@ pub fn rescue(p: &Problem, s: Solution) -> Solution {
     let changes = dis
         .change_limit(p.instances.len())
         .saturating_sub(before.changes);
-    if migrations == 0 {
+    // No candidates: the model file turned migration off.
+    if migrations == 0 || p.policy.migration.candidates == 0 {
         return s;
     }
     let left = Left::of(p, &s);
@@ -320,7 +335,8 @@ fn decide(
         .maximise(gain)
         .using(highs)
         .set_threads(limits.threads.max(1))
-        .set_time_limit(limits.time_limit_seconds);
+        .set_time_limit(limits.time_limit_seconds)
+        .set_option("mip_max_nodes", MAX_NODES);
     model.set_verbose(false);
     for row in rows {
         model.add_constraint(row);
@@ -356,7 +372,7 @@ fn destinations(
     let w = &p.policy.weights;
     let now = cost(p, i, &s.alloc[i]) + if left.changed[i] { w.change } else { 0.0 };
     let mut best: Vec<(f64, usize, PerResource<f64>)> = Vec::new();
-    let keep = p.policy.migration.candidates.max(1);
+    let keep = p.policy.migration.candidates;
     for (h, free) in room.iter().enumerate() {
         if h == inst.host || !(p.policy.migration.allow_cross_cell || p.same_cell(h, inst.host)) {
             continue;
@@ -365,7 +381,7 @@ fn destinations(
             continue;
         };
         let gain = now - cost(p, i, &landing) - w.change - p.migration_cost(i, h);
-        if gain > 0.0 {
+        if gain > MIN_GAIN {
             let at = best.partition_point(|b| b.0 >= gain);
             if at < keep {
                 best.insert(at, (gain, h, landing));
@@ -390,7 +406,7 @@ fn landing(p: &Problem, inst: &InstanceSpec, free: &PerResource<f64>) -> Option<
             let wanted = (inst.want(r) / g - 1e-9).ceil();
             let fits = ((free[r] - inst.current[r]) / g + 1e-9).floor();
             let most = ((inst.max[r] - inst.current[r]) / g + 1e-9).floor();
-            at[r] = inst.current[r] + g * wanted.min(fits).min(most).max(0.0);
+            at[r] = round6(inst.current[r] + g * wanted.min(fits).min(most).max(0.0));
         }
     }
     Some(at)
@@ -547,6 +563,42 @@ mod tests {
         let cost = p.policy.weights.migration_per_gib * p.policy.weights.cross_cell_factor;
         let gain = p.assess(&p.unchanged()).objective - p.assess(&moved).objective;
         assert!(gain > 0.0 && gain < 200.0 - cost + 1e-9, "gain {gain}");
+    }
+
+    /// Regression: a destination's room does not count on a plan's leaver having gone. Here
+    /// `j` leaves `b` for `a`, into the memory `m` frees by shrinking. Landing `m` on `b`
+    /// would need `j` gone first, while `j` needs `m`'s shrink: neither could run.
+    #[test]
+    fn a_destination_does_not_count_on_room_a_leaver_frees() {
+        let mut p = stranded();
+        p.hosts = vec![host("a", 5.0), host("b", 5.0)];
+        for h in &mut p.hosts {
+            h.capacity.mem = 4096.0;
+        }
+        let mut j = instance("j", 1, 1.0, 1.0);
+        j.current.mem = 2048.0;
+        p.instances = vec![
+            instance("m", 0, 2.0, 4.0),
+            instance("x", 0, 2.0, 2.0),
+            instance("y", 1, 1.0, 1.0),
+            j,
+        ];
+        p.instances[0].current.mem = 2048.0;
+        let mut s = p.unchanged();
+        s.alloc[0].mem = 1024.0;
+        s.host[3] = 0;
+        assert_eq!(rescue(&p, s.clone()), s);
+        // A smaller `j` leaves room for `m` on `b` even before it goes: `m` moves.
+        p.instances[3].current.mem = 1024.0;
+        assert_eq!(rescue(&p, s).host[0], 1);
+    }
+
+    /// Migration turned off in the model file (no candidates) stays off.
+    #[test]
+    fn without_candidates_nothing_moves() {
+        let mut p = stranded();
+        p.policy.migration.candidates = 0;
+        assert_eq!(rescue(&p, p.unchanged()), p.unchanged());
     }
 
     /// Nothing to spend, or a look-ahead to keep: the plan is returned as it is.

@@ -12,7 +12,7 @@ use chameleon::mip;
 use chameleon::plan::{self, Plan, PlanError};
 use chameleon::planner::Strategy;
 use chameleon::policy::Policy;
-use chameleon::problem::{Problem, Solution};
+use chameleon::problem::{Problem, Solution, Swap};
 use chameleon::resource::Resource;
 use chameleon::telemetry::Telemetry;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -205,6 +205,8 @@ fn case(seed: u64) -> Case {
     policy.weights.swap = rng.pick(&[0.0, 2.0]);
     // Some plan two to four 15-minute intervals jointly (the horizon is one hour).
     policy.lookahead_intervals = rng.pick(&[1, 1, 2, 4]);
+    // Hysteresis of one step (none) or the shipped two.
+    policy.disruption.min_change.cpu = grid(Resource::Cpu) * rng.pick(&[1.0, 2.0]);
     Case {
         fleet,
         targets,
@@ -250,6 +252,17 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
             "{} changes, {} migrations over budget",
             a.changes, a.migrations
         ));
+    }
+    // A resource never flows both into and out of one instance: that would move credits
+    // for nothing.
+    for sw in &s.swaps {
+        let back = |x: &&Swap| x.resource == sw.resource && x.donor == sw.receiver;
+        if let Some(x) = s.swaps.iter().find(back) {
+            return Err(format!(
+                "{} both takes and gives {}: {sw:?}, {x:?}",
+                p.instances[sw.receiver].id, sw.resource
+            ));
+        }
     }
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
