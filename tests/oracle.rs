@@ -864,8 +864,17 @@ fn levels_at(p: &Problem, i: usize, j: usize, prev: &[i64]) -> Vec<i64> {
             0
         }
     };
+    // Never above the whole step that covers the highest forecast of any interval (raised
+    // to the hysteresis minimum): beyond it a resize only adds idle cost.
+    let peak = inst
+        .ahead
+        .iter()
+        .filter_map(|a| a.cpu)
+        .fold(inst.demand.cpu.unwrap_or(0.0), f64::max);
+    let want = ((peak - inst.current.cpu) / g).ceil().max(0.0) as i64;
+    let top = if want >= 1 { want.max(ms) } else { 0 };
     if j == 0 {
-        return (-d..=u)
+        return (-d..=u.min(top))
             .filter(|&k| k == 0 || (k.abs() >= ms && k >= -first_low))
             .collect();
     }
@@ -874,6 +883,7 @@ fn levels_at(p: &Problem, i: usize, j: usize, prev: &[i64]) -> Vec<i64> {
     if hi <= lo {
         return vec![prev[i]];
     }
+    let hi = hi.min(top);
     let floor = (-lo).min(above(inst.ahead[t].cpu.unwrap_or(0.0)).max(first_low));
     (-floor..=hi).collect()
 }
@@ -994,7 +1004,10 @@ fn splits(most: &[i64]) -> Vec<Vec<i64>> {
 #[test]
 fn lookahead_matches_brute_force_on_tiny_problems() {
     let (mut differs_from_myopic, mut later_changes) = (0, 0);
-    for seed in 0..300 {
+    // Seed 15847 (found in a run of 20,000 seeds): the brute force grew an instance beyond
+    // every forecast, only so that it could shrink by the hysteresis minimum later. The
+    // documented rule (docs/formats.md, "Look-ahead") forbids that, and now so does it.
+    for seed in (0..300).chain([15847]) {
         let p = generate_ahead(seed);
         let (bf, bf_solution) = brute_force_ahead(&p);
         let (s, stats) =
