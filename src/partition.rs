@@ -15,6 +15,7 @@
 use crate::greedy;
 use crate::mip::{self, relative_gap, SolveError, SolverStats};
 use crate::problem::{Problem, Solution, Swap};
+use crate::rescue;
 use crate::rng::SplitMix;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -214,7 +215,7 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
     let merged = merge(p, &parts, solved.iter().map(|(s, _)| s));
     let solution = match parts.len() {
         1 => merged,
-        _ => crate::rescue::rescue(p, merged),
+        _ => rescue::rescue(p, merged),
     };
     let objective = p.assess(&solution).objective;
     // The parts' bound holds for the plan as dealt into parts; the rescue's moves across

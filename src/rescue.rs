@@ -9,9 +9,10 @@
 //! reserving each one's room so they do not all crowd into the roomiest host.
 //! A small program of its own then picks the moves; when the parts spent the
 //! whole change budget, it may undo the changes worth least to pay for them.
-//! Movers land only in room that is free without any departure, so no move
-//! waits for another, and every other decision stands: the plan only gets
-//! cheaper.
+//! Movers land only in room that is free without any departure (nor a shrink
+//! a mover no longer makes at home), so no move waits for another. Every
+//! instance the rescue neither moves nor undoes keeps its decision, and the
+//! result is kept only if it is cheaper.
 
 use crate::problem::{round6, InstanceSpec, Problem, Solution};
 use crate::resource::{PerResource, Resource};
@@ -96,6 +97,9 @@ impl Left {
 struct Mover {
     instance: usize,
     options: Vec<(f64, usize, PerResource<f64>)>,
+    /// What a shrink the plan gave it at home would have freed: once it moves instead, it
+    /// holds its current size there until it has gone.
+    holds: PerResource<f64>,
 }
 
 /// A change of the plan that could be undone to free the change budget, and what undoing
@@ -210,8 +214,10 @@ fn movers(
         let Some(&(_, best, landing)) = options.first() else {
             continue;
         };
+        let holds = PerResource::from_fn(|r| (p.instances[i].current[r] - s.alloc[i][r]).max(0.0));
         for r in Resource::ALL {
             room[best][r] -= landing[r];
+            room[src][r] -= holds[r];
         }
         if new_change {
             changes_on[src] += 1;
@@ -223,6 +229,7 @@ fn movers(
         chosen.push(Mover {
             instance: i,
             options,
+            holds,
         });
     }
     chosen.sort_by_key(|m| m.instance);
@@ -300,8 +307,10 @@ fn decide(
     let mut new_changes = Expression::from(0.0);
     let mut used: BTreeMap<usize, PerResource<Expression>> = BTreeMap::new();
     let mut rows = Vec::new();
+    let mut leaves = Vec::with_capacity(movers.len());
     for (m, xs) in movers.iter().zip(&x) {
         let once: Expression = xs.iter().sum();
+        leaves.push(once.clone());
         for (&(g, h, landing), &v) in m.options.iter().zip(xs) {
             gain += g * v;
             let on = used.entry(h).or_default();
@@ -321,6 +330,15 @@ fn decide(
         let on = used.entry(p.instances[u.instance].host).or_default();
         for r in Resource::ALL {
             on[r] += u.takes[r] * v;
+        }
+    }
+    // Where anything lands or is undone, a mover that no longer shrinks at home holds that
+    // room until it has gone, so nothing there may count on it.
+    for (m, once) in movers.iter().zip(leaves) {
+        if let Some(on) = used.get_mut(&p.instances[m.instance].host) {
+            for r in Resource::ALL {
+                on[r] += m.holds[r] * once.clone();
+            }
         }
     }
     for (h, on) in used {
@@ -592,6 +610,34 @@ mod tests {
         // A smaller `j` leaves room for `m` on `b` even before it goes: `m` moves.
         p.instances[3].current.mem = 1024.0;
         assert_eq!(rescue(&p, s).host[0], 1);
+    }
+
+    /// Regression: two movers the plan shrank in memory at home, each landing in the room
+    /// the other's shrink would free. Moving both drops both shrinks, and each would wait
+    /// for the other to leave first; at most one may move.
+    #[test]
+    fn movers_do_not_count_on_each_others_dropped_shrinks() {
+        let mut p = stranded();
+        p.hosts = vec![host("a", 8.0), host("b", 8.0)];
+        for h in &mut p.hosts {
+            h.capacity.mem = 4096.0;
+        }
+        p.instances = vec![
+            instance("m1", 0, 2.0, 4.0),
+            instance("x1", 0, 1.0, 1.0),
+            instance("m2", 1, 2.0, 4.0),
+            instance("x2", 1, 1.0, 1.0),
+        ];
+        for k in [0, 2] {
+            p.instances[k].current.mem = 2048.0;
+        }
+        let mut s = p.unchanged();
+        for k in [0, 2] {
+            s.alloc[k].mem = 1024.0;
+        }
+        let rescued = rescue(&p, s);
+        let moved = (0..4).filter(|&i| rescued.host[i] != p.instances[i].host);
+        assert_eq!(moved.count(), 1, "{:?}", rescued.host);
     }
 
     /// Migration turned off in the model file (no candidates) stays off.

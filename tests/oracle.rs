@@ -866,13 +866,15 @@ fn levels_at(p: &Problem, i: usize, j: usize, prev: &[i64]) -> Vec<i64> {
     };
     // Never above the whole step that covers the highest forecast of any interval (raised
     // to the hysteresis minimum): beyond it a resize only adds idle cost.
-    let peak = inst
-        .ahead
-        .iter()
-        .filter_map(|a| a.cpu)
-        .fold(inst.demand.cpu.unwrap_or(0.0), f64::max);
-    let want = ((peak - inst.current.cpu) / g).ceil().max(0.0) as i64;
-    let top = if want >= 1 { want.max(ms) } else { 0 };
+    let top = inst.demand.cpu.map_or(0, |now| {
+        let peak = inst.ahead.iter().filter_map(|a| a.cpu).fold(now, f64::max);
+        let want = ((peak - inst.current.cpu) / g).ceil().max(0.0) as i64;
+        if want >= 1 {
+            want.max(ms)
+        } else {
+            0
+        }
+    });
     if j == 0 {
         return (-d..=u.min(top))
             .filter(|&k| k == 0 || (k.abs() >= ms && k >= -first_low))

@@ -207,6 +207,8 @@ fn case(seed: u64) -> Case {
     policy.lookahead_intervals = rng.pick(&[1, 1, 2, 4]);
     // Hysteresis of one step (none) or the shipped two.
     policy.disruption.min_change.cpu = grid(Resource::Cpu) * rng.pick(&[1.0, 2.0]);
+    // Per-host budgets that bind.
+    policy.disruption.max_changes_per_host = rng.pick(&[1, 2, 8]);
     Case {
         fleet,
         targets,
@@ -243,7 +245,8 @@ fn problem_of(c: &Case, fleet: &Fleet) -> Problem {
 }
 
 /// The disruption rules a solution must keep: hysteresis (every move is zero or at least
-/// the minimum change), the cool-down (frozen instances stay as they are), and the budgets.
+/// the minimum change), the cool-down (frozen instances stay as they are), the budgets
+/// (changes per host counted where the instance started), and the cell policy.
 fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
     let a = p.assess(s);
     let dis = &p.policy.disruption;
@@ -252,6 +255,20 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
             "{} changes, {} migrations over budget",
             a.changes, a.migrations
         ));
+    }
+    let mut per_host = vec![0; p.hosts.len()];
+    for (i, inst) in p.instances.iter().enumerate() {
+        let moved = s.host[i] != inst.host;
+        let resized = Resource::ALL
+            .iter()
+            .any(|&r| (s.alloc[i][r] - inst.current[r]).abs() > 1e-9);
+        per_host[inst.host] += usize::from(moved || resized);
+        if moved && !p.policy.migration.allow_cross_cell && !p.same_cell(inst.host, s.host[i]) {
+            return Err(format!("{} crossed cells", inst.id));
+        }
+    }
+    if let Some(h) = (0..p.hosts.len()).find(|&h| per_host[h] > dis.max_changes_per_host) {
+        return Err(format!("{} changes on {}", per_host[h], p.hosts[h].id));
     }
     // A resource never flows both into and out of one instance: that would move credits
     // for nothing.
@@ -649,13 +666,16 @@ proptest! {
 
     /// Split into parts of a host or two, where each part's migrations can only go to its
     /// own hosts, the merged plan (with the rescue's moves across parts) keeps the same
-    /// rules: the disruption budgets and hysteresis, never worse than greedy, and it
-    /// executes without overcommitting a host or creating or losing credits.
+    /// rules: the disruption budgets (per host too), hysteresis and the cell policy, never
+    /// worse than greedy, and it executes without overcommitting a host or creating or
+    /// losing credits.
     #[test]
     fn partitioned_plans_keep_the_rules_and_execute(seed in any::<u64>()) {
         let mut c = case(seed);
         c.policy.lookahead_intervals = 1;
         c.policy.solver.partition_instances = c.rng.pick(&[1, 2, 3]);
+        // Cells that may not be crossed (they also split the problem by cell).
+        c.policy.migration.allow_cross_cell = c.rng.chance(50);
         let problem = problem_of(&c, &c.fleet);
         let telemetry = Telemetry::default();
         let (plan, mip) = plan_for(&c, Strategy::Mip, &telemetry);
