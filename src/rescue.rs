@@ -486,6 +486,15 @@ mod tests {
         }
     }
 
+    /// Hosts `a` and `b` with `cpu` cores and 4 GiB each.
+    fn two_hosts(cpu: f64) -> Vec<HostSpec> {
+        let mut hosts = vec![host("a", cpu), host("b", cpu)];
+        for h in &mut hosts {
+            h.capacity.mem = 4096.0;
+        }
+        hosts
+    }
+
     /// `vm0` needs 4 cores on a full host `a`; `b` has room for 6; `vm2` fills `c`.
     fn stranded() -> Problem {
         let mut policy = Policy::default();
@@ -590,10 +599,7 @@ mod tests {
     #[test]
     fn a_destination_does_not_count_on_room_a_leaver_frees() {
         let mut p = stranded();
-        p.hosts = vec![host("a", 5.0), host("b", 5.0)];
-        for h in &mut p.hosts {
-            h.capacity.mem = 4096.0;
-        }
+        p.hosts = two_hosts(5.0);
         let mut j = instance("j", 1, 1.0, 1.0);
         j.current.mem = 2048.0;
         p.instances = vec![
@@ -618,10 +624,7 @@ mod tests {
     #[test]
     fn movers_do_not_count_on_each_others_dropped_shrinks() {
         let mut p = stranded();
-        p.hosts = vec![host("a", 8.0), host("b", 8.0)];
-        for h in &mut p.hosts {
-            h.capacity.mem = 4096.0;
-        }
+        p.hosts = two_hosts(8.0);
         p.instances = vec![
             instance("m1", 0, 2.0, 4.0),
             instance("x1", 0, 1.0, 1.0),
