@@ -449,6 +449,15 @@ impl Problem {
         self.policy.weights.migration_per_gib * gib * factor
     }
 
+    /// Whether solution `s` changes instance `i`: moves it or resizes any resource.
+    pub fn changes(&self, s: &Solution, i: usize) -> bool {
+        let inst = &self.instances[i];
+        s.host[i] != inst.host
+            || Resource::ALL
+                .iter()
+                .any(|&r| (s.alloc[i][r] - inst.current[r]).abs() > 1e-9)
+    }
+
     /// The solution that changes nothing.
     pub fn unchanged(&self) -> Solution {
         Solution {

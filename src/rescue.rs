@@ -64,17 +64,7 @@ impl Left {
                 room[pool.host][r] -= f64::from(warm) * pool.size[r];
             }
         }
-        let changed: Vec<bool> = p
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(i, inst)| {
-                s.host[i] != inst.host
-                    || Resource::ALL
-                        .iter()
-                        .any(|&r| (s.alloc[i][r] - inst.current[r]).abs() > 1e-9)
-            })
-            .collect();
+        let changed: Vec<bool> = (0..p.instances.len()).map(|i| p.changes(s, i)).collect();
         let mut changes_on = vec![0; p.hosts.len()];
         for (inst, _) in p.instances.iter().zip(&changed).filter(|(_, &c)| c) {
             changes_on[inst.host] += 1;

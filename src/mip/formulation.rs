@@ -992,12 +992,8 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
                 set(x, p.mismatch_cost(i, r, new));
             }
         }
-        let changed = moved
-            || Resource::ALL
-                .iter()
-                .any(|&r| (s.alloc[i][r] - inst.current[r]).abs() > 1e-9);
         if let Some(z) = d.change[i] {
-            set(z, f64::from(u8::from(changed)));
+            set(z, f64::from(u8::from(p.changes(s, i))));
         }
         for (k, &(h, x)) in d.migrate[i].iter().enumerate() {
             if s.host[i] != h {
