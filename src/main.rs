@@ -259,7 +259,8 @@ impl BackendArgs {
     }
 }
 
-fn main() -> ExitCode {
+/// Also the entry point of `chameleon-faults` (src/bin), the test build with fault hooks.
+pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -310,6 +310,30 @@ fn detailed_exitcode_reports_changes() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
+/// Plan and apply every interval until the fleet settles: the fixture needs two rounds
+/// (the golden plan, then two grows), after which `--detailed-exitcode` exits 0 and the
+/// plan it writes has no actions.
+#[test]
+fn detailed_exitcode_is_0_once_the_fleet_has_settled() {
+    let dir = workspace();
+    let mut codes = Vec::new();
+    for (now, at) in [
+        ("2024-03-07T00:00:00Z", "2024-03-07T00:00:30Z"),
+        ("2024-03-07T00:15:00Z", "2024-03-07T00:15:30Z"),
+        ("2024-03-07T00:30:00Z", "2024-03-07T00:30:30Z"),
+    ] {
+        let o = run_plan(dir.path(), now, &["--detailed-exitcode"]);
+        let path = dir.path().join(stdout(&o).trim());
+        let actions = chameleon::plan::Plan::read(&path).unwrap().actions;
+        codes.push((o.status.code(), actions.len()));
+        if o.status.code() == Some(2) {
+            let o = apply(dir.path(), &path, at);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+    }
+    assert_eq!(codes, [(Some(2), 10), (Some(2), 2), (Some(0), 0)]);
+}
+
 #[test]
 fn plan_show_apply_round_trip() {
     let dir = workspace();
@@ -339,19 +363,78 @@ fn plan_show_apply_round_trip() {
     );
 }
 
+/// Sets `skip = true` on the action `id` alone (the plan's review step).
+fn skip_action(path: &Path, id: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let table = text
+        .find(&format!("id = \"{id}\"\n"))
+        .unwrap_or_else(|| panic!("no action {id} in {}", path.display()));
+    let at = table + text[table..].find("skip = false").expect("a skip field");
+    let edited = format!(
+        "{}skip = true{}",
+        &text[..at],
+        &text[at + "skip = false".len()..]
+    );
+    std::fs::write(path, edited).unwrap();
+}
+
+/// Skipping a05 (58's cpu shrink) skips what waits for its room: the migration a01 of 306
+/// to h0, 306's grow a03 and a09, and, through a01, a10; the rest is applied.
 #[test]
 fn skip_is_honoured_and_dependants_are_skipped() {
     let dir = workspace();
     let path = plan(dir.path(), &[]);
-    edit(&path, "skip = false", "skip = true");
+    let actions = chameleon::plan::Plan::read(&path).unwrap().actions;
+    let depends = |id: &str| {
+        actions
+            .iter()
+            .find(|a| a.id == id)
+            .unwrap()
+            .depends_on
+            .clone()
+    };
+    assert_eq!(depends("a01"), ["a04", "a05", "a06"]);
+    assert_eq!(depends("a03"), ["a01", "a05"]);
+    assert_eq!(depends("a09"), ["a05"]);
+    assert_eq!(depends("a10"), ["a01"]);
+    skip_action(&path, "a05");
     let o = apply(dir.path(), &path, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("skipped a01: skip = true"),
-        "{}",
-        stdout(&o)
+    let out = stdout(&o);
+    for line in [
+        "skipped a05: skip = true",
+        "skipped a01: depends on skipped a05",
+        "skipped a03: depends on skipped",
+        "skipped a09: depends on skipped a05",
+        "skipped a10: depends on skipped a01",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+    for id in ["a01", "a03", "a05", "a09", "a10"] {
+        assert!(
+            !out.contains(&format!("applied {id}")),
+            "{id} applied:\n{out}"
+        );
+    }
+    for id in ["a02", "a04", "a06", "a07", "a08"] {
+        assert!(
+            !out.contains(&format!("skipped {id}")),
+            "{id} skipped:\n{out}"
+        );
+    }
+    let fleet = chameleon::fleet::Fleet::read(&dir.path().join("fleet.toml")).unwrap();
+    let instance = |id: &str| fleet.instances.iter().find(|i| i.id == id).unwrap();
+    assert_eq!(
+        instance("306").host,
+        "h2",
+        "the skipped migration moved 306"
     );
-    assert!(!stdout(&o).contains("applied a01"));
+    assert_eq!(
+        instance("58").cpu.alloc,
+        6.5,
+        "the skipped shrink changed 58"
+    );
+    assert_eq!(instance("58").mem.alloc, 256.0, "a06 was not applied");
 }
 
 #[test]
@@ -874,7 +957,11 @@ fn ledger_shows_balances_and_history_and_guards_the_fleet_credits() {
 }
 
 /// Apply stamps `changed_at` on what it changed; a re-plan inside the cool-down touches
-/// those instances only where their forecast exceeds their allocation.
+/// those instances only where their forecast exceeds their allocation. After the golden
+/// plan, 58 (shrunk to 0.25 cores) starts using 3.5 and 63 (grown to 7.75) drops to 0.5 for
+/// an hour. Within a 4-hour cool-down the next plan grows the short 58 but leaves 63 alone;
+/// without it, the same plan shrinks 63. (The shrink floor is off so that only the
+/// cool-down keeps 63.)
 #[test]
 fn cooldown_keeps_recent_changes_unless_short() {
     let dir = workspace();
@@ -896,12 +983,50 @@ fn cooldown_keeps_recent_changes_unless_short() {
             a.instance
         );
     }
-    let o = run_plan(dir.path(), LATER, &[]);
-    assert!(matches!(o.status.code(), Some(0 | 2)), "{}", stderr(&o));
-    let second = chameleon::plan::Plan::read(&dir.path().join(stdout(&o).trim())).unwrap();
+    assert!(
+        recent.contains(&"58") && recent.contains(&"63"),
+        "{recent:?}"
+    );
+    let mut telemetry = std::fs::read_to_string(dir.path().join("telemetry.csv")).unwrap();
+    for minute in (0..60).step_by(5) {
+        telemetry.push_str(&format!("2024-03-07T00:{minute:02}:00Z,58,cpu,3.5\n"));
+        telemetry.push_str(&format!("2024-03-07T00:{minute:02}:00Z,63,cpu,0.5\n"));
+    }
+    std::fs::write(dir.path().join("telemetry.csv"), telemetry).unwrap();
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    let model = model.replace("shrink_floor_hours = 12 ", "shrink_floor_hours = 0 ");
+    let replan = |cooldown: &str| {
+        let file = format!("cooldown-{cooldown}.toml");
+        let text = model.replace(
+            "cooldown_minutes = 60 ",
+            &format!("cooldown_minutes = {cooldown} "),
+        );
+        std::fs::write(dir.path().join(&file), text).unwrap();
+        let out = format!("plans-{cooldown}");
+        let o = run_plan(
+            dir.path(),
+            "2024-03-07T01:00:00Z",
+            &["--model", &file, "--out-dir", &out],
+        );
+        assert!(matches!(o.status.code(), Some(0 | 2)), "{}", stderr(&o));
+        chameleon::plan::Plan::read(&dir.path().join(stdout(&o).trim())).unwrap()
+    };
+    let changed = |plan: &chameleon::plan::Plan, id: &str| {
+        plan.actions
+            .iter()
+            .any(|a| a.instance == id || a.donor.as_deref() == Some(id))
+    };
+
+    let free = replan("0");
+    assert!(changed(&free, "63"), "without a cool-down 63 is not shrunk");
+
+    let second = replan("240");
+    assert!(!changed(&second, "63"), "63 changed during its cool-down");
+    let mut touched_recent = 0;
     for a in &second.actions {
         let touched = std::iter::once(&a.instance).chain(a.donor.as_ref());
         for id in touched.filter(|id| recent.contains(&id.as_str())) {
+            touched_recent += 1;
             // Only a receiver or a resized instance may be short; it must be, to be touched.
             assert_eq!(id, &a.instance, "{id} donated during its cool-down");
             let before: f64 = a
@@ -918,6 +1043,8 @@ fn cooldown_keeps_recent_changes_unless_short() {
             );
         }
     }
+    assert!(changed(&second, "58"), "the short 58 is not grown");
+    assert!(touched_recent > 0);
 }
 
 /// The profiler hook: with a warm target, the plan starts pool instances where the host has
@@ -953,20 +1080,30 @@ fn pool_targets_drive_warm_counts() {
 }
 
 /// `[weights] swap` charges each donor → receiver swap once: a small charge keeps the
-/// golden plan's one swap (its objective grows by the charge), a prohibitive one drops it.
+/// golden plan's one swap (its objective, 201.532234, grows by the charge), a prohibitive
+/// one drops it for the best plan without swaps, whose objective lies between the two.
 #[test]
 fn a_fixed_swap_cost_is_charged_per_swap() {
     let dir = workspace();
     let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
-    for (cost, swaps, objective) in [("0.5", 1, "objective = 202.032234"), ("1000.0", 0, "")] {
+    let objective = |cost: &str| -> (usize, f64) {
         let file = format!("swap-{cost}.toml");
         std::fs::write(
             dir.path().join(&file),
             model.replace("swap = 0.0 ", &format!("swap = {cost} ")),
         )
         .unwrap();
-        let text = std::fs::read_to_string(plan(dir.path(), &["--model", &file])).unwrap();
-        assert_eq!(text.matches("kind = \"swap\"").count(), swaps, "{text}");
-        assert!(text.contains(objective), "{text}");
-    }
+        let path = plan(dir.path(), &["--model", &file]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let plan = chameleon::plan::Plan::read(&path).unwrap();
+        (
+            text.matches("kind = \"swap\"").count(),
+            plan.plan.solver.objective,
+        )
+    };
+    let (swaps, cheap) = objective("0.5");
+    assert_eq!((swaps, cheap), (1, 202.032234));
+    let (swaps, prohibitive) = objective("1000.0");
+    assert_eq!((swaps, prohibitive), (0, 338.536337));
+    assert!(cheap < prohibitive && prohibitive < 201.532234 + 1000.0);
 }

@@ -45,7 +45,7 @@ fn scratch() -> tempfile::TempDir {
 }
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chameleon"))
+    Command::new(env!("CARGO_BIN_EXE_chameleon-faults"))
 }
 
 fn text(o: &Output) -> String {

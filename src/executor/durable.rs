@@ -20,7 +20,6 @@ use crate::plan::{Plan, PlanError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What `chameleon apply` was asked to do.
@@ -146,35 +145,56 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
     Driver::new(journal, backend.as_mut(), req.fleet, run, false)?.drive()
 }
 
-/// The test hook: with `CHAMELEON_CRASH_AFTER=N`, the process kills itself with SIGKILL at
-/// its N-th durable boundary (journal commit, backend op, fleet write).
-fn crash_point() {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let Some(n) = std::env::var("CHAMELEON_CRASH_AFTER")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return;
-    };
-    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == n {
-        // SAFETY: kill(2) on our own pid; no memory is involved.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
+/// Fault injection for the crash tests, compiled only with the `fault-injection` feature,
+/// so a shipped binary has no way to be killed or slowed from outside. Only the
+/// `chameleon-faults` test binary sets it.
+#[cfg(feature = "fault-injection")]
+pub mod faults {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    static CRASH_AFTER: AtomicU64 = AtomicU64::new(0);
+    static BOUNDARIES: AtomicU64 = AtomicU64::new(0);
+    static CHECKPOINT_EVERY: AtomicUsize = AtomicUsize::new(0);
+
+    /// Kill the process with SIGKILL at its `crash_after`-th durable boundary (journal
+    /// commit, backend op, fleet write), and write the fleet every `checkpoint_every`
+    /// actions instead of the size-based default.
+    pub fn set(crash_after: Option<u64>, checkpoint_every: Option<usize>) {
+        CRASH_AFTER.store(crash_after.unwrap_or(0), Ordering::SeqCst);
+        CHECKPOINT_EVERY.store(checkpoint_every.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    pub(super) fn crash_point() {
+        let n = CRASH_AFTER.load(Ordering::SeqCst);
+        if n != 0 && BOUNDARIES.fetch_add(1, Ordering::SeqCst) + 1 == n {
+            // SAFETY: kill(2) on our own pid; no memory is involved.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
         }
     }
+
+    pub(super) fn checkpoint_every() -> Option<usize> {
+        Some(CHECKPOINT_EVERY.load(Ordering::SeqCst)).filter(|&n| n > 0)
+    }
+}
+
+/// A durable boundary, where the crash tests may kill the process.
+fn crash_point() {
+    #[cfg(feature = "fault-injection")]
+    faults::crash_point();
 }
 
 /// How many actions may complete between two writes of the fleet file. The journal alone
 /// records progress in between: a write serialises the whole fleet (2.4 MB at 10,000
 /// instances), and writing it after every action made an apply quadratic in fleet size.
 /// Spaced by fleet size, the writes add up to a few fleets' worth however long the plan.
-/// `CHAMELEON_CHECKPOINT_EVERY=N` overrides it (the fault tests checkpoint small plans).
 fn checkpoint_every(fleet: &Fleet) -> usize {
-    std::env::var("CHAMELEON_CHECKPOINT_EVERY")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or((fleet.instances.len() / 8).max(256))
-        .max(1)
+    #[cfg(feature = "fault-injection")]
+    if let Some(n) = faults::checkpoint_every() {
+        return n;
+    }
+    (fleet.instances.len() / 8).max(256)
 }
 
 struct Driver<'a, 'j> {
