@@ -121,6 +121,95 @@ fn a_tiny_replay_scores_exactly_as_computed_by_hand() {
     // Cost units: 1 core, 1 GiB.
     close(d.shortage_units_hours, (2.25 + 0.75) / 12.0);
     close(d.credits_spent, 0.0);
+
+    // The bound: at 00:15 a needs 1.5 and b 3 cores of the host's 4 (mins 0.25 each).
+    // Water-filled, a's first 0.25 and b's first 0.75 cover three samples, a's next 0.5
+    // two, and the last 2 of the 2.5 that cover one sample each: 0.5 core-samples stay
+    // short. At 00:30 everything fits, and a's memory always does.
+    let b = &report.bounds["pooled"];
+    close(b.shortage_cpu_core_hours, 0.5 / 12.0);
+    close(b.shortage_mem_gib_hours, 0.0);
+    close(b.shortage_units_hours, 0.5 / 12.0);
+    assert_eq!(report.bounds["per_host"], report.bounds["pooled"]);
+}
+
+/// A small random fleet (1–3 hosts, 2–5 instances, allocations that fit) and 26 hours of
+/// 5-minute cpu and mem samples, replayed over its last two hours.
+fn random_case(seed: u64) -> (Fleet, Telemetry) {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let hosts = 1 + (next() * 3.0) as usize;
+    let instances = 2 + (next() * 4.0) as usize;
+    let mut toml = String::new();
+    for h in 0..hosts {
+        toml += &format!(
+            "[[host]]\nid = \"h{h}\"\ncell = \"c{}\"\ncpu = 4.0\nmem = 8192.0\nnet = 100.0\n\n",
+            h % 2
+        );
+    }
+    let mut csv = String::from("timestamp,instance,resource,value\n");
+    for i in 0..instances {
+        let host = i % hosts;
+        // At most 2 instances per host fit in full; cap allocations so any number fits.
+        let cpu = 0.25 * (1 + (next() * 3.0) as u32) as f64;
+        let mem = 256.0 * (1 + (next() * 6.0) as u32) as f64;
+        toml += &format!(
+            "[[instance]]\nid = \"i{i}\"\nhost = \"h{host}\"\ncredits = {}\nearn_rate = 12.0\n\
+             cpu = {{ alloc = {cpu}, min = 0.25, max = 4.0 }}\n\
+             mem = {{ alloc = {mem}, min = 256.0, max = 4096.0 }}\n\
+             net = {{ alloc = 10.0, min = 10.0, max = 10.0 }}\n\n",
+            (next() * 200.0).round()
+        );
+        let (level, burst) = (next() * 2.0, next() * 3.0);
+        for k in 0..(26 * 12) {
+            let t = chrono::DateTime::from_timestamp(1_704_067_200 + 300 * k, 0).unwrap();
+            let at = t.format("%Y-%m-%dT%H:%M:%SZ");
+            let cpu = level + if next() < 0.2 { burst } else { 0.0 } * next();
+            let mem = 256.0 + 3000.0 * next() * level / 2.0;
+            csv += &format!("{at},i{i},cpu,{cpu:.3}\n{at},i{i},mem,{mem:.1}\n");
+        }
+    }
+    let fleet = Fleet::parse(Path::new("f.toml"), &toml).unwrap();
+    let telemetry = Telemetry::from_reader(Path::new("t.csv"), csv.as_bytes()).unwrap();
+    (fleet, telemetry)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// No strategy's shortage is below the pooled bound, and none that did not migrate
+    /// is below the per-host bound.
+    #[test]
+    fn no_strategy_beats_the_lower_bounds(seed in proptest::prelude::any::<u64>()) {
+        let (fleet, telemetry) = random_case(seed);
+        let opts = Options {
+            strategies: Kind::ALL.to_vec(),
+            interval_minutes: 15,
+            start: Some("2024-01-02T00:00:00Z".parse().unwrap()),
+            end: Some("2024-01-02T02:00:00Z".parse().unwrap()),
+            timing: false,
+            focus: None,
+            credits: replay::Credits::Usage,
+        };
+        let r = replay::run(&fleet, Path::new("f.toml"), &telemetry, &Policy::default(), &opts)
+            .unwrap();
+        let report = r.report(Path::new("f.toml"), Path::new("t.csv"));
+        let pooled = report.bounds["pooled"].shortage_units_hours;
+        let per_host = report.bounds["per_host"].shortage_units_hours;
+        proptest::prop_assert!(pooled <= per_host + 1e-6);
+        for (name, d) in &report.details {
+            let short = d.shortage_units_hours;
+            proptest::prop_assert!(pooled <= short + 1e-6, "{name} {short} < pooled {pooled}");
+            if report.strategies[name].migrations == 0 {
+                proptest::prop_assert!(per_host <= short + 1e-6, "{name} {short} < per host {per_host}");
+            }
+        }
+    }
 }
 
 fn root() -> PathBuf {

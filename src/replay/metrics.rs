@@ -69,7 +69,7 @@ impl Tally {
 }
 
 /// Resource-hours (mem in GiB-hours) summed in cost units.
-fn in_units(v: &PerResource<f64>, unit: &PerResource<f64>) -> f64 {
+pub(super) fn in_units(v: &PerResource<f64>, unit: &PerResource<f64>) -> f64 {
     Resource::ALL
         .iter()
         .map(|&r| {

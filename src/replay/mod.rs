@@ -7,7 +7,9 @@
 //! interval is scored against the allocation in force ([`metrics`]), and credit
 //! balances move with that realised usage ([`settle_credits`]).
 
+pub mod bound;
 pub mod credits;
+pub mod fold;
 pub mod metrics;
 pub mod plot;
 pub mod strategy;
@@ -23,6 +25,7 @@ use crate::policy::Policy;
 use crate::problem::Problem;
 use crate::resource::Resource;
 use crate::telemetry::{Series, Telemetry};
+use bound::Bounds;
 use chrono::{DateTime, Duration, Utc};
 pub use credits::{settle_credits, Credits};
 use metrics::{Details, Summary, Tally};
@@ -123,6 +126,8 @@ pub struct Replay {
     /// Interval start times.
     pub times: Vec<i64>,
     pub tallies: Vec<(Kind, Tally)>,
+    /// What no strategy (`pooled`) or no non-migrating one (`per_host`) can beat.
+    pub bounds: Bounds,
     pub band: Band,
     pub unit: crate::resource::PerResource<f64>,
 }
@@ -138,6 +143,9 @@ pub struct Report {
     pub intervals: usize,
     pub strategies: BTreeMap<String, Summary>,
     pub details: BTreeMap<String, Details>,
+    /// Lower bounds on shortage: `pooled` for every strategy, `per_host` for those
+    /// that do not migrate.
+    pub bounds: BTreeMap<String, bound::Summary>,
 }
 
 /// One strategy's simulated world.
@@ -219,6 +227,7 @@ pub fn run(
         instance: focus.clone(),
         ..Band::default()
     };
+    let mut bounds = Bounds::default();
     let bar = forecast::progress_bar(
         times.len() as u64,
         50,
@@ -228,6 +237,7 @@ pub fn run(
         let now = DateTime::from_timestamp(t, 0).expect("interval times are valid");
         let until = (now + step).min(end).timestamp();
         let views = views(telemetry, &policy, opts, &steps, now, until, &mut state);
+        bounds.add(fleet, &views.realised);
         for sim in &mut sims {
             sim.step(telemetry, &policy, &views, now, opts)?;
         }
@@ -245,6 +255,7 @@ pub fn run(
         interval_minutes: opts.interval_minutes,
         times,
         tallies: sims.into_iter().map(|s| (s.kind, s.tally)).collect(),
+        bounds,
         band,
         unit: policy.unit,
     })
@@ -274,6 +285,7 @@ impl Replay {
                 .iter()
                 .map(|(k, t)| (k.name().to_owned(), t.details(&self.unit)))
                 .collect(),
+            bounds: self.bounds.summaries(&self.unit),
         }
     }
 
@@ -284,7 +296,7 @@ impl Replay {
             .iter()
             .map(|(k, t)| (k.name().to_owned(), t.summary(), t.details(&self.unit)))
             .collect();
-        metrics::table(&rows)
+        metrics::table(&rows) + &self.bounds.line(&self.unit)
     }
 }
 

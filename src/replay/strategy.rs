@@ -4,8 +4,9 @@
 //! fleet, so each is priced, planned and applied the same way. They differ only
 //! in the demand they plan for and the solver: autoscaler baselines (`reactive`,
 //! `vpa`) resize towards their estimate within capacity and the disruption
-//! budget; `greedy` and `mip` plan for the forecasts; `oracle` runs the MIP on
-//! the demand that actually arrives, as a lower bound.
+//! budget; `greedy` and `mip` plan for the forecasts; `oracle` runs the MIP, under
+//! the same rules, on the demand that actually arrives: a myopic reference that `mip`
+//! can beat, not a bound (see [`super::bound`] for the bounds).
 
 use crate::forecast::method::{Candidate, Vpa};
 use crate::mip::{relative_gap, SolveError, SolverStats};
@@ -35,7 +36,7 @@ pub enum Kind {
     Greedy,
     /// Chameleon's MIP on the forecasts.
     Mip,
-    /// The MIP on the realised demand: a lower bound.
+    /// The MIP under the same rules on the realised demand: a myopic reference, not a bound.
     Oracle,
 }
 
