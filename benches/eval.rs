@@ -15,7 +15,10 @@
 //! reference's (shortage, slack, changes, memory shortage), summed over fleets, with
 //! bootstrap 90% intervals over fleets, and writes them with every fleet's figures to
 //! `$OUT/eval.json` (default `target/eval`), and the per-fleet ratios to `$OUT/eval.svg`.
-//! `EVAL_SEEDS` and `EVAL_WINDOWS` (how many of each) make it quicker.
+//! `EVAL_MODEL` names a model file (default: the built-in defaults, as
+//! `models/default.toml`); `EVAL_SEEDS` and `EVAL_WINDOWS` (how many of each) make it
+//! quicker. `EVAL_WRITE=fold,overcommit,instances,window_day,seed` writes that one
+//! fleet and its telemetry to `$OUT` (`eval.toml`, `eval.csv`), to replay by hand.
 
 use chameleon::fleet::Fleet;
 use chameleon::import::{self, ImportOptions, Source};
@@ -206,6 +209,17 @@ fn replay_one(all: &[Instance], c: &Config, policy: &Policy) -> Option<Outcome> 
         policy,
     )
     .unwrap();
+    if let Ok(which) = std::env::var("EVAL_WRITE") {
+        let key = format!(
+            "{},{},{},{},{}",
+            c.fold, c.overcommit, c.instances, c.window_day, c.seed
+        );
+        if which == key {
+            let out = PathBuf::from(env_or("OUT", "target/eval".to_owned()));
+            std::fs::write(out.join("eval.csv"), &csv).unwrap();
+            fleet.write_atomic(&out.join("eval.toml")).unwrap();
+        }
+    }
     let opts = Options {
         strategies: STRATEGIES.to_vec(),
         interval_minutes: 15,
@@ -317,6 +331,9 @@ const MEASURES: [Measure; 9] = [
     }),
 ];
 
+/// Which fleets a group of the table pools.
+type Filter = Box<dyn Fn(&Outcome) -> bool>;
+
 #[derive(Serialize)]
 struct Group {
     name: String,
@@ -386,7 +403,8 @@ fn main() {
     }
     let folds = [0u8, 1].map(|f| all.iter().filter(|i| fold(&i.id) == f).count());
     eprintln!("{} instances ({per_set:?}), folds {folds:?}", all.len());
-    let mut policy = Policy::default();
+    let model: Option<PathBuf> = std::env::var_os("EVAL_MODEL").map(PathBuf::from);
+    let mut policy = Policy::load(model.as_deref()).expect("the model file loads");
     policy.solver.time_limit_seconds = 10.0;
     let mut configs = Vec::new();
     for fold in [0u8, 1] {
@@ -419,8 +437,7 @@ fn main() {
         .collect();
     eprintln!();
     let mut groups = Vec::new();
-    let mut names: Vec<(String, Box<dyn Fn(&Outcome) -> bool>)> =
-        vec![("pooled".into(), Box::new(|_| true))];
+    let mut names: Vec<(String, Filter)> = vec![("pooled".into(), Box::new(|_| true))];
     for f in [0u8, 1] {
         names.push((format!("fold {f}"), Box::new(move |o| o.config.fold == f)));
     }

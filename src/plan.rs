@@ -622,11 +622,20 @@ fn forecast_text(p: &Problem, i: usize, d: &Demand, r: Resource) -> String {
         (false, Some(first)) => (first, " this interval"),
         _ => (d.quantile, ""),
     };
-    format!(
+    let mut text = format!(
         "forecast p{q} {value:.3} {}{when} ({})",
         r.unit(),
         method_name(d.method)
-    )
+    );
+    // The evidence rule raised the demand above the forecast (docs/formats.md, "Evidence").
+    if let Some(planned) = inst.demand[r].filter(|&planned| planned > value + 1e-9) {
+        let _ = write!(
+            text,
+            "; usage above the allocation in the last {} min: planned for {planned:.3}",
+            p.policy.forecast.evidence_minutes
+        );
+    }
+    text
 }
 
 fn append_note(text: &mut String, d: &Demand) {

@@ -141,8 +141,19 @@ impl Problem {
     /// With look-ahead, the first interval is provisioned for its own slice of the horizon
     /// and each later one for its slice ([`Demand::by_interval`](crate::forecast::Demand::by_interval)).
     pub fn new(fleet: &Fleet, forecasts: &Forecasts, policy: &Policy) -> Problem {
+        // Evidence beats forecasts: usage just seen above the allocation is planned for.
+        let margin = 1.0 + policy.forecast.evidence_margin;
+        let alloc: HashMap<&str, &crate::fleet::Instance> =
+            fleet.instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let mut p = Self::with_demand(fleet, policy, |id, r| {
-            forecasts.get(id, r).map(|d| d.quantile)
+            let quantile = forecasts.get(id, r).map(|d| d.quantile)?;
+            let key = (id.to_owned(), r);
+            Some(match forecasts.peaks.get(&key) {
+                Some(&peak) if alloc.get(id).is_some_and(|i| peak > i.resource(r).alloc) => {
+                    quantile.max(peak * margin)
+                }
+                _ => quantile,
+            })
         });
         let n = policy.lookahead_intervals.max(1) as usize;
         let seconds = i64::from(policy.interval_minutes) * 60;
@@ -681,6 +692,58 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
             (2.0, 2.0),
             "one step is under the hysteresis minimum"
         );
+    }
+
+    /// An instance seen using more than its allocation plans for that peak plus the margin
+    /// even when its forecast says less; below the allocation the forecast stands.
+    #[test]
+    fn evidence_above_the_allocation_raises_the_demand() {
+        let fleet = Fleet::parse(Path::new("fleet.toml"), FLEET).unwrap();
+        let forecasts = |peak: f64| {
+            let key = ("a".to_owned(), Resource::Cpu);
+            let mut f = Forecasts::default();
+            f.demands.insert(
+                key.clone(),
+                crate::forecast::Demand::fixed(
+                    &[1.0],
+                    1.0,
+                    crate::forecast::Method::Vpa,
+                    String::new(),
+                ),
+            );
+            f.peaks.insert(key, peak);
+            f
+        };
+        let policy = Policy::default();
+        let demand = |peak| {
+            Problem::new(&fleet, &forecasts(peak), &policy).instances[0]
+                .demand
+                .cpu
+        };
+        assert_eq!(demand(3.0), Some(3.0 * 1.15), "3 cores seen, 2 allocated");
+        assert_eq!(demand(1.5), Some(1.0), "below the allocation: the forecast");
+        let mut off = policy.clone();
+        off.forecast.evidence_margin = 0.0;
+        let p = Problem::new(&fleet, &forecasts(3.0), &off);
+        assert_eq!(p.instances[0].demand.cpu, Some(3.0));
+    }
+
+    /// A short instance grows by one step into the one free step of its host, though the
+    /// hysteresis minimum is two steps: the minimum binds shrinks only.
+    #[test]
+    fn a_short_instance_grows_by_less_than_the_hysteresis_minimum() {
+        let text = FLEET
+            .replace("cpu = 8.0", "cpu = 2.25")
+            .replace("changed_at = \"2024-03-07T00:00:00Z\"\n", "");
+        let fleet = Fleet::parse(Path::new("fleet.toml"), &text).unwrap();
+        let mut policy = Policy::default();
+        policy.disruption.max_changes_percent = 100.0;
+        assert_eq!(policy.min_steps(Resource::Cpu), 2.0);
+        let p = Problem::with_demand(&fleet, &policy, |_, r| {
+            Some(if r == Resource::Cpu { 3.0 } else { 0.0 })
+        });
+        let (s, _) = crate::mip::solve(&p, None).unwrap();
+        assert_eq!(s.alloc[0].cpu, 2.25);
     }
 
     #[test]

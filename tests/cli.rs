@@ -311,7 +311,7 @@ fn detailed_exitcode_reports_changes() {
 }
 
 /// Plan and apply every interval until the fleet settles: the fixture needs two rounds
-/// (the golden plan, then two grows), after which `--detailed-exitcode` exits 0 and the
+/// (the golden plan, then four changes), after which `--detailed-exitcode` exits 0 and the
 /// plan it writes has no actions.
 #[test]
 fn detailed_exitcode_is_0_once_the_fleet_has_settled() {
@@ -331,7 +331,7 @@ fn detailed_exitcode_is_0_once_the_fleet_has_settled() {
             assert!(o.status.success(), "{}", stderr(&o));
         }
     }
-    assert_eq!(codes, [(Some(2), 10), (Some(2), 2), (Some(0), 0)]);
+    assert_eq!(codes, [(Some(2), 10), (Some(2), 4), (Some(0), 0)]);
 }
 
 #[test]
@@ -1080,7 +1080,7 @@ fn pool_targets_drive_warm_counts() {
 }
 
 /// `[weights] swap` charges each donor → receiver swap once: a small charge keeps the
-/// golden plan's one swap (its objective, 201.532234, grows by the charge), a prohibitive
+/// golden plan's one swap (its objective, 403.440432, grows by the charge), a prohibitive
 /// one drops it for the best plan without swaps, whose objective lies between the two.
 #[test]
 fn a_fixed_swap_cost_is_charged_per_swap() {
@@ -1102,8 +1102,8 @@ fn a_fixed_swap_cost_is_charged_per_swap() {
         )
     };
     let (swaps, cheap) = objective("0.5");
-    assert_eq!((swaps, cheap), (1, 202.032234));
+    assert_eq!((swaps, cheap), (1, 403.940432));
     let (swaps, prohibitive) = objective("1000.0");
-    assert_eq!((swaps, prohibitive), (0, 338.536337));
-    assert!(cheap < prohibitive && prohibitive < 201.532234 + 1000.0);
+    assert_eq!((swaps, prohibitive), (0, 526.440432));
+    assert!(cheap < prohibitive && prohibitive < 403.440432 + 1000.0);
 }

@@ -212,9 +212,10 @@ fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
         .collect();
     for (i, inst) in p.instances.iter().enumerate() {
         let (d, u) = bounds(p, i);
-        // Hysteresis binds resizes in place; a migrant may resize by any step as it lands.
+        // Hysteresis binds shrinks in place (a grow meets a forecast above the allocation
+        // and has no minimum); a migrant may resize by any step as it lands.
         let stays = host[i] == inst.host;
-        if k[i] < -d || k[i] > u || (stays && k[i] != 0 && k[i].abs() < ms) {
+        if k[i] < -d || k[i] > u || (stays && k[i] < 0 && -k[i] < ms) {
             return false;
         }
         // Nothing shrinks below its forecast, except in place on an over-capacity host.
@@ -864,20 +865,15 @@ fn levels_at(p: &Problem, i: usize, j: usize, prev: &[i64]) -> Vec<i64> {
             0
         }
     };
-    // Never above the whole step that covers the highest forecast of any interval (raised
-    // to the hysteresis minimum): beyond it a resize only adds idle cost.
+    // Never above the whole step that covers the highest forecast of any interval: beyond
+    // it a resize only adds idle cost.
     let top = inst.demand.cpu.map_or(0, |now| {
         let peak = inst.ahead.iter().filter_map(|a| a.cpu).fold(now, f64::max);
-        let want = ((peak - inst.current.cpu) / g).ceil().max(0.0) as i64;
-        if want >= 1 {
-            want.max(ms)
-        } else {
-            0
-        }
+        ((peak - inst.current.cpu) / g).ceil().max(0.0) as i64
     });
     if j == 0 {
         return (-d..=u.min(top))
-            .filter(|&k| k == 0 || (k.abs() >= ms && k >= -first_low))
+            .filter(|&k| k >= 0 || (-k >= ms && k >= -first_low))
             .collect();
     }
     let t = j - 1;
@@ -922,7 +918,7 @@ fn step_ok(
         return None;
     }
     for &i in &changed {
-        if delta[i].abs() < ms {
+        if delta[i] < 0 && -delta[i] < ms {
             return None;
         }
         // Later, within a cool-down (from before the plan, or of a change planned earlier),

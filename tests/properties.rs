@@ -244,7 +244,7 @@ fn problem_of(c: &Case, fleet: &Fleet) -> Problem {
     p
 }
 
-/// The disruption rules a solution must keep: hysteresis (every move is zero or at least
+/// The disruption rules a solution must keep: hysteresis (every shrink is zero or at least
 /// the minimum change), the cool-down (frozen instances stay as they are), the budgets
 /// (changes per host counted where the instance started), and the cell policy.
 fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
@@ -283,11 +283,14 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
     }
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
+            let shrink = (inst.current[r] - s.alloc[i][r]).max(0.0);
             let delta = (s.alloc[i][r] - inst.current[r]).abs();
             let least = p.policy.min_steps(r) * p.policy.granularity[r];
-            // Hysteresis binds resizes in place; a migrant may resize by any step as it lands.
+            // Hysteresis binds shrinks in place; a grow, or a migrant landing, may move by
+            // any step.
             let in_place = s.host[i] == inst.host;
-            if delta > 1e-9 && (inst.frozen || (in_place && delta < least - 1e-9)) {
+            if delta > 1e-9 && (inst.frozen || (in_place && shrink > 1e-9 && shrink < least - 1e-9))
+            {
                 return Err(format!(
                     "{} moved {r} by {delta} (min {least}, frozen {})",
                     inst.id, inst.frozen
@@ -371,7 +374,7 @@ fn check_later(p: &Problem, s: &Solution) -> Result<(), String> {
                         after[r]
                     ));
                 }
-                let delta = (after[r] - before[r]).abs();
+                let delta = (before[r] - after[r]).max(0.0);
                 let least = p.policy.min_steps(r) * p.policy.granularity[r];
                 if delta > 1e-9 && delta < least - 1e-9 {
                     return Err(format!(

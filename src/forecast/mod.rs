@@ -59,6 +59,11 @@ pub struct Settings {
     /// next hour's forecast cannot see, is not caught small by its next burst.
     pub shrink_floor_hours: u32,
     pub shrink_floor_quantile: f64,
+    /// Evidence beats forecasts: an instance whose usage over this many minutes before now
+    /// (0: off) peaked above its allocation plans for at least that peak plus
+    /// `evidence_margin`, whatever its forecast, cool-down and hysteresis say.
+    pub evidence_minutes: u32,
+    pub evidence_margin: f64,
 }
 
 impl Default for Settings {
@@ -75,6 +80,8 @@ impl Default for Settings {
             state: "models/forecast-state.json".into(),
             shrink_floor_hours: 12,
             shrink_floor_quantile: 0.9,
+            evidence_minutes: 15,
+            evidence_margin: 0.15,
         }
     }
 }
@@ -86,6 +93,12 @@ impl Settings {
             return Err(format!(
                 "forecast.quantile {} must be in (0, 1)",
                 self.quantile
+            ));
+        }
+        if !(self.evidence_margin >= 0.0 && self.evidence_margin <= 10.0) {
+            return Err(format!(
+                "forecast.evidence_margin {} must be in [0, 10]",
+                self.evidence_margin
             ));
         }
         if !(self.shrink_floor_quantile > 0.0 && self.shrink_floor_quantile <= 1.0) {
@@ -234,6 +247,8 @@ pub struct Forecasts {
     /// Per series, the `shrink_floor_quantile` of its samples over the last
     /// `shrink_floor_hours` (when that is set): what a shrink must leave it.
     pub floors: BTreeMap<(String, Resource), f64>,
+    /// Per series, the peak of its samples over the last `evidence_minutes` (when set).
+    pub peaks: BTreeMap<(String, Resource), f64>,
 }
 
 impl Forecasts {
@@ -251,6 +266,7 @@ impl Forecasts {
     ) -> Forecasts {
         let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
         let since = (now - Duration::hours(i64::from(settings.shrink_floor_hours))).timestamp();
+        let evidence = (now - Duration::minutes(i64::from(settings.evidence_minutes))).timestamp();
         let keys: Vec<(&Key, &Series)> = telemetry.series.iter().collect();
         let bar = progress(keys.len() as u64);
         // Each window is decoded where it is forecast, so only a few are in memory at once.
@@ -267,6 +283,14 @@ impl Forecasts {
                 let floor = (!recent.is_empty()).then(|| {
                     method::empirical_quantile(&mut recent, settings.shrink_floor_quantile)
                 });
+                let peak = match settings.evidence_minutes {
+                    0 => None,
+                    _ => w
+                        .iter()
+                        .filter(|p| p.0 >= evidence)
+                        .map(|p| p.1)
+                        .reduce(f64::max),
+                };
                 let outcome =
                     series::forecast_key(key, &w, now, settings, state.get(key, settings));
                 let window = Window {
@@ -274,6 +298,7 @@ impl Forecasts {
                     last,
                     samples: w.len(),
                     floor,
+                    peak,
                 };
                 Some((outcome, window))
             })
@@ -291,6 +316,9 @@ impl Forecasts {
             }
             if let Some(floor) = w.floor {
                 out.floors.insert(key.clone(), floor);
+            }
+            if let Some(peak) = w.peak {
+                out.peaks.insert(key.clone(), peak);
             }
             out.record(key, &w, o.demand, o.gaps, o.work);
             entries.extend(o.entry);
@@ -335,6 +363,8 @@ struct Window {
     samples: usize,
     /// The `shrink_floor_quantile` of its last `shrink_floor_hours`, if any.
     floor: Option<f64>,
+    /// The peak of its last `evidence_minutes`, if any.
+    peak: Option<f64>,
 }
 
 /// A progress bar on stderr for long runs, hidden under `CI` or when stderr is not a terminal.
@@ -444,6 +474,32 @@ mod tests {
             f.method_counts(),
             BTreeMap::from([(Method::RecentPeak, 1), (Method::Constant, 1)])
         );
+    }
+
+    #[test]
+    fn peaks_are_the_maximum_of_the_last_evidence_minutes() {
+        let t = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-09T10:40:00Z,a,cpu,9\n\
+             2024-01-09T10:50:00Z,a,cpu,3\n\
+             2024-01-09T10:55:00Z,a,cpu,2\n\
+             2024-01-09T11:00:00Z,a,cpu,1\n",
+        );
+        let now = "2024-01-09T11:05:00Z".parse().unwrap();
+        let peak = |minutes| {
+            let s = Settings {
+                evidence_minutes: minutes,
+                ..Settings::default()
+            };
+            Forecasts::build(&t, now, &s)
+                .peaks
+                .get(&("a".into(), Resource::Cpu))
+                .copied()
+        };
+        assert_eq!(peak(15), Some(3.0), "10:50 to 11:05");
+        assert_eq!(peak(30), Some(9.0));
+        assert_eq!(peak(0), None, "off");
+        assert_eq!(peak(2), None, "no sample in the last 2 minutes");
     }
 
     #[test]

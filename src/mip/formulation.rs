@@ -125,13 +125,15 @@ fn steps(x: f64, g: f64) -> f64 {
 /// How many steps `(down, up)` instance `i` may usefully move in `r`: up to the whole step
 /// that covers its forecast (beyond it, a change only adds idle cost), down never below
 /// the forecast (or the recent peak, [`keep`](crate::problem::InstanceSpec::keep)), except on a host already
-/// over capacity, and a move is at least the hysteresis minimum or nothing.
+/// over capacity, and a shrink is at least the hysteresis minimum or nothing. A grow has no
+/// minimum: it only ever meets a forecast above the allocation, and holding back a step
+/// of it leaves the instance short (docs/formats.md, "Hysteresis").
 fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
     let (ms, (down, up)) = (p.policy.min_steps(r), limits(p, i, r));
     let Some((above, want)) = toward_forecast(p, i, r) else {
         return (down, up);
     };
-    // At most the move that meets the forecast, raised to the hysteresis minimum.
+    // Shrinks: at most the move that meets the forecast, raised to the hysteresis minimum.
     let useful = |limit: f64, want: f64| {
         let span = limit.min(if want >= 1.0 { want.max(ms) } else { 0.0 });
         if span >= ms {
@@ -149,7 +151,7 @@ fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64
         (false, true) => above,
         (false, false) => 0.0,
     };
-    (down, useful(up, want))
+    (down, up.min(want))
 }
 
 /// How many steps `(down, up)` a migrant may usefully resize by as it lands: up to its
@@ -328,7 +330,6 @@ fn caps(p: &Problem, d: &Decisions) -> Caps {
             movers.sort_by(|a, b| b.total_cmp(a));
             let all_movers: f64 = movers.iter().sum();
             let top: f64 = movers.iter().take(migrations).sum();
-            let ms = p.policy.min_steps(r);
             for (k, &i) in residents.iter().enumerate() {
                 let inst = &p.instances[i];
                 let (sd, su) = spans[k];
@@ -342,7 +343,7 @@ fn caps(p: &Problem, d: &Decisions) -> Caps {
                 let room = ((d.room[h][r] - g * sd) / g + 1e-9).floor();
                 let cover = t + ((free + leavers) / g + 1e-9).floor();
                 let cap = su.min(room).min(cover).max(0.0);
-                grow[i][r] = if cap >= ms { cap } else { 0.0 };
+                grow[i][r] = if cap >= 1.0 { cap } else { 0.0 };
                 take[i][r] = t.min(grow[i][r]).max(0.0);
                 host_take[h][r] += take[i][r];
             }
@@ -536,8 +537,8 @@ fn leave_expr(d: &Decisions, i: usize) -> Expression {
 }
 
 /// Any step or migration switches the change indicator on. Under hysteresis (a minimum
-/// move of `ms > 1` steps) a grow or shrink indicator per resource keeps each move at 0 or
-/// at least `ms`, and never both directions at once. A migrant takes no steps here: it
+/// shrink of `ms > 1` steps) a grow or shrink indicator per resource keeps each shrink at 0
+/// or at least `ms`, and never both directions at once. A migrant takes no steps here: it
 /// resizes on landing instead.
 fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let Some(z) = d.change[i] else { return };
@@ -565,7 +566,7 @@ fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
             m.var(format!("shrinks[{id},{r}]"), m.int(0.0, 1.0)),
         );
         m.row(format!("grow_max[{id},{r}]"), constraint!(u <= su * gu));
-        m.row(format!("grow_min[{id},{r}]"), constraint!(u >= ms * gu));
+        m.row(format!("grow_min[{id},{r}]"), constraint!(u >= gu));
         m.row(format!("shrink_max[{id},{r}]"), constraint!(v <= sd * gd));
         m.row(format!("shrink_min[{id},{r}]"), constraint!(v >= ms * gd));
         m.row(

@@ -231,9 +231,9 @@ fn evaluate(p: &Problem, h: usize, on: &[usize], set: &[usize]) -> HostPlan {
             if want < 1.0 {
                 continue;
             }
-            let most = want.max(ms).min(steps(inst.max[r] - cur));
-            let aim = ((first - cur) / g).ceil().clamp(ms, most.max(ms));
-            if most >= ms {
+            let most = want.min(steps(inst.max[r] - cur));
+            let aim = ((first - cur) / g).ceil().clamp(1.0, most.max(1.0));
+            if most >= 1.0 {
                 wants.push((first - cur, k, aim.min(most)));
             }
         }
@@ -268,7 +268,7 @@ fn evaluate(p: &Problem, h: usize, on: &[usize], set: &[usize]) -> HostPlan {
             let bought_steps: f64 = bought[w].iter().map(|b| b.1).sum();
             let from_free = free.min(aim - bought_steps);
             let total = from_free + bought_steps;
-            if total >= ms {
+            if total >= 1.0 {
                 free -= from_free;
                 alloc[k][r] = round6(cur + total * g);
                 for &(d, n) in &bought[w] {

@@ -74,11 +74,7 @@ fn range(p: &Problem, d: &Decisions, i: usize, r: Resource, t: usize) -> (f64, f
     let keep = inst.ahead[t][r].map_or(0.0, |dem| dem.max(inst.floor[r]));
     let below = down.min(steps(inst.current[r] - keep, g).max(d.span[i][r].0));
     let want = toward_forecast(p, i, r).map_or(0.0, |(_, want)| want);
-    let above = up.min(if want >= 1.0 {
-        want.max(p.policy.min_steps(r))
-    } else {
-        0.0
-    });
+    let above = up.min(want);
     (below, above)
 }
 
@@ -181,10 +177,7 @@ fn add_steps(
             format!("grow_max[{id},{r}{tag}]"),
             constraint!(u <= span * gu),
         );
-        m.row(
-            format!("grow_min[{id},{r}{tag}]"),
-            constraint!(u >= ms * gu),
-        );
+        m.row(format!("grow_min[{id},{r}{tag}]"), constraint!(u >= gu));
         m.row(
             format!("shrink_max[{id},{r}{tag}]"),
             constraint!(v <= span * gd),
@@ -644,9 +637,10 @@ mod tests {
         // 60 credits: 30 burnt by the second interval, 30 to pay for two cores then.
         let full = (vec![1.0, 3.0, 3.0, 3.0], vec![3.0, 1.0, 1.0, 1.0]);
         assert_eq!(with(60.0), full);
-        // 59: it pays for what it can (1.5 cores, 22.5 credits), and takes the rest in the
-        // third interval from the room the donor freed.
-        assert_eq!(with(59.0).0, vec![1.0, 2.5, 3.0, 3.0]);
+        // 59: it pays for what it can (1.75 cores, 26.25 of the 29 credits left), and takes
+        // the last step in the third interval from the room the donor freed (a grow has no
+        // hysteresis minimum).
+        assert_eq!(with(59.0).0, vec![1.0, 2.75, 3.0, 3.0]);
         // 30: nothing left after the burn; it waits for the freed room.
         assert_eq!(with(30.0).0, vec![1.0, 1.0, 3.0, 3.0]);
         // With free room, no credits are needed.
