@@ -34,8 +34,10 @@ pub fn evaluate_plans(telemetry: &Telemetry, plans: &[Plan], settings: &Settings
             };
             if let Some((method, yard_parts)) = score_parts(series, t0, horizon, settings, record) {
                 let (actual, naive, scale) = yard_parts;
+                // The recorded telemetry is raw: its seasonal naive is both yardsticks.
                 let yard = Yardstick {
                     naive_mae: mae(&naive, &actual),
+                    raw_naive_mae: mae(&naive, &actual),
                     actual: &actual,
                     scale,
                 };

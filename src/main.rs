@@ -128,11 +128,16 @@ enum Command {
         now: Option<DateTime<Utc>>,
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Backtest every method and the selection on the last `--origins` horizons.
+        /// Backtest every method and the selection at `--origins` origins back from each
+        /// series' end, `--origin-spacing` apart (default: one horizon).
         #[arg(long)]
         evaluate: bool,
         #[arg(long, default_value_t = 4)]
         origins: usize,
+        /// Time between evaluation origins, e.g. `7h` (24 origins then cover a week at
+        /// every hour of the day).
+        #[arg(long, value_parser = parse_minutes)]
+        origin_spacing: Option<u32>,
         /// Forecast horizon, e.g. `1h` or `30m` (default: the model file's).
         #[arg(long, value_parser = parse_minutes)]
         horizon: Option<u32>,
@@ -378,6 +383,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             model,
             evaluate,
             origins,
+            origin_spacing,
             horizon,
             report,
             plans,
@@ -391,6 +397,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("scored the forecasts of {} plans", plans.len());
                 write_report(&r, report.as_deref())
             } else if evaluate {
+                let origins = (origins, origin_spacing.unwrap_or(0));
                 evaluate_forecasts(&t, &settings, origins, now, report.as_deref())
             } else {
                 print_forecasts(&t, &settings, resolve_now(now))
@@ -422,19 +429,23 @@ fn parse_minutes(text: &str) -> Result<u32, String> {
 fn evaluate_forecasts(
     t: &Telemetry,
     settings: &forecast::Settings,
-    origins: usize,
+    (origins, spacing): (usize, u32),
     now: Option<DateTime<Utc>>,
     report: Option<&Path>,
 ) -> Result<ExitCode> {
     let clock = std::time::Instant::now();
-    let r = forecast::evaluate::evaluate(t, settings, origins, now);
+    let r = forecast::evaluate::evaluate(t, settings, origins, spacing, now);
     eprintln!(
-        "evaluated {} series ({} skipped), {} origins of {} min, {:.1}s",
+        "evaluated {} series ({} skipped), {} origins {} min apart, horizon {} min, {:.1}s; \
+         selection rel_geo 90% interval [{:.3}, {:.3}] over series",
         r.series,
         r.skipped,
         origins,
+        r.origin_spacing_minutes,
         settings.horizon_minutes,
-        clock.elapsed().as_secs_f64()
+        clock.elapsed().as_secs_f64(),
+        r.selected_rel_interval.0,
+        r.selected_rel_interval.1
     );
     write_report(&r, report)
 }

@@ -1,9 +1,12 @@
 //! Accuracy feedback: rolling-origin evaluation of every candidate and of the selection.
 //!
-//! For each series and each of the last `origins` horizons, the engine runs as a
-//! planning run would at that origin (selection on the history before it, then a
-//! forecast) and is scored on what followed: MASE against seasonal naive, the
-//! error ratio to seasonal naive on the same window, quantile coverage and bias.
+//! For each series and each of `origins` origins, spaced `spacing` apart back from its
+//! end (consecutive horizons by default; 24 origins 7 hours apart cover a week at every
+//! hour of the day), the engine runs as a planning run would at that origin (selection
+//! on the history before it, then a forecast) and is scored on what followed: MASE
+//! against seasonal naive, the error ratio to seasonal naive on the same window (also
+//! clipped in log, and against seasonal naive on the raw, uncleaned history), quantile
+//! coverage and bias.
 
 use super::backtest::{coverage, mae, mase_scale};
 use super::grid;
@@ -24,6 +27,8 @@ use std::time::Instant;
 struct Score {
     mase: f64,
     rel: f64,
+    /// Against seasonal naive on the raw history (no spike cleaning).
+    rel_raw: f64,
     hits: usize,
     steps: usize,
     error: f64,
@@ -39,6 +44,11 @@ pub struct Metrics {
     pub share_mase_below_1: f64,
     /// Geometric mean over windows of MAE(method) / MAE(seasonal naive).
     pub rel_error_geomean: f64,
+    /// The same with each window's log ratio clipped to ±2, so one near-zero denominator
+    /// cannot move it.
+    pub rel_error_clipped_geomean: f64,
+    /// Against seasonal naive on the raw history, before spike cleaning.
+    pub rel_error_raw_geomean: f64,
     pub share_beats_seasonal_naive: f64,
     /// Share of actuals at or below the quantile forecast.
     pub coverage: f64,
@@ -54,11 +64,16 @@ pub struct Report {
     pub quantile: f64,
     pub horizon_minutes: u32,
     pub origins: usize,
+    /// Minutes between origins.
+    pub origin_spacing_minutes: u32,
     pub series: usize,
     /// Series left out: fallbacks (constant, short) or too little history.
     pub skipped: usize,
     pub methods: BTreeMap<String, Metrics>,
     pub selected: Metrics,
+    /// 90% interval of the selection's `rel_error_geomean`, from 2000 bootstrap resamples of
+    /// the series (each with all its windows).
+    pub selected_rel_interval: (f64, f64),
     /// How often each method was selected.
     pub selected_methods: BTreeMap<String, usize>,
     pub by_instance: BTreeMap<String, Metrics>,
@@ -83,24 +98,31 @@ impl SeriesScores {
     }
 }
 
-/// Evaluates every series at `origins` origins, a horizon apart, the last one a
-/// horizon before `now` (default: each series' end).
+/// Evaluates every series at `origins` origins, `spacing_minutes` apart (0: a horizon),
+/// the last one a horizon before `now` (default: each series' end).
 pub fn evaluate(
     telemetry: &Telemetry,
     settings: &Settings,
     origins: usize,
+    spacing_minutes: u32,
     now: Option<DateTime<Utc>>,
 ) -> Report {
+    let spacing = match spacing_minutes {
+        0 => settings.horizon_minutes,
+        m => m,
+    };
     let keys: Vec<_> = telemetry.series.iter().collect();
     let scored: Vec<Option<SeriesScores>> = keys
         .par_iter()
-        .map(|(_, s)| evaluate_series(s, settings, origins, now))
+        .map(|(_, s)| evaluate_series(s, settings, (origins, spacing), now))
         .collect();
     let scored = keys
         .iter()
         .zip(&scored)
         .map(|((k, _), s)| ((*k).clone(), s.as_ref()));
-    Report::new(settings, origins, scored)
+    let mut report = Report::new(settings, origins, scored);
+    report.origin_spacing_minutes = spacing;
+    report
 }
 
 impl Report {
@@ -115,10 +137,12 @@ impl Report {
             quantile: settings.quantile,
             horizon_minutes: settings.horizon_minutes,
             origins,
+            origin_spacing_minutes: settings.horizon_minutes,
             series: scored.len(),
             skipped: scored.iter().filter(|s| s.1.is_none()).count(),
             methods: BTreeMap::new(),
             selected: Metrics::of(&[]),
+            selected_rel_interval: (1.0, 1.0),
             selected_methods: BTreeMap::new(),
             by_instance: BTreeMap::new(),
             by_resource: BTreeMap::new(),
@@ -158,6 +182,11 @@ impl Report {
             .map(|(m, v)| (m.name().to_owned(), Metrics::of(v)))
             .collect();
         self.selected = Metrics::of(&selected);
+        let per_series: Vec<&[Score]> = scored
+            .iter()
+            .filter_map(|(_, s)| s.map(|s| &s.selected[..]))
+            .collect();
+        self.selected_rel_interval = bootstrap_rel(&per_series);
         self.by_instance = by_instance
             .iter()
             .map(|(k, v)| (k.clone(), Metrics::of(v)))
@@ -171,12 +200,14 @@ impl Report {
     /// A fixed-width table of the per-method and selected metrics.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<16} {:>7} {:>11} {:>10} {:>9} {:>9} {:>8} {:>7} {:>9}\n",
+            "{:<16} {:>7} {:>11} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>9}\n",
             "method",
             "windows",
             "mase_median",
             "mase<1",
             "rel_geo",
+            "rel_clip",
+            "rel_raw",
             "beats_sn",
             "coverage",
             "bias",
@@ -189,12 +220,14 @@ impl Report {
             .chain(std::iter::once((&selected, &self.selected)));
         for (name, m) in rows {
             out += &format!(
-                "{:<16} {:>7} {:>11.3} {:>10.3} {:>9.3} {:>9.3} {:>8.3} {:>7.3} {:>9.1}\n",
+                "{:<16} {:>7} {:>11.3} {:>10.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.3} {:>7.3} {:>9.1}\n",
                 name,
                 m.windows,
                 m.mase_median,
                 m.share_mase_below_1,
                 m.rel_error_geomean,
+                m.rel_error_clipped_geomean,
+                m.rel_error_raw_geomean,
                 m.share_beats_seasonal_naive,
                 m.coverage,
                 m.bias,
@@ -203,6 +236,27 @@ impl Report {
         }
         out
     }
+}
+
+/// 90% interval of the geometric mean relative error, resampling whole series.
+fn bootstrap_rel(series: &[&[Score]]) -> (f64, f64) {
+    if series.is_empty() {
+        return (1.0, 1.0);
+    }
+    let mut rng = crate::rng::SplitMix(0x5EED);
+    let mut draws: Vec<f64> = (0..2000)
+        .map(|_| {
+            let (mut sum, mut n) = (0.0, 0usize);
+            for _ in 0..series.len() {
+                let s = series[rng.below(series.len())];
+                sum += s.iter().map(|w| w.rel.ln()).sum::<f64>();
+                n += s.len();
+            }
+            (sum / n.max(1) as f64).exp()
+        })
+        .collect();
+    draws.sort_by(f64::total_cmp);
+    (draws[100], draws[1899])
 }
 
 impl Metrics {
@@ -223,6 +277,15 @@ impl Metrics {
             share_mase_below_1: share(&|s| s.mase < 1.0),
             rel_error_geomean: (scores.iter().map(|s| s.rel.ln()).sum::<f64>() / n.max(1) as f64)
                 .exp(),
+            rel_error_clipped_geomean: (scores
+                .iter()
+                .map(|s| s.rel.ln().clamp(-2.0, 2.0))
+                .sum::<f64>()
+                / n.max(1) as f64)
+                .exp(),
+            rel_error_raw_geomean: (scores.iter().map(|s| s.rel_raw.ln()).sum::<f64>()
+                / n.max(1) as f64)
+                .exp(),
             share_beats_seasonal_naive: share(&|s| s.rel < 1.0),
             coverage: scores.iter().map(|s| s.hits).sum::<usize>() as f64
                 / scores.iter().map(|s| s.steps).sum::<usize>().max(1) as f64,
@@ -235,7 +298,7 @@ impl Metrics {
 fn evaluate_series(
     series: &Series,
     settings: &Settings,
-    origins: usize,
+    (origins, spacing_minutes): (usize, u32),
     now: Option<DateTime<Utc>>,
 ) -> Option<SeriesScores> {
     let step = series.step_seconds()?;
@@ -243,9 +306,9 @@ fn evaluate_series(
     let y = grid::regularise(&series.window(i64::MIN, end), step).values;
     let ctx = Context::new(settings, step);
     let history = (i64::from(settings.history_days) * 86_400 / step.max(1)) as usize;
+    let spacing = (i64::from(spacing_minutes) * 60 / step.max(1)).max(1) as usize;
     let mut out = SeriesScores::default();
-    for k in 1..=origins {
-        let origin = y.len().checked_sub(k * ctx.horizon)?;
+    for origin in origin_positions(y.len(), ctx.horizon, spacing, origins)? {
         let start = origin.checked_sub(history.min(origin))?;
         evaluate_window(
             &y[start..origin],
@@ -255,6 +318,20 @@ fn evaluate_series(
         )?;
     }
     Some(out)
+}
+
+/// Where the `origins` evaluation windows of a series of `len` samples start, newest first:
+/// the last a horizon before the end, each earlier one `spacing` samples before the next.
+/// `None` when the series is too short for all of them.
+fn origin_positions(
+    len: usize,
+    horizon: usize,
+    spacing: usize,
+    origins: usize,
+) -> Option<Vec<usize>> {
+    (0..origins)
+        .map(|k| len.checked_sub(horizon + k * spacing))
+        .collect()
 }
 
 /// Runs selection and every candidate on `history`, scores them on `actual`.
@@ -277,9 +354,17 @@ fn evaluate_window(
     let selection_seconds = clock.elapsed().as_secs_f64();
     let (paths, seconds) = timed_paths(history, ctx, &selection);
     let naive = paths.get(&Method::SeasonalNaive)?;
+    // Seasonal naive on the raw history: the value one season before each step.
+    let raw_naive: Vec<f64> = (0..actual.len())
+        .map(|h| match raw.len().checked_sub(ctx.season) {
+            Some(at) if ctx.season > 0 => raw[at + h % ctx.season],
+            _ => raw.last().copied().unwrap_or(0.0),
+        })
+        .collect();
     let yard = Yardstick {
         actual,
         naive_mae: mae(&naive.point, actual),
+        raw_naive_mae: mae(&raw_naive, actual),
         scale: mase_scale(
             history,
             if history.len() > ctx.season {
@@ -371,6 +456,8 @@ pub struct Yardstick<'a> {
     pub actual: &'a [f64],
     /// MAE of seasonal naive on the same window.
     pub naive_mae: f64,
+    /// MAE of seasonal naive on the raw (uncleaned) history.
+    pub raw_naive_mae: f64,
     /// The MASE scale of the history before the window.
     pub scale: f64,
 }
@@ -383,6 +470,7 @@ impl Yardstick<'_> {
         Score {
             mase: err / self.scale.max(eps),
             rel: (err + eps) / (self.naive_mae + eps),
+            rel_raw: (err + eps) / (self.raw_naive_mae + eps),
             hits: (coverage(&quantile, self.actual) * self.actual.len() as f64).round() as usize,
             steps: self.actual.len(),
             error: path
@@ -394,5 +482,46 @@ impl Yardstick<'_> {
             actual: self.actual.iter().sum(),
             seconds,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(rel: f64) -> Score {
+        Score {
+            mase: 1.0,
+            rel,
+            rel_raw: rel / 2.0,
+            hits: 1,
+            steps: 1,
+            error: 0.0,
+            actual: 1.0,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_clipped_mean_bounds_each_window_and_the_raw_ratio_has_its_own() {
+        let m = Metrics::of(&[score(4f64.exp()), score((-1f64).exp())]);
+        assert!((m.rel_error_geomean - 1.5f64.exp()).abs() < 1e-9);
+        assert!((m.rel_error_clipped_geomean - 0.5f64.exp()).abs() < 1e-9);
+        assert!((m.rel_error_raw_geomean - 1.5f64.exp() / 2.0).abs() < 1e-9);
+    }
+
+    /// 24 origins 7 hours apart (84 samples of 5 minutes) span a week and start at every
+    /// hour of the day once; too short a series has none.
+    #[test]
+    fn spaced_origins_reach_back_a_week_at_every_hour() {
+        let len = 10 * 288;
+        let at = origin_positions(len, 12, 84, 24).unwrap();
+        assert_eq!(
+            (at[0], at[1], at[23]),
+            (len - 12, len - 96, len - 12 - 23 * 84)
+        );
+        let hours: std::collections::BTreeSet<usize> = at.iter().map(|&o| o / 12 % 24).collect();
+        assert_eq!(hours.len(), 24);
+        assert_eq!(origin_positions(100, 12, 84, 24), None);
     }
 }
