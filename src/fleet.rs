@@ -185,6 +185,7 @@ impl Fleet {
     fn validate(&self) -> Result<(), (Entry, String)> {
         let mut seen = BTreeSet::new();
         for (k, h) in self.hosts.iter().enumerate() {
+            crate::id::check(&h.id).map_err(|m| (Entry::Host(k, "id"), format!("host {m}")))?;
             if !seen.insert(h.id.as_str()) {
                 return Err((
                     Entry::Host(k, "id"),
@@ -204,6 +205,8 @@ impl Fleet {
         let hosts = seen;
         let mut seen = BTreeSet::new();
         for (k, i) in self.instances.iter().enumerate() {
+            crate::id::check(&i.id)
+                .map_err(|m| (Entry::Instance(k, "id"), format!("instance {m}")))?;
             if !seen.insert(i.id.as_str()) {
                 return Err((
                     Entry::Instance(k, "id"),
@@ -220,7 +223,9 @@ impl Fleet {
         }
         let mut seen = BTreeSet::new();
         for (k, p) in self.pools.iter().enumerate() {
-            let problem = if !seen.insert(p.id.as_str()) {
+            let problem = if let Err(m) = crate::id::check(&p.id) {
+                Some(("id", format!("pool {m}")))
+            } else if !seen.insert(p.id.as_str()) {
                 Some(("id", format!("duplicate pool id `{}`", p.id)))
             } else if !hosts.contains(p.host.as_str()) {
                 Some((

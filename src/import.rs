@@ -105,6 +105,9 @@ pub fn import(
     }
     let mut seen = std::collections::BTreeMap::new();
     for path in paths {
+        crate::id::check(&instance_name(path)).map_err(|m| {
+            ImportError::Options(format!("{}: its name is the instance {m}", path.display()))
+        })?;
         if let Some(other) = seen.insert(instance_name(path), path) {
             return Err(ImportError::Options(format!(
                 "{} and {} would both become instance `{}`",

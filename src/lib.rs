@@ -13,6 +13,7 @@ pub mod file;
 pub mod fleet;
 pub mod forecast;
 pub mod greedy;
+pub mod id;
 pub mod import;
 pub mod ledger;
 pub mod lock;

@@ -640,6 +640,7 @@ impl Rows {
         self.part.stats.rows += 1;
         let same = |((id, r), _): &(Key, Series)| id == row.instance && *r == row.resource;
         if !self.open.as_ref().is_some_and(same) {
+            crate::id::check(row.instance).map_err(|m| (line, format!("instance {m}")))?;
             if let Some((key, series)) = self.open.take() {
                 file(&mut self.part.series, &mut self.part.stats, key, series);
             }
@@ -1173,7 +1174,7 @@ mod tests {
             );
         }
         // A line longer than the buffer.
-        let long = format!("2024-01-01T00:00:00Z,{},cpu,1\n", "i".repeat(3 << 20));
+        let long = format!("2024-01-01T00:00:00Z,i,cpu,{}1\n", "0".repeat(3 << 20));
         let part = Part::read(long.as_bytes(), false).unwrap();
         assert_eq!((part.stats.rows, part.lines), (1, 1));
         // Plain CRLF lines keep their own numbers.

@@ -539,6 +539,11 @@ fn malformed_csv_nan_negative_and_unknown_instance() {
             "2024-03-04T00:00:00Z,ghost,cpu,1\n",
             "unknown instance `ghost`",
         ),
+        (
+            "2024-03-04T00:00:00Z,58,cpu,",
+            "2024-03-04T00:00:00Z,/etc/cgroup,cpu,1\n",
+            "instance id `/etc/cgroup` has `/`",
+        ),
     ];
     for (prefix, bad_line, what) in cases {
         let dir = workspace();
@@ -550,6 +555,49 @@ fn malformed_csv_nan_negative_and_unknown_instance() {
         std::fs::write(&csv, format!("{}{bad_line}{}", &text[..at], &text[end..])).unwrap();
         plan_fails(dir.path(), &format!("telemetry.csv:{line}:"), what);
     }
+}
+
+/// The three path escapes an outside review found, refused where the ids enter: a sibling
+/// cgroup, a path outside the root, an absolute path; and ids a command would take as an
+/// option or a placeholder.
+#[test]
+fn ids_that_could_escape_a_path_are_refused_at_load() {
+    for (bad, what) in [
+        ("../system.slice", "instance id `../system.slice` has `/`"),
+        ("../outside/vm58", "instance id `../outside/vm58` has `/`"),
+        ("/sys/fs/cgroup/vm58", "has `/`"),
+        ("-rf", "must start with a letter, a digit or `_`"),
+        ("id{to}", "has `{`"),
+    ] {
+        let dir = workspace();
+        let fleet = dir.path().join("fleet.toml");
+        let line = line_of(&fleet, "id = \"58\"");
+        edit(&fleet, "id = \"58\"", &format!("id = \"{bad}\""));
+        plan_fails(dir.path(), &format!("fleet.toml:{line}:"), what);
+    }
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    let line = line_of(&fleet, "id = \"h0\"");
+    edit(&fleet, "id = \"h0\"", "id = \"h0\\n\"");
+    plan_fails(
+        dir.path(),
+        &format!("fleet.toml:{line}:"),
+        "host id `h0\\n` has `\\n`",
+    );
+    // An importer takes the id from the file name.
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("-rf.csv"),
+        "timestamp,value\n2024-01-01 00:00:00,1\n",
+    )
+    .unwrap();
+    let o = chameleon(
+        dir.path(),
+        &[
+            "import", "nab", "--cores", "2", "--out", "t.csv", "--", "-rf.csv",
+        ],
+    );
+    assert_fails(&o, "-rf.csv", "must start with a letter");
 }
 
 #[test]

@@ -50,17 +50,31 @@ impl Cgroup {
         })
     }
 
-    /// The group directory of `instance` for a controller (`cpu` or `memory`).
-    fn group(&self, controller: &str, instance: &str) -> PathBuf {
-        match self.version {
+    /// The group directory of `instance` for a controller (`cpu` or `memory`): always a
+    /// direct child of the root (v2) or of the controller's directory (v1). Ids are checked
+    /// where they enter; an id that would still leave the root is refused here too.
+    fn group(&self, controller: &str, instance: &str) -> Result<PathBuf, BackendError> {
+        let mut parts = Path::new(instance).components();
+        let single = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        );
+        if !single || crate::id::check(instance).is_err() {
+            return Err(BackendError::Failed(format!(
+                "{}: refusing instance id `{}`: its group would not be a direct child of the root",
+                self.root.display(),
+                instance.escape_default()
+            )));
+        }
+        Ok(match self.version {
             Version::V2 => self.root.join(instance),
             Version::V1 => self.root.join(controller).join(instance),
-        }
+        })
     }
 
     /// Creates the group if needed (v2: enabling the cpu and memory controllers first).
     fn ensure(&self, controller: &str, instance: &str) -> Result<PathBuf, BackendError> {
-        let dir = self.group(controller, instance);
+        let dir = self.group(controller, instance)?;
         if !dir.is_dir() {
             if self.version == Version::V2 {
                 let control = self.root.join("cgroup.subtree_control");
@@ -78,7 +92,7 @@ impl Cgroup {
     pub fn read(&self, instance: &str, resource: Resource) -> Result<f64, BackendError> {
         match (resource, self.version) {
             (Resource::Cpu, Version::V2) => {
-                let text = read(&self.group("cpu", instance).join("cpu.max"))?;
+                let text = read(&self.group("cpu", instance)?.join("cpu.max"))?;
                 let mut parts = text.split_whitespace();
                 let (quota, period) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 if quota == "max" {
@@ -87,7 +101,7 @@ impl Cgroup {
                 Ok(number(quota, "cpu.max")? / number(period, "cpu.max")?)
             }
             (Resource::Cpu, Version::V1) => {
-                let dir = self.group("cpu", instance);
+                let dir = self.group("cpu", instance)?;
                 let quota = number(&read(&dir.join("cpu.cfs_quota_us"))?, "cpu.cfs_quota_us")?;
                 if quota < 0.0 {
                     return Ok(f64::INFINITY);
@@ -95,7 +109,7 @@ impl Cgroup {
                 Ok(quota / number(&read(&dir.join("cpu.cfs_period_us"))?, "cpu.cfs_period_us")?)
             }
             (Resource::Mem, _) => {
-                let text = read(&self.group("memory", instance).join(self.mem_file()))?;
+                let text = read(&self.group("memory", instance)?.join(self.mem_file()))?;
                 if text == "max" {
                     return Ok(f64::INFINITY);
                 }
@@ -118,7 +132,7 @@ impl Cgroup {
             Version::V2 => "memory.current",
             Version::V1 => "memory.usage_in_bytes",
         };
-        let path = self.group("memory", instance).join(file);
+        let path = self.group("memory", instance)?.join(file);
         number(&read(&path)?, file)
     }
 
@@ -187,7 +201,7 @@ impl Backend for Cgroup {
             Effect::Applied => Ok(()),
             _ => Err(BackendError::Failed(format!(
                 "{}: wrote {resource} {to} for `{instance}` but read back {seen}",
-                self.group("cpu", instance).display()
+                self.group("cpu", instance)?.display()
             ))),
         }
     }
@@ -210,7 +224,7 @@ impl Backend for Cgroup {
                     "memory"
                 },
                 instance,
-            )
+            )?
             .is_dir()
         {
             return Ok(Effect::NotApplied);
@@ -363,6 +377,30 @@ mod tests {
         );
         b.apply(&resize(Resource::Mem, 1.0, 256.0), cx()).unwrap();
         assert_eq!(b.read("vm1", Resource::Mem).unwrap(), 256.0);
+    }
+
+    /// Defence in depth: ids are checked where they enter, and the backend still refuses
+    /// any id whose group would not be a direct child of its root.
+    #[test]
+    fn ids_that_would_leave_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        fake_v2(&root);
+        let mut b = Cgroup::detect(&root).unwrap();
+        for id in ["../outside", "/abs", "..", "a/b", "-x"] {
+            let op = Op::Resize {
+                instance: id.into(),
+                resource: Resource::Cpu,
+                from: 1.0,
+                to: 0.5,
+            };
+            let e = b.apply(&op, cx()).unwrap_err().to_string();
+            assert!(e.contains("refusing instance id"), "{id}: {e}");
+            assert!(b.observe(&op, cx()).is_err(), "{id}");
+        }
+        let outside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(outside.len(), 1, "only the root itself: {outside:?}");
     }
 
     #[test]

@@ -270,12 +270,38 @@ fn expand(template: &Argv, op: &Op, cx: Context) -> Vec<String> {
     template
         .words()
         .into_iter()
-        .map(|word| {
-            values.iter().fold(word.to_owned(), |w, (k, v)| {
-                w.replace(&format!("{{{k}}}"), v)
-            })
-        })
+        .map(|word| substitute(word, &values))
         .collect()
+}
+
+/// `word` with each `{name}` of `values` replaced, in one pass over the template: a
+/// substituted value is never searched again, so an id holding `{to}` stays as it is.
+fn substitute(word: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let known = after.find('}').and_then(|len| {
+            let name = &after[..len];
+            values
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (v, len))
+        });
+        match known {
+            Some((value, len)) => {
+                out.push_str(value);
+                rest = &after[len + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Backend for Exec {
@@ -449,5 +475,15 @@ mod tests {
             to: 3,
         };
         assert!(b.apply(&other, cx).is_err(), "`test batch = web` exits 1");
+    }
+
+    #[test]
+    fn placeholders_are_substituted_once_never_inside_values() {
+        let values = [("instance", "id{to}".to_owned()), ("to", "2.75".to_owned())];
+        assert_eq!(
+            substitute("--name={instance} --cpu={to} {\"k\":{to}}", &values),
+            "--name=id{to} --cpu=2.75 {\"k\":2.75}"
+        );
+        assert_eq!(substitute("{unknown} {", &values), "{unknown} {");
     }
 }
