@@ -158,7 +158,7 @@ pub struct Fleet {
 impl Fleet {
     /// Reads and validates a fleet file.
     pub fn read(path: &Path) -> Result<Fleet, FleetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io {
+        let text = crate::file::read_text(path).map_err(|source| FleetError::Io {
             path: path.to_owned(),
             source,
         })?;

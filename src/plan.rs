@@ -369,7 +369,7 @@ impl Plan {
 
     /// Reads a plan file (without verifying it).
     pub fn read(path: &Path) -> Result<Plan, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Io {
+        let text = crate::file::read_text(path).map_err(|source| PlanError::Io {
             path: path.to_owned(),
             source,
         })?;

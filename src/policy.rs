@@ -139,7 +139,7 @@ pub const DEFAULT: &str = include_str!("../models/default.toml");
 impl Policy {
     /// Reads and validates a planning model file.
     pub fn read(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let text = crate::file::read_text(path).map_err(|source| PolicyError::Io {
             path: path.to_owned(),
             source,
         })?;

@@ -29,7 +29,7 @@ pub enum PoolError {
 
 /// Warm-instance targets by pool id, e.g. `web = 3`.
 pub fn read_targets(path: &Path, fleet: &Fleet) -> Result<BTreeMap<String, u32>, PoolError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PoolError::Io {
+    let text = crate::file::read_text(path).map_err(|source| PoolError::Io {
         path: path.to_owned(),
         source,
     })?;

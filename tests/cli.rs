@@ -600,6 +600,42 @@ fn ids_that_could_escape_a_path_are_refused_at_load() {
     assert_fails(&o, "-rf.csv", "must start with a letter");
 }
 
+/// A reader that goes away (`chameleon show plan | head -1`) ends the command quietly:
+/// no panic about a broken pipe.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let golden = root().join("tests/golden/fixture.plan.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chameleon"))
+        .args(["show", golden.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stderr(&o), "", "{:?}", o.status);
+}
+
+/// Errors say each cause once, and a file that is not UTF-8 names the line.
+#[test]
+fn errors_name_their_cause_once_and_the_line_of_bad_bytes() {
+    let dir = workspace();
+    let o = run_plan(dir.path(), NOW, &["--model", "nope.toml"]);
+    assert_eq!(
+        stderr(&o).matches("No such file or directory").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        b"interval_minutes = 15\n# \xff\n",
+    )
+    .unwrap();
+    let o = run_plan(dir.path(), NOW, &["--model", "bad.toml"]);
+    assert_fails(&o, "bad.toml: line 2", "not valid UTF-8");
+}
+
 #[test]
 fn stale_telemetry_is_an_error() {
     let dir = workspace();

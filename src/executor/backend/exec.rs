@@ -83,7 +83,7 @@ pub struct Exec {
 impl Exec {
     /// Reads and checks a template file.
     pub fn read(path: &Path) -> Result<Exec, BackendError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BackendError::Io {
+        let text = crate::file::read_text(path).map_err(|source| BackendError::Io {
             path: path.to_owned(),
             source,
         })?;
