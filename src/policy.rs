@@ -200,6 +200,7 @@ impl Policy {
             }
         }
         let w = &self.weights;
+        // Finite, and small enough that HiGHS can still price a plan with them.
         let weights = [
             ("shortfall", w.shortfall),
             ("change", w.change),
@@ -208,11 +209,11 @@ impl Policy {
             ("migration_per_gib", w.migration_per_gib),
             ("idle", w.idle),
         ];
-        if let Some((key, v)) = weights.into_iter().find(|(_, v)| !non_negative(*v)) {
-            return Err((
-                key,
-                format!("weights.{key} = {v} must be a finite number >= 0"),
-            ));
+        if let Some((key, v)) = weights
+            .into_iter()
+            .find(|(_, v)| !(non_negative(*v) && *v <= 1e9))
+        {
+            return Err((key, format!("weights.{key} = {v} must be from 0 to 1e9")));
         }
         if !(w.cross_cell_factor.is_finite() && w.cross_cell_factor >= 1.0) {
             let v = w.cross_cell_factor;
@@ -222,10 +223,24 @@ impl Policy {
             ));
         }
         let s = &self.solver;
-        if !positive(s.time_limit_seconds) || !non_negative(s.relative_gap) || s.threads == 0 {
-            let message =
-                "solver: time_limit_seconds must be > 0, relative_gap >= 0 and threads >= 1";
-            return Err(("[solver]", message.into()));
+        if !(positive(s.time_limit_seconds) && s.time_limit_seconds <= 86_400.0) {
+            let v = s.time_limit_seconds;
+            let m = format!("solver.time_limit_seconds = {v} must be > 0 and at most 86400");
+            return Err(("time_limit_seconds", m));
+        }
+        if !(non_negative(s.relative_gap) && s.relative_gap <= 1.0) {
+            let v = s.relative_gap;
+            return Err((
+                "relative_gap",
+                format!("solver.relative_gap = {v} must be from 0 to 1"),
+            ));
+        }
+        if !(1..=256).contains(&s.threads) {
+            let v = s.threads;
+            return Err((
+                "threads",
+                format!("solver.threads = {v} must be from 1 to 256"),
+            ));
         }
         let pct = self.disruption.max_changes_percent;
         if !(pct.is_finite() && (0.0..=100.0).contains(&pct)) {
@@ -234,12 +249,14 @@ impl Policy {
                 format!("max_changes_percent = {pct} must be a number from 0 to 100"),
             ));
         }
-        self.forecast.validate().map_err(|m| ("[forecast]", m))?;
-        if self.interval_minutes == 0 || self.plan_ttl_minutes == 0 {
-            return Err((
-                "interval_minutes",
-                "interval and ttl must be > 0 minutes".into(),
-            ));
+        self.forecast.validate()?;
+        for (key, v) in [
+            ("interval_minutes", self.interval_minutes),
+            ("plan_ttl_minutes", self.plan_ttl_minutes),
+        ] {
+            if !(1..=7 * 1440).contains(&v) {
+                return Err((key, format!("{key} = {v} must be from 1 to 10080 (a week)")));
+            }
         }
         self.check_lookahead()
             .map_err(|m| ("lookahead_intervals", m))?;
@@ -320,7 +337,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("m.toml:") && e.contains("quantile 1.5"),
+            e.starts_with("m.toml:31:") && e.contains("quantile = 1.5"),
             "{e}"
         );
         let text = DEFAULT.replace("threads = 1", "threads = \"many\"");
@@ -342,8 +359,8 @@ mod tests {
             (
                 "time_limit_seconds = 30.0",
                 "time_limit_seconds = -1.0",
-                "[solver]",
-                "time_limit_seconds must be > 0",
+                "time_limit_seconds",
+                "time_limit_seconds = -1 must be > 0",
             ),
             (
                 "cpu = 60.0",
@@ -360,8 +377,8 @@ mod tests {
             (
                 "shrink_floor_quantile = 0.9",
                 "shrink_floor_quantile = 1.5",
-                "[forecast]",
-                "shrink_floor_quantile 1.5 must be in (0, 1]",
+                "shrink_floor_quantile",
+                "shrink_floor_quantile = 1.5 must be in (0, 1]",
             ),
         ];
         for (from, to, key, what) in cases {

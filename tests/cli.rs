@@ -867,6 +867,76 @@ fn malformed_model_file_names_file_and_line() {
     assert_fails(&o, &format!("bad.toml:{line}:"), "invalid table header");
 }
 
+/// Numbers that once aborted, panicked, hung or reached HiGHS are refused at load, with the
+/// line of the key.
+#[test]
+fn out_of_range_model_settings_name_the_line_and_key() {
+    let dir = workspace();
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    for (from, to, what) in [
+        (
+            "horizon_minutes = 60 ",
+            "horizon_minutes = 4294967295 ",
+            "horizon_minutes",
+        ),
+        (
+            "history_days = 7 ",
+            "history_days = 100000000 ",
+            "history_days",
+        ),
+        (
+            "shrink_floor_hours = 12 ",
+            "shrink_floor_hours = 4294967295 ",
+            "shrink_floor_hours",
+        ),
+        ("origins = 6 ", "origins = 9223372036854775807 ", "origins"),
+        ("threads = 1 ", "threads = 4294967295 ", "threads"),
+        (
+            "shortfall = 100.0 ",
+            "shortfall = 1e308 ",
+            "weights.shortfall",
+        ),
+        (
+            "interval_minutes = 15",
+            "interval_minutes = 4000000000",
+            "interval_minutes",
+        ),
+    ] {
+        assert!(model.contains(from), "{from}");
+        let text = model.replacen(from, to, 1);
+        let line = 1 + text
+            .lines()
+            .position(|l| l.starts_with(to.trim_end()))
+            .unwrap();
+        std::fs::write(dir.path().join("m.toml"), text).unwrap();
+        let o = run_plan(dir.path(), NOW, &["--model", "m.toml"]);
+        assert_fails(&o, &format!("m.toml:{line}:"), what);
+    }
+    // The exec backend's timeout, checked before anything runs.
+    std::fs::write(
+        dir.path().join("exec.toml"),
+        "# hypervisor\ntimeout_secs = 1e19\n[resize.cpu]\napply = \"true\"\n",
+    )
+    .unwrap();
+    let path = plan(dir.path(), &[]);
+    let o = chameleon(
+        dir.path(),
+        &[
+            "apply",
+            path.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+            "--backend",
+            "exec",
+            "--exec-config",
+            "exec.toml",
+        ],
+    );
+    assert_fails(&o, "exec.toml:2", "at most 86400");
+}
+
 #[test]
 fn malformed_plan_file_names_file_and_line() {
     let dir = workspace();

@@ -87,37 +87,64 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Checks the ranges serde cannot express.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.quantile > 0.0 && self.quantile < 1.0) {
-            return Err(format!(
-                "forecast.quantile {} must be in (0, 1)",
-                self.quantile
-            ));
+    /// Checks the ranges serde cannot express; the error names the key at fault.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let fractions = [
+            ("quantile", self.quantile, 0.0, 1.0, "in (0, 1)"),
+            (
+                "shrink_floor_quantile",
+                self.shrink_floor_quantile,
+                0.0,
+                1.0 + 1e-12,
+                "in (0, 1]",
+            ),
+        ];
+        for (key, v, lo, hi, range) in fractions {
+            if !(v > lo && v < hi) {
+                return Err((key, format!("forecast.{key} = {v} must be {range}")));
+            }
         }
         if !(self.evidence_margin >= 0.0 && self.evidence_margin <= 10.0) {
-            return Err(format!(
-                "forecast.evidence_margin {} must be in [0, 10]",
-                self.evidence_margin
+            let v = self.evidence_margin;
+            return Err((
+                "evidence_margin",
+                format!("forecast.evidence_margin = {v} must be in [0, 10]"),
             ));
         }
-        if !(self.shrink_floor_quantile > 0.0 && self.shrink_floor_quantile <= 1.0) {
-            return Err(format!(
-                "forecast.shrink_floor_quantile {} must be in (0, 1]",
-                self.shrink_floor_quantile
-            ));
-        }
-        let zero = [
-            ("horizon_minutes", self.horizon_minutes),
-            ("season_minutes", self.season_minutes),
-            ("history_days", self.history_days),
-            ("origin_spacing_minutes", self.origin_spacing_minutes),
-            ("fit_step_minutes", self.fit_step_minutes),
+        // (key, value, least, most): a week of horizon, a year of history, and so on;
+        // beyond these a run would allocate or loop for nothing.
+        let week = 7 * 1440;
+        let counts = [
+            ("horizon_minutes", self.horizon_minutes, 1, week),
+            ("season_minutes", self.season_minutes, 1, 4 * week),
+            ("history_days", self.history_days, 1, 366),
+            (
+                "origin_spacing_minutes",
+                self.origin_spacing_minutes,
+                1,
+                week,
+            ),
+            ("fit_step_minutes", self.fit_step_minutes, 1, 1440),
+            ("reselect_hours", self.reselect_hours, 0, 366 * 24),
+            ("shrink_floor_hours", self.shrink_floor_hours, 0, 366 * 24),
+            ("evidence_minutes", self.evidence_minutes, 0, 1440),
         ];
-        match zero.iter().find(|(_, v)| *v == 0) {
-            Some((name, _)) => Err(format!("forecast.{name} must be positive")),
-            None => Ok(()),
+        for (key, v, lo, hi) in counts {
+            if v < lo || v > hi {
+                return Err((
+                    key,
+                    format!("forecast.{key} = {v} must be from {lo} to {hi}"),
+                ));
+            }
         }
+        if self.origins > 1000 {
+            let v = self.origins;
+            return Err((
+                "origins",
+                format!("forecast.origins = {v} must be from 0 to 1000"),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -98,11 +98,15 @@ impl Exec {
                 e.message().trim().to_owned(),
             )
         })?;
-        if !(file.timeout_secs > 0.0 && file.timeout_secs.is_finite()) {
+        if !(file.timeout_secs > 0.0 && file.timeout_secs <= 86_400.0) {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("timeout_secs"))
+                .map_or(0, |n| n + 1);
             return Err(config(
-                0,
+                line,
                 format!(
-                    "timeout_secs {} must be a positive number",
+                    "timeout_secs = {} must be more than 0 and at most 86400 (a day)",
                     file.timeout_secs
                 ),
             ));
