@@ -4,7 +4,7 @@
 //! make a bad input's error point at the right place.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The 1-based line of a byte offset in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
@@ -30,8 +30,20 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The file `path` names, through any symlinks, when it exists; `path` itself otherwise.
+/// Locks, ledgers and temp files are derived from it, so that a fleet reached through a
+/// link and through its real name is one fleet.
+pub fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
 /// Replaces `path` with `bytes` so that readers see the old or the new file, never a mix.
+/// A symlink stays a symlink (the file it names is replaced), and the file keeps its
+/// permissions and, where the process may set them, its owner and group.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let real = real_path(path);
+    let path = real.as_path();
+    let before = std::fs::metadata(path).ok();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -42,6 +54,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        if let Some(meta) = &before {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                // Only root may give a file away; elsewhere the writer's ids are all it has.
+                let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+            }
+        }
         std::fs::rename(&tmp, path)?;
         std::fs::File::open(dir)?.sync_all()
     })();

@@ -123,9 +123,10 @@ fn credits(micro: i64) -> f64 {
 }
 
 impl Ledger {
-    /// The default database of a fleet file: `fleet.toml` → `fleet.ledger.sqlite`.
+    /// The default database of a fleet file: `fleet.toml` → `fleet.ledger.sqlite`, beside
+    /// the real file when `fleet` is a symlink.
     pub fn default_path(fleet: &Path) -> PathBuf {
-        fleet.with_extension("ledger.sqlite")
+        crate::file::real_path(fleet).with_extension("ledger.sqlite")
     }
 
     /// Opens the database, creating it if it does not exist, and checks its integrity.

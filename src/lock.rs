@@ -34,9 +34,10 @@ pub struct FleetLock {
 }
 
 impl FleetLock {
-    /// The lock file of a fleet file: `fleet.toml` → `fleet.toml.lock`.
+    /// The lock file of a fleet file: `fleet.toml` → `fleet.toml.lock`, beside the real
+    /// file when `fleet` is a symlink.
     pub fn path_for(fleet: &Path) -> PathBuf {
-        let mut name = fleet.as_os_str().to_owned();
+        let mut name = crate::file::real_path(fleet).into_os_string();
         name.push(".lock");
         PathBuf::from(name)
     }

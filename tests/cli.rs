@@ -380,6 +380,44 @@ fn skip_action(path: &Path, id: &str) {
 
 /// Skipping a05 (58's cpu shrink) skips what waits for its room: the migration a01 of 306
 /// to h0, 306's grow a03 and a09, and, through a01, a10; the rest is applied.
+/// A fleet reached through a symlink and through its real name is one fleet: one lock,
+/// one ledger, and the plan applied through the link is already applied through the
+/// real name. The link stays a link, and the file keeps its mode.
+#[test]
+fn a_fleet_reached_through_a_symlink_is_one_fleet() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workspace();
+    let (real, link) = (dir.path().join("fleet.toml"), dir.path().join("link.toml"));
+    std::os::unix::fs::symlink("fleet.toml", &link).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let path = plan(dir.path(), &[]);
+    let p = path.to_str().unwrap();
+    let o = chameleon(
+        dir.path(),
+        &["apply", p, "--fleet", "link.toml", "--now", LATER],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o440);
+    assert!(std::fs::read_to_string(&real)
+        .unwrap()
+        .contains("last_plan"));
+    let again = apply(dir.path(), &path, LATER);
+    assert!(
+        again.status.success() && stdout(&again).contains("already applied"),
+        "{}{}",
+        stdout(&again),
+        stderr(&again)
+    );
+    for derived in ["link.toml.lock", "link.ledger.sqlite"] {
+        assert!(!dir.path().join(derived).exists(), "{derived} exists");
+    }
+}
+
 #[test]
 fn skip_is_honoured_and_dependants_are_skipped() {
     let dir = workspace();
