@@ -129,15 +129,41 @@ impl Ledger {
         crate::file::real_path(fleet).with_extension("ledger.sqlite")
     }
 
-    /// Opens the database, creating it if it does not exist, and checks its integrity.
+    /// Opens the database, creating it if it does not exist, and checks its integrity. An
+    /// existing file that is not a ledger (empty, or another database) is an error: only a
+    /// missing file is started afresh, so no history is ever silently replaced.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        if !path.exists() {
+            Self::create(path)?;
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| sqlite(path, e))?;
         let ledger = Ledger {
             conn,
             path: path.to_owned(),
         };
         ledger.check_integrity()?;
         Ok(ledger)
+    }
+
+    /// Creates a new database with the schema beside `path` and renames it into place, so a
+    /// crash leaves either no ledger or a whole one, never an empty file.
+    fn create(path: &Path) -> Result<(), LedgerError> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".new");
+        let tmp = PathBuf::from(name);
+        let _ = std::fs::remove_file(&tmp);
+        let conn = Connection::open(&tmp).map_err(|e| sqlite(&tmp, e))?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .map_err(|e| sqlite(&tmp, e))?;
+        conn.close().map_err(|(_, e)| sqlite(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| LedgerError::Corrupt {
+            path: path.to_owned(),
+            message: format!("cannot put the new ledger in place: {e}"),
+        })
     }
 
     /// Opens an existing database (for reading), checking its integrity.
@@ -187,10 +213,29 @@ impl Ledger {
         sqlite(&self.path, e)
     }
 
-    /// Creates the schema in a new file; checks page integrity, the schema version and that
-    /// every balance equals the sum of its entries in an existing one.
+    /// Checks page integrity, that the file holds a ledger of this schema version, and that
+    /// every balance equals the sum of its entries.
     fn check_integrity(&self) -> Result<(), LedgerError> {
         let c = &self.conn;
+        // Read only until the file is known to be a ledger: a foreign file stays untouched.
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.sqlite_error(e))?;
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| self.sqlite_error(e))?;
+        match (version, tables) {
+            (SCHEMA_VERSION, _) => {}
+            (0, 0) => {
+                return Err(self.corrupt(
+                    "the file exists but holds no ledger (empty, or never written); \
+                     move it away to start a new ledger",
+                ))
+            }
+            (v, _) => {
+                return Err(self.corrupt(format!("schema version {v}, expected {SCHEMA_VERSION}")))
+            }
+        }
         c.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )
@@ -201,21 +246,7 @@ impl Ledger {
         if check != "ok" {
             return Err(self.corrupt(format!("integrity check: {check}")));
         }
-        let version: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.sqlite_error(e))?;
-        let tables: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(|e| self.sqlite_error(e))?;
-        match (version, tables) {
-            (0, 0) => c
-                .execute_batch(&format!(
-                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(|e| self.sqlite_error(e)),
-            (SCHEMA_VERSION, _) => self.check_balances(),
-            (v, _) => Err(self.corrupt(format!("schema version {v}, expected {SCHEMA_VERSION}"))),
-        }
+        self.check_balances()
     }
 
     /// Every balance equals the sum of its entries and lies within 0 and the cap.
@@ -543,6 +574,34 @@ mod tests {
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fleet.toml"))
                 .unwrap();
         Fleet::parse(Path::new("fleet.toml"), &text).unwrap()
+    }
+
+    /// Only a missing file starts a new ledger: an empty, one-byte or foreign file is an
+    /// error naming it, and is left as it was.
+    #[test]
+    fn an_existing_file_that_is_not_a_ledger_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.sqlite");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x);")
+            .unwrap();
+        for (name, bytes) in [("empty", &b""[..]), ("one", &b"x"[..])] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let e = Ledger::open(&path).err().expect("refused").to_string();
+            assert!(e.contains(name), "{e}");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was written");
+        }
+        let e = Ledger::open(&other).err().expect("refused").to_string();
+        assert!(
+            e.contains("other.sqlite") && e.contains("schema version 0"),
+            "{e}"
+        );
+        let fresh = dir.path().join("fresh.sqlite");
+        Ledger::open(&fresh).unwrap();
+        assert!(!dir.path().join("fresh.sqlite.new").exists());
+        Ledger::open(&fresh).unwrap();
     }
 
     #[test]
