@@ -220,6 +220,12 @@ impl Fleet {
             validate_instance(i).map_err(|(key, m)| {
                 (Entry::Instance(k, key), format!("instance `{}`: {m}", i.id))
             })?;
+            if let Some(pool) = i.pool.as_deref() {
+                if !self.pools.iter().any(|p| p.id == pool) {
+                    let message = format!("instance `{}`: unknown pool `{pool}`", i.id);
+                    return Err((Entry::Instance(k, "pool"), message));
+                }
+            }
         }
         let mut seen = BTreeSet::new();
         for (k, p) in self.pools.iter().enumerate() {
@@ -227,6 +233,11 @@ impl Fleet {
                 Some(("id", format!("pool {m}")))
             } else if !seen.insert(p.id.as_str()) {
                 Some(("id", format!("duplicate pool id `{}`", p.id)))
+            } else if p.warm.checked_add(p.cold).is_none() {
+                Some((
+                    "cold",
+                    format!("pool `{}`: warm + cold must fit in 32 bits", p.id),
+                ))
             } else if !hosts.contains(p.host.as_str()) {
                 Some((
                     "host",

@@ -54,6 +54,12 @@ pub enum PlanError {
     },
     #[error("{path}: plan {id} was already applied to this fleet; nothing to do")]
     AlreadyApplied { path: PathBuf, id: String },
+    #[error("{path}: plan was made at {created_at}, after now ({now}); check --now or the clock")]
+    Early {
+        path: PathBuf,
+        created_at: String,
+        now: String,
+    },
 }
 
 /// What an action does.
@@ -445,7 +451,32 @@ impl Plan {
                 message: format!("{key}: {e}"),
             })
         };
-        time("created_at", &self.plan.created_at)?;
+        let created = time("created_at", &self.plan.created_at)?;
+        if now < created {
+            return Err(PlanError::Early {
+                path,
+                created_at: self.plan.created_at.clone(),
+                now: rfc3339(now),
+            });
+        }
+        if let Some((a, key)) = self.actions.iter().find_map(|a| {
+            let fields = [
+                ("from", a.from),
+                ("to", a.to),
+                ("amount", a.amount),
+                ("credits", a.credits),
+            ];
+            fields
+                .into_iter()
+                .find(|(_, v)| v.is_some_and(|v| !v.is_finite()))
+                .map(|(key, _)| (a, key))
+        }) {
+            return Err(PlanError::Invalid {
+                path,
+                line: 0,
+                message: format!("action {}: {key} is not a finite number", a.id),
+            });
+        }
         let expires = time("expires_at", &self.plan.expires_at)?;
         if now >= expires {
             return Err(PlanError::Expired {

@@ -51,18 +51,25 @@ pub fn parse_targets(
         let line = e.span().map_or(0, |s| line_of(text, s.start));
         invalid(line, e.message().trim().to_owned())
     })?;
-    if let Some(id) = targets
-        .keys()
-        .find(|id| !fleet.pools.iter().any(|p| &p.id == *id))
-    {
-        let line = text
-            .lines()
-            .position(|l| l.trim_start().starts_with(id.as_str()))
-            .map_or(0, |n| n + 1);
-        return Err(invalid(
-            line,
-            format!("unknown pool `{id}` (not in the fleet)"),
-        ));
+    let line_of_key = |id: &str| {
+        text.lines()
+            .position(|l| l.trim_start().starts_with(id))
+            .map_or(0, |n| n + 1)
+    };
+    for (id, &target) in &targets {
+        let Some(pool) = fleet.pools.iter().find(|p| &p.id == id) else {
+            return Err(invalid(
+                line_of_key(id),
+                format!("unknown pool `{id}` (not in the fleet)"),
+            ));
+        };
+        let size = u64::from(pool.warm) + u64::from(pool.cold);
+        if u64::from(target) > size {
+            return Err(invalid(
+                line_of_key(id),
+                format!("pool `{id}` has {size} instances (warm and cold); a target of {target} cannot be met"),
+            ));
+        }
     }
     Ok(targets)
 }

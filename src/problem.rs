@@ -266,7 +266,8 @@ impl Problem {
         }
     }
 
-    /// Sets the profiler's warm-count targets (by pool id), clamped to each pool's size.
+    /// Sets the profiler's warm-count targets (by pool id); reading them refuses any above a
+    /// pool's size, and the clamp here only keeps a library caller within it.
     pub fn set_pool_targets(&mut self, targets: &BTreeMap<String, u32>) {
         for pool in &mut self.pools {
             pool.target = targets.get(&pool.id).map(|&t| t.min(pool.total));

@@ -997,6 +997,52 @@ fn forge(path: &Path, change: impl FnOnce(&mut chameleon::plan::Plan)) {
     std::fs::write(path, plan.to_text()).unwrap();
 }
 
+/// Inputs that were accepted silently: an instance in an unknown pool, a pool whose size
+/// overflows, a warm target above a pool's size, a plan applied before it was made, and
+/// a forged plan with a non-finite number.
+#[test]
+fn silent_accepts_are_errors_naming_the_place() {
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    let pristine = std::fs::read_to_string(&fleet).unwrap();
+    let pool = "\n[[pool]]\nid = \"web\"\nhost = \"h0\"\nwarm = 0\ncold = 3\ncpu = 0.0\nmem = 256.0\nnet = 0.0\n";
+    let line = line_of(&fleet, "host = \"h0\"");
+    edit(
+        &fleet,
+        "host = \"h0\"",
+        "host = \"h0\"\npool = \"nosuchpool\"",
+    );
+    plan_fails(
+        dir.path(),
+        &format!("fleet.toml:{}:", line + 1),
+        "unknown pool `nosuchpool`",
+    );
+    std::fs::write(
+        &fleet,
+        format!(
+            "{pristine}{}",
+            pool.replace("warm = 0", "warm = 4294967295")
+        ),
+    )
+    .unwrap();
+    plan_fails(dir.path(), "fleet.toml:", "warm + cold must fit in 32 bits");
+    std::fs::write(&fleet, format!("{pristine}{pool}")).unwrap();
+    std::fs::write(dir.path().join("targets.toml"), "# profiler\nweb = 4\n").unwrap();
+    let o = run_plan(dir.path(), NOW, &["--pool-targets", "targets.toml"]);
+    assert_fails(&o, "targets.toml:2", "a target of 4 cannot be met");
+    std::fs::write(&fleet, &pristine).unwrap();
+    let path = plan(dir.path(), &[]);
+    let o = apply(dir.path(), &path, "2024-03-06T23:59:00Z");
+    assert_fails(&o, ".plan.toml", "after now (2024-03-06T23:59:00Z)");
+    forge(&path, |plan| plan.actions[2].from = Some(f64::NAN));
+    assert_fails(
+        &apply(dir.path(), &path, LATER),
+        ".plan.toml",
+        "action a03: from is not a finite number",
+    );
+    assert_eq!(std::fs::read_to_string(&fleet).unwrap(), pristine);
+}
+
 #[test]
 fn forged_plans_with_bad_references_are_refused_without_touching_the_fleet() {
     let dir = workspace();
