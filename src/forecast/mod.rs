@@ -312,9 +312,9 @@ impl Forecasts {
                 });
                 let peak = match settings.evidence_minutes {
                     0 => None,
-                    _ => w
-                        .iter()
-                        .filter(|p| p.0 >= evidence)
+                    // The window is in time order: only its tail is read.
+                    _ => (w.iter().rev())
+                        .take_while(|p| p.0 >= evidence)
                         .map(|p| p.1)
                         .reduce(f64::max),
                 };
