@@ -127,7 +127,7 @@ fn steps(x: f64, g: f64) -> f64 {
 /// the forecast (or the recent peak, [`keep`](crate::problem::InstanceSpec::keep)), except on a host already
 /// over capacity, and a shrink is at least the hysteresis minimum or nothing. A grow has no
 /// minimum: it only ever meets a forecast above the allocation, and holding back a step
-/// of it leaves the instance short (docs/formats.md, "Hysteresis").
+/// of it leaves the instance short (docs/formats.md, `[disruption]` `min_change`).
 fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
     let (ms, (down, up)) = (p.policy.min_steps(r), limits(p, i, r));
     let Some((above, want)) = toward_forecast(p, i, r) else {
