@@ -11,6 +11,40 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The line and message of a TOML parse error. An unknown key is pointed at its own line,
+/// not at the table holding it, where the parser's span starts.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> (usize, String) {
+    let message = e.message().trim().to_owned();
+    let Some(span) = e.span() else {
+        return (1, message);
+    };
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    let within = unknown.and_then(|key| {
+        let region = text.get(span.clone())?;
+        key_line(region, key).map(|n| line_of(text, span.start) + n - 1)
+    });
+    (within.unwrap_or_else(|| line_of(text, span.start)), message)
+}
+
+/// The 1-based line of the first `key = …` (bare or quoted key) or `[… key]` table header.
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let quoted = format!("\"{key}\"");
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let assigned = [key, quoted.as_str()].iter().any(|k| {
+                l.strip_prefix(k)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            let header = l.starts_with('[')
+                && l.trim_end().trim_end_matches(']').rsplit(['.', '[']).next() == Some(key);
+            assigned || header
+        })
+        .map(|n| n + 1)
+}
+
 /// Reads a text input whole; a file that is not UTF-8 is an error naming the line of the
 /// first bad byte.
 pub fn read_text(path: &Path) -> std::io::Result<String> {

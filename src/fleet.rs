@@ -5,7 +5,7 @@
 //! non-finite numbers are errors naming the file and line), fingerprinted so a
 //! plan can prove it was made against this exact state, and written atomically.
 
-use crate::file::{hex, line_of, write_atomic};
+use crate::file::{hex, toml_error, write_atomic};
 use crate::resource::{PerResource, Resource};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -167,10 +167,13 @@ impl Fleet {
 
     /// Parses and validates fleet TOML; `path` is used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Fleet, FleetError> {
-        let fleet: Fleet = toml::from_str(text).map_err(|e| FleetError::Invalid {
-            path: path.to_owned(),
-            line: e.span().map_or(0, |s| line_of(text, s.start)),
-            message: e.message().trim().to_owned(),
+        let fleet: Fleet = toml::from_str(text).map_err(|e| {
+            let (line, message) = toml_error(text, &e);
+            FleetError::Invalid {
+                path: path.to_owned(),
+                line,
+                message,
+            }
         })?;
         fleet
             .validate()
@@ -180,6 +183,31 @@ impl Fleet {
                 message,
             })?;
         Ok(fleet)
+    }
+
+    /// Fails if an instance was changed after `now` (a wrong clock or `--now`, or a hand
+    /// edit): its cool-down would hold it for as long as the stamp lies ahead.
+    pub fn check_changed_before(&self, path: &Path, now: DateTime<Utc>) -> Result<(), FleetError> {
+        let Some((k, i, at)) = self
+            .instances
+            .iter()
+            .enumerate()
+            .find_map(|(k, i)| Some((k, i, i.changed_at.filter(|&t| t > now)?)))
+        else {
+            return Ok(());
+        };
+        let line = crate::file::read_text(path)
+            .map_or(0, |text| Entry::Instance(k, "changed_at").line_in(&text));
+        Err(FleetError::Invalid {
+            path: path.to_owned(),
+            line,
+            message: format!(
+                "instance `{}`: changed_at {} is after the planning time {}; fix the clock, --now or the entry",
+                i.id,
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        })
     }
 
     fn validate(&self) -> Result<(), (Entry, String)> {

@@ -75,6 +75,18 @@ pub enum LedgerError {
     Missing { path: PathBuf },
     #[error("{path}: an apply of plan {plan} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume` first")]
     Interrupted { path: PathBuf, plan: String },
+    #[error("{fleet}: an apply of plan {plan} with the ledger {path} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume --fleet {fleet} --ledger {path}` first")]
+    InterruptedElsewhere {
+        fleet: PathBuf,
+        path: PathBuf,
+        plan: String,
+    },
+    #[error("{path}: {source}")]
+    Pending {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{fleet}: instance `{instance}` has {fleet_credits} credits but the ledger {path} (the source of truth) says {ledger_credits}; run `chameleon ledger --fleet {fleet} --sync` to copy the ledger's balances into the fleet file")]
     Mismatch {
         fleet: PathBuf,
@@ -118,7 +130,8 @@ pub fn micro(credits: f64) -> i64 {
     (credits * MICRO).round() as i64
 }
 
-fn credits(micro: i64) -> f64 {
+/// Integer micro-credits as credits.
+pub fn from_micro(micro: i64) -> f64 {
     micro as f64 / MICRO
 }
 
@@ -174,6 +187,71 @@ impl Ledger {
             });
         }
         Self::open(path)
+    }
+
+    /// Where an apply records the ledger it uses while it runs: `fleet.toml` →
+    /// `fleet.toml.applying`, beside the real file. The interrupted-run guard lives in the
+    /// ledger, and a ledger can be anywhere (`--ledger`); this record is how a later command
+    /// given another ledger, or none, still finds it.
+    pub fn pending_path(fleet: &Path) -> PathBuf {
+        let mut name = crate::file::real_path(fleet).into_os_string();
+        name.push(".applying");
+        PathBuf::from(name)
+    }
+
+    /// Records, durably and before its run is journalled, that an apply of `fleet` uses this
+    /// ledger.
+    pub fn mark_pending(&self, fleet: &Path) -> Result<(), LedgerError> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Self::pending_path(fleet);
+        let mut text = crate::file::real_path(&self.path).into_os_string();
+        text.push("\n");
+        crate::file::write_atomic(&path, text.as_bytes())
+            .map_err(|source| LedgerError::Pending { path, source })
+    }
+
+    /// Removes the record once the run has ended.
+    pub fn clear_pending(fleet: &Path) -> Result<(), LedgerError> {
+        let path = Self::pending_path(fleet);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(LedgerError::Pending { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails if the ledger that the last apply of `fleet` recorded is not `given` and holds
+    /// an interrupted run. A record whose run has ended (a crash before it was removed) is
+    /// removed. Call it holding the fleet lock.
+    pub fn check_pending(fleet: &Path, given: &Path) -> Result<(), LedgerError> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Self::pending_path(fleet);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(LedgerError::Pending { path, source }),
+        };
+        let recorded = PathBuf::from(std::ffi::OsStr::from_bytes(text.trim_ascii_end()));
+        if crate::file::real_path(&recorded) == crate::file::real_path(given) {
+            return Ok(());
+        }
+        match Self::check_not_interrupted(&recorded) {
+            Err(LedgerError::Interrupted { plan, .. }) => Err(LedgerError::InterruptedElsewhere {
+                fleet: fleet.to_owned(),
+                path: recorded,
+                plan,
+            }),
+            Err(e) => Err(e),
+            Ok(()) => Self::clear_pending(fleet),
+        }
+    }
+
+    /// Fails if an apply of `fleet` was interrupted, in the ledger `given` or in the one its
+    /// last apply recorded.
+    pub fn check_settled(fleet: &Path, given: &Path) -> Result<(), LedgerError> {
+        Self::check_not_interrupted(given)?;
+        Self::check_pending(fleet, given)
     }
 
     /// Fails if an apply recorded in the database at `path` (if there is one) was
@@ -268,9 +346,9 @@ impl Ledger {
             None => Ok(()),
             Some((id, balance, cap, total)) => Err(self.corrupt(format!(
                 "account `{id}` has balance {} but its entries sum to {} (cap {})",
-                credits(balance),
-                credits(total),
-                credits(cap)
+                from_micro(balance),
+                from_micro(total),
+                from_micro(cap)
             ))),
         }
     }
@@ -360,8 +438,8 @@ impl Ledger {
             .query_map([], |r| {
                 Ok(Account {
                     instance: r.get(0)?,
-                    balance: credits(r.get(1)?),
-                    cap: credits(r.get(2)?),
+                    balance: from_micro(r.get(1)?),
+                    cap: from_micro(r.get(2)?),
                 })
             })
             .map_err(|e| self.sqlite_error(e))?;
@@ -384,8 +462,8 @@ impl Ledger {
                 Ok(Entry {
                     seq: r.get(0)?,
                     instance: r.get(1)?,
-                    delta: credits(r.get(2)?),
-                    balance: credits(r.get(3)?),
+                    delta: from_micro(r.get(2)?),
+                    balance: from_micro(r.get(3)?),
                     kind: r.get(4)?,
                     plan: r.get(5)?,
                     action: r.get(6)?,
@@ -509,7 +587,7 @@ pub(crate) fn post(
             path: path.to_owned(),
             message: format!(
                 "credits not conserved: `{action}`'s movements sum to {}",
-                credits(sum)
+                from_micro(sum)
             ),
         });
     }
@@ -532,8 +610,8 @@ fn check_conserved(tx: &Transaction, path: &Path) -> Result<(), LedgerError> {
             path: path.to_owned(),
             message: format!(
                 "credits not conserved: balances sum to {} but {} were seeded",
-                credits(balances),
-                credits(seeds)
+                from_micro(balances),
+                from_micro(seeds)
             ),
         });
     }
@@ -557,8 +635,8 @@ fn check_bounds(tx: &Transaction, path: &Path, touched: &[&str]) -> Result<(), L
         if !(0..=cap).contains(&balance) {
             return Err(fail(format!(
                 "`{id}` would hold {} credits, outside [0, {}]",
-                credits(balance),
-                credits(cap)
+                from_micro(balance),
+                from_micro(cap)
             )));
         }
     }

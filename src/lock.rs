@@ -44,6 +44,11 @@ impl FleetLock {
 
     /// Takes the lock of `fleet`, waiting up to `wait` for another holder to finish.
     pub fn acquire(fleet: &Path, wait: Duration) -> Result<FleetLock, LockError> {
+        // No lock file is left behind for a fleet that is not there.
+        std::fs::metadata(fleet).map_err(|source| LockError::Io {
+            path: fleet.to_owned(),
+            source,
+        })?;
         let path = Self::path_for(fleet);
         let io = |source| LockError::Io {
             path: path.clone(),
@@ -80,6 +85,10 @@ mod tests {
     fn second_holder_waits_then_fails_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let fleet = dir.path().join("fleet.toml");
+        let e = FleetLock::acquire(&fleet, Duration::ZERO).unwrap_err();
+        assert!(e.to_string().contains("fleet.toml: No such file"), "{e}");
+        assert!(!FleetLock::path_for(&fleet).exists());
+        std::fs::write(&fleet, "").unwrap();
         let first = FleetLock::acquire(&fleet, Duration::ZERO).unwrap();
         let e = FleetLock::acquire(&fleet, Duration::from_millis(50)).unwrap_err();
         assert!(

@@ -531,13 +531,17 @@ fn plan(
     export_model: Option<&Path>,
 ) -> Result<ExitCode> {
     let _lock = FleetLock::acquire(&inputs.run.fleet, Duration::ZERO)?;
-    Ledger::check_not_interrupted(&Ledger::default_path(&inputs.run.fleet))?;
+    let fleet = &inputs.run.fleet;
+    Ledger::check_settled(fleet, &Ledger::default_path(fleet))?;
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
     run.save_state()?;
     if let Some(path) = export_model {
         for file in partition::export(&run.problem, path)? {
             eprintln!("wrote model {}", file.display());
         }
+    }
+    for warning in &run.warnings {
+        eprintln!("warning: {warning}");
     }
     let (solution, stats) = run.solve(strategy)?;
     let f = &run.forecasts;
@@ -672,7 +676,7 @@ fn show_ledger(
     let path = ledger.unwrap_or_else(|| Ledger::default_path(fleet));
     if sync {
         let _lock = FleetLock::acquire(fleet, Duration::ZERO)?;
-        Ledger::check_not_interrupted(&path)?;
+        Ledger::check_settled(fleet, &path)?;
         let ledger = Ledger::open_existing(&path)?;
         let mut state = Fleet::read(fleet)?;
         let changed = ledger.sync_fleet(&mut state)?;

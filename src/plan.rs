@@ -5,7 +5,7 @@
 //! [`Plan::verify`], which refuses tampered, expired, stale or already applied
 //! plans. The executor accepts nothing but the [`VerifiedPlan`] that returns.
 
-use crate::file::{hex, line_of, write_atomic};
+use crate::file::{hex, toml_error, write_atomic};
 use crate::fleet::Fleet;
 use crate::forecast::{Demand, Forecasts};
 use crate::mip::SolverStats;
@@ -385,8 +385,8 @@ impl Plan {
             message,
         };
         let plan: Plan = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map_or(0, |s| line_of(&text, s.start));
-            invalid(line, e.message().trim().to_owned())
+            let (line, message) = toml_error(&text, &e);
+            invalid(line, message)
         })?;
         plan.check_references().map_err(|(id, message)| {
             let key = format!("id = \"{id}\"");

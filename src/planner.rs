@@ -131,6 +131,8 @@ pub struct Run {
     pub forecast_seconds: f64,
     /// The model selection state, updated by this run's forecasts.
     pub state: State,
+    /// What was accepted but looks wrong, said on stderr before the plan is written.
+    pub warnings: Vec<String>,
 }
 
 impl Run {
@@ -139,6 +141,7 @@ impl Run {
         let (fleet_path, telemetry_path) = (inputs.fleet.as_path(), inputs.telemetry.as_path());
         let model = inputs.model.as_deref();
         let fleet = Fleet::read(fleet_path)?;
+        fleet.check_changed_before(fleet_path, now)?;
         // What parsing the fleet's TOML freed goes back before the samples are read.
         release_freed_memory();
         let mut telemetry = Telemetry::read(telemetry_path)?;
@@ -160,6 +163,7 @@ impl Run {
         };
         let clock = Instant::now();
         let forecasts = Forecasts::build_with_state(&telemetry, now, &policy.forecast, &mut state);
+        let warnings = telemetry_warnings(&telemetry, now);
         // The samples are not needed once forecast; at fleet scale they are most of the memory.
         telemetry.series.clear();
         release_freed_memory();
@@ -185,6 +189,7 @@ impl Run {
             problem,
             forecast_seconds,
             state,
+            warnings,
         })
     }
 
@@ -205,6 +210,25 @@ impl Run {
             path => self.state.save(Path::new(path)),
         }
     }
+}
+
+/// What the telemetry holds that the plan will not use, or that may be cut short.
+fn telemetry_warnings(telemetry: &Telemetry, now: DateTime<Utc>) -> Vec<String> {
+    let path = telemetry.path.display();
+    let mut warnings = Vec::new();
+    if let (n @ 1.., Some(latest)) = telemetry.after(now.timestamp()) {
+        let latest = DateTime::from_timestamp(latest, 0).map_or(String::new(), rfc3339);
+        warnings.push(format!(
+            "{path}: {n} samples after --now {} (the latest at {latest}) were not used",
+            rfc3339(now)
+        ));
+    }
+    if let Some(line) = telemetry.stats.unended_line {
+        warnings.push(format!(
+            "{path}:{line}: the last line has no line end, as in a file cut while it was written; its row was read as it stands"
+        ));
+    }
+    warnings
 }
 
 /// Hands memory freed so far back to the system. glibc keeps freed blocks for reuse by

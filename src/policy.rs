@@ -4,7 +4,7 @@
 //! and disruption budgets live in one reviewed file, so a plan can always be
 //! traced back to the numbers that produced it. Unknown keys are errors.
 
-use crate::file::line_of;
+use crate::file::{key_line, toml_error};
 use crate::forecast;
 use crate::resource::{PerResource, Resource};
 use serde::{Deserialize, Serialize};
@@ -159,16 +159,12 @@ impl Policy {
             message,
         };
         let policy: Policy = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |s| line_of(text, s.start));
-            invalid(line, e.message().trim().to_owned())
+            let (line, message) = toml_error(text, &e);
+            invalid(line, message)
         })?;
-        policy.validate().map_err(|(key, m)| {
-            let line = text
-                .lines()
-                .position(|l| l.trim_start().starts_with(key))
-                .map_or(0, |n| n + 1);
-            invalid(line, m)
-        })?;
+        policy
+            .validate()
+            .map_err(|(key, m)| invalid(key_line(text, key).unwrap_or(1), m))?;
         Ok(policy)
     }
 

@@ -5,7 +5,7 @@
 //! starting and stopping warm instances against everything else on their hosts. Without
 //! the file, pools keep their counts and only their capacity use is planned around.
 
-use crate::file::line_of;
+use crate::file::{key_line, toml_error};
 use crate::fleet::Fleet;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,14 +48,10 @@ pub fn parse_targets(
         message,
     };
     let targets: BTreeMap<String, u32> = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(0, |s| line_of(text, s.start));
-        invalid(line, e.message().trim().to_owned())
+        let (line, message) = toml_error(text, &e);
+        invalid(line, message)
     })?;
-    let line_of_key = |id: &str| {
-        text.lines()
-            .position(|l| l.trim_start().starts_with(id))
-            .map_or(0, |n| n + 1)
-    };
+    let line_of_key = |id: &str| key_line(text, id).unwrap_or(1);
     for (id, &target) in &targets {
         let Some(pool) = fleet.pools.iter().find(|p| &p.id == id) else {
             return Err(invalid(

@@ -260,6 +260,9 @@ pub struct IngestStats {
     pub rows: u64,
     pub duplicates: u64,
     pub out_of_order: u64,
+    /// The file's last line, when it has no line end: a file cut while it was written
+    /// ends so, and so does one written without a final newline.
+    pub unended_line: Option<u64>,
 }
 
 /// All telemetry from one file, keyed by instance and resource.
@@ -330,7 +333,25 @@ impl Telemetry {
             telemetry.join(part, before);
             before += lines;
         }
+        let mut file = File::open(path).map_err(io)?;
+        let mut last = [0];
+        if file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() {
+            telemetry.stats.unended_line = (last[0] != b'\n').then_some(before + 1);
+        }
         telemetry.finish()
+    }
+
+    /// How many samples lie after `t` (seconds since the epoch), and the latest time.
+    pub fn after(&self, t: i64) -> (u64, Option<i64>) {
+        let mut count = 0;
+        let mut latest = None;
+        for s in self.series.values() {
+            if s.last_time().is_some_and(|last| last > t) {
+                count += s.points().filter(|&(time, _)| time > t).count() as u64;
+                latest = latest.max(s.last_time());
+            }
+        }
+        (count, latest)
     }
 
     /// Parses canonical CSV from any reader; `path` is used in messages.
@@ -776,9 +797,11 @@ fn parse_record<'a>(fields: [&'a str; 4], stamps: &mut Stamps) -> Result<Row<'a>
         return Err("empty instance id".into());
     }
     let resource: Resource = field(2).parse()?;
-    let value: f64 = field(3)
-        .parse()
-        .map_err(|_| format!("value `{}` is not a number", field(3)))?;
+    // Rust reads `0.` as 0; here it is what a value cut short leaves.
+    let value: f64 = Some(field(3))
+        .filter(|v| !v.ends_with('.'))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("value `{}` is not a number", field(3)))?;
     if !value.is_finite() {
         return Err(format!("value `{}` is not finite", field(3)));
     }

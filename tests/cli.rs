@@ -975,6 +975,146 @@ fn out_of_range_model_settings_name_the_line_and_key() {
     assert_fails(&o, "exec.toml:2", "at most 86400");
 }
 
+/// A telemetry file cut inside its last value, a last line without its end, samples after
+/// `--now` and a change stamped in the future: refused with the line, or accepted with a
+/// warning that says what was done.
+#[test]
+fn cut_telemetry_late_samples_and_future_changes_are_refused_or_reported() {
+    let dir = workspace();
+    let csv = dir.path().join("telemetry.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let last = text.lines().count();
+    assert!(text.ends_with(",0.12148\n"));
+    let cut = |to: &str| text.strip_suffix("0.12148\n").unwrap().to_owned() + to;
+    std::fs::write(&csv, cut("0.")).unwrap();
+    plan_fails(
+        dir.path(),
+        &format!("telemetry.csv:{last}:"),
+        "value `0.` is not a number",
+    );
+    std::fs::write(&csv, cut("0.121")).unwrap();
+    let o = run_plan(dir.path(), NOW, &[]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(2),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: telemetry.csv:{last}: the last line has no line end"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&csv, &text).unwrap();
+    let o = run_plan(dir.path(), "2024-03-06T23:30:00Z", &[]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(2),
+        "{}",
+        stderr(&o)
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: telemetry.csv: ")
+            && err.contains("samples after --now 2024-03-06T23:30:00Z (the latest at 2024-03-07T00:41:47Z) were not used")
+            && !err.contains("no line end"),
+        "{err}"
+    );
+    let o = run_plan(dir.path(), "2024-03-07T01:00:00Z", &[]);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    edit(
+        &dir.path().join("fleet.toml"),
+        "earn_rate = 9.0\n",
+        "earn_rate = 9.0\nchanged_at = \"2099-01-01T00:00:00Z\"\n",
+    );
+    let line = line_of(
+        &dir.path().join("fleet.toml"),
+        "changed_at = \"2099-01-01T00:00:00Z\"",
+    );
+    plan_fails(
+        dir.path(),
+        &format!("fleet.toml:{line}:"),
+        "instance `306`: changed_at 2099-01-01T00:00:00Z is after the planning time 2024-03-07T00:00:00Z",
+    );
+}
+
+/// An exec config that cannot make the plan's changes is refused before anything runs: an
+/// empty file, a kind of change without a template, a program that is not there.
+#[test]
+fn exec_configs_that_cannot_run_the_plan_are_refused_before_the_first_action() {
+    let dir = workspace();
+    let path = plan(dir.path(), &[]);
+    let fleet = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    let cases = [
+        ("", "exec.toml:1:", "no templates"),
+        (
+            "[resize.cpu]\napply = \"true {instance} {to}\"\n",
+            "exec.toml:",
+            "template, which the plan needs",
+        ),
+        (
+            "timeout_secs = 5\n[resize.cpu]\napply = \"true\"\nquery = \"./virt-query {instance}\"\n[resize.mem]\napply = \"true\"\n[resize.net]\napply = \"true\"\n[migrate]\napply = \"true\"\n",
+            "exec.toml:4:",
+            "program `./virt-query` is not an executable file",
+        ),
+        (
+            "[resize.cpu]\napply = \"true\"\n[resize.mem]\napply = \"nosuchvirt {to}\"\n[resize.net]\napply = \"true\"\n[migrate]\napply = \"true\"\n",
+            "exec.toml:4:",
+            "program `nosuchvirt` is not an executable file on PATH",
+        ),
+    ];
+    for (config, location, what) in cases {
+        std::fs::write(dir.path().join("exec.toml"), config).unwrap();
+        let o = chameleon(
+            dir.path(),
+            &[
+                "apply",
+                path.to_str().unwrap(),
+                "--fleet",
+                "fleet.toml",
+                "--now",
+                LATER,
+                "--backend",
+                "exec",
+                "--exec-config",
+                "exec.toml",
+            ],
+        );
+        assert_fails(&o, location, what);
+        assert!(
+            !dir.path().join("fleet.ledger.sqlite").exists(),
+            "{what}: no run began"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap(),
+            fleet
+        );
+    }
+}
+
+/// An unknown key is pointed at its own line, not at its table's header.
+#[test]
+fn unknown_keys_point_at_their_line() {
+    let dir = workspace();
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    let text = model.replacen("[weights]\n", "[weights]\n# costs\n\nshortfal = 1.0\n", 1);
+    std::fs::write(dir.path().join("m.toml"), &text).unwrap();
+    let line = 1 + text.lines().position(|l| l == "shortfal = 1.0").unwrap();
+    let o = run_plan(dir.path(), NOW, &["--model", "m.toml"]);
+    assert_fails(&o, &format!("m.toml:{line}:"), "unknown field `shortfal`");
+    edit(
+        &dir.path().join("fleet.toml"),
+        "earn_rate = 9.0\n",
+        "earn_rate = 9.0\nearnrate = 1\n",
+    );
+    let line = line_of(&dir.path().join("fleet.toml"), "earnrate = 1");
+    plan_fails(
+        dir.path(),
+        &format!("fleet.toml:{line}:"),
+        "unknown field `earnrate`",
+    );
+}
+
 #[test]
 fn malformed_plan_file_names_file_and_line() {
     let dir = workspace();

@@ -19,7 +19,8 @@ const LATER: &str = "2024-03-07T00:05:00Z";
 
 /// The fake hypervisor: `set LOG ACTION INSTANCE KEY VALUE` appends a line (after
 /// `$FAKEVIRT_SLEEP` seconds; failing with exit 7 when `$FAKEVIRT_FAIL` is the action, or
-/// the action and instance); `get LOG INSTANCE KEY` prints the key's latest value.
+/// the action and instance; hanging after the change when `$FAKEVIRT_HANG` is the action
+/// and instance); `get LOG INSTANCE KEY` prints the key's latest value.
 const FAKEVIRT: &str = r#"#!/bin/sh
 cmd=$1; log=$2; shift 2
 case $cmd in
@@ -28,7 +29,8 @@ set)
     if [ "$1" = "$FAKEVIRT_FAIL" ] || [ "$1 $2" = "$FAKEVIRT_FAIL" ]; then
         echo "refusing $1 on $2" >&2; exit 7
     fi
-    echo "$1 $2 $3 $4" >> "$log" ;;
+    echo "$1 $2 $3 $4" >> "$log"
+    if [ "$1 $2" = "$FAKEVIRT_HANG" ]; then sleep 30; fi ;;
 get)
     awk -v i="$1" -v k="$2" '$2 == i && $3 == k { v = $4 } END { print v }' "$log" ;;
 esac
@@ -200,6 +202,16 @@ impl Trial {
     /// Everything an apply leaves behind that must not depend on interruptions.
     fn outcome(&self) -> (String, String, Vec<String>) {
         (self.fleet(), self.ledger(), self.changes())
+    }
+
+    /// `apply --resume` without a plan: what is left of an interrupted run, if anything.
+    fn resume_only(&self) -> Output {
+        bin()
+            .args(["apply", "--resume", "--fleet", "fleet.toml", "--now", LATER])
+            .args(["--backend", "exec", "--exec-config", "exec.toml"])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
     }
 
     /// Resumes, waiting for the lock: a command forked at the moment of the kill holds a
@@ -623,4 +635,294 @@ fn a_second_apply_or_plan_waits_for_the_lock_or_fails_clearly() {
     std::thread::sleep(Duration::from_millis(300));
     drop(lock);
     assert!(waiting.wait_with_output().unwrap().status.success());
+}
+
+/// The record a ledger's steps keep, as `(action, status)`.
+fn steps(db: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut q = conn
+        .prepare("SELECT action, status FROM step ORDER BY action")
+        .unwrap();
+    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn an_apply_interrupted_with_another_ledger_blocks_every_other_ledger() {
+    let t = template();
+    let (reference_trial, expected) = reference(&t);
+    drop(reference_trial);
+    let trial = t.trial();
+    std::fs::copy(
+        t.dir.path().join("telemetry.csv"),
+        trial.path("telemetry.csv"),
+    )
+    .unwrap();
+    std::fs::create_dir(trial.path("state")).unwrap();
+    let custom = ["--ledger", "state/custom.sqlite"];
+    let o = trial
+        .apply(&custom)
+        .env("CHAMELEON_CRASH_AFTER", "12")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(9), "{}", text(&o));
+    let ran = trial.changes();
+    assert!(!ran.is_empty() && ran.len() < expected.2.len(), "{ran:?}");
+    // Planning, copying balances, and applying or resuming with the default ledger all
+    // refuse, naming the ledger that holds the run; nothing more runs.
+    let plan = [
+        "plan",
+        "--fleet",
+        "fleet.toml",
+        "--telemetry",
+        "telemetry.csv",
+    ];
+    let sync = ["ledger", "--fleet", "fleet.toml", "--sync"];
+    for o in [
+        bin()
+            .args(plan)
+            .current_dir(trial.dir.path())
+            .output()
+            .unwrap(),
+        bin()
+            .args(sync)
+            .current_dir(trial.dir.path())
+            .output()
+            .unwrap(),
+        trial.apply(&[]).output().unwrap(),
+        trial.apply(&["--resume"]).output().unwrap(),
+    ] {
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains("with the ledger")
+                && text(&o).contains("state/custom.sqlite was interrupted")
+                && text(&o).contains("--ledger"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(trial.changes(), ran, "nothing more ran");
+    assert!(!trial.path("fleet.ledger.sqlite").exists());
+    // Resumed with its ledger, it ends as an uninterrupted apply does: each op once.
+    let o = trial.apply(&["--resume"]).args(custom).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!((trial.fleet(), trial.changes()), (expected.0, expected.2));
+    assert!(!trial.path("fleet.toml.applying").exists());
+    // And the guard is gone: a plan goes ahead.
+    let o = bin()
+        .args(plan)
+        .args(["--now", LATER, "--out-dir", "."])
+        .current_dir(trial.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_command_that_times_out_after_its_change_is_queried_and_undone() {
+    let t = template();
+    let trial = t.trial();
+    let (fleet0, virt0) = (trial.fleet(), trial.virt_state());
+    let config = std::fs::read_to_string(trial.path("exec.toml")).unwrap();
+    std::fs::write(
+        trial.path("exec.toml"),
+        config.replace("timeout_secs = 10", "timeout_secs = 1"),
+    )
+    .unwrap();
+    let plan = chameleon::plan::Plan::read(&trial.path("plan.toml")).unwrap();
+    let swap = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == chameleon::plan::Kind::Swap)
+        .unwrap();
+    // The swap's second op (the receiver's grow) makes its change, then hangs.
+    let hang = format!("{} {}", swap.id, swap.instance);
+    let o = trial
+        .apply(&["--on-failure", "rollback"])
+        .env("FAKEVIRT_HANG", &hang)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("timed out after 1 s") && out.contains("rolled_back"),
+        "{out}"
+    );
+    assert_eq!(
+        trial.virt_state(),
+        virt0,
+        "the hypervisor holds the old values"
+    );
+    assert_eq!(trial.fleet(), fleet0);
+    let grows = trial.changes();
+    assert!(
+        grows.iter().any(|l| l.starts_with(&hang)),
+        "the hung command made its change: {grows:?}"
+    );
+    // Without a query command, the failure says the change is in doubt.
+    let trial = t.trial();
+    let config = std::fs::read_to_string(trial.path("exec.toml")).unwrap();
+    let no_query: String = config
+        .replace("timeout_secs = 10", "timeout_secs = 1")
+        .lines()
+        .filter(|l| !l.starts_with("query"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(trial.path("exec.toml"), no_query).unwrap();
+    let o = trial
+        .apply(&[])
+        .env("FAKEVIRT_HANG", &hang)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("whether it took effect is in doubt"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_run_the_ledger_refuses_ends_instead_of_staying_running() {
+    let t = template();
+    let plan = chameleon::plan::Plan::read(&t.trial().path("plan.toml")).unwrap();
+    let swap = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == chameleon::plan::Kind::Swap && a.credits.unwrap_or(0.0) > 0.0)
+        .unwrap();
+    let donor = swap.donor.clone().unwrap();
+    // Killed after the swap's ops ran, before its step was committed as done.
+    let mut boundary = 1;
+    let trial = loop {
+        let trial = t.trial();
+        let o = trial
+            .apply(&[])
+            .env("CHAMELEON_CRASH_AFTER", boundary.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.signal(),
+            Some(9),
+            "the swap never ran: {}",
+            text(&o)
+        );
+        let db = trial.path("fleet.ledger.sqlite");
+        let started = db.exists()
+            && steps(&db).contains(&(swap.id.clone(), "started".into()))
+            && trial
+                .changes()
+                .iter()
+                .filter(|l| l.starts_with(&swap.id))
+                .count()
+                == 2;
+        if started {
+            break trial;
+        }
+        boundary += 1;
+    };
+    // The donor's cap, lowered to its balance, cannot take the swap's credits: every
+    // commit of the swap is refused, as an older build's rounding could make it.
+    let db = trial.path("fleet.ledger.sqlite");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE account SET cap = balance WHERE instance = ?1",
+            [&donor],
+        )
+        .unwrap();
+    let o = trial.apply(&["--resume"]).output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("outside [0,") && out.contains("stopped"),
+        "{out}"
+    );
+    assert!(steps(&db).contains(&(swap.id.clone(), "failed".into())));
+    // The run has ended: nothing is left to resume, and the swap's ops were undone.
+    let again = trial.resume_only();
+    assert!(
+        text(&again).contains("nothing to resume"),
+        "{}",
+        text(&again)
+    );
+    let virt = trial.virt_state();
+    let fleet = Fleet::read(&trial.path("fleet.toml")).unwrap();
+    for i in &fleet.instances {
+        for r in Resource::ALL {
+            let held: f64 = virt[&format!("{} {r}", i.id)].parse().unwrap();
+            assert!((held - i.resource(r).alloc).abs() < 1e-6, "{} {r}", i.id);
+        }
+    }
+}
+
+/// The dry run judges credits by the ledger's integer micro-credit rule, so a swap the
+/// ledger would refuse is refused before anything runs, and one it accepts commits.
+#[test]
+fn credits_at_the_micro_credit_edge_are_judged_by_the_ledger_rule_before_anything_runs() {
+    let t = template();
+    let cases = [
+        (
+            "a donor 9e-7 over its cap",
+            None,
+            Some("would exceed its credit cap"),
+        ),
+        (
+            "a payment of 5e-7 from 0",
+            Some(0.0000005),
+            Some("cannot pay 0.0000005"),
+        ),
+        ("a payment of 4e-7 from 0", Some(0.0000004), None),
+    ];
+    for (case, payment, refused) in cases {
+        let trial = t.trial();
+        let mut plan = chameleon::plan::Plan::read(&trial.path("plan.toml")).unwrap();
+        let mut fleet = Fleet::read(&trial.path("fleet.toml")).unwrap();
+        let a = plan
+            .actions
+            .iter_mut()
+            .find(|a| a.kind == chameleon::plan::Kind::Swap)
+            .unwrap();
+        let position = |id: &str| fleet.instances.iter().position(|i| i.id == id).unwrap();
+        match payment {
+            Some(credits) => {
+                a.credits = Some(credits);
+                let r = position(&a.instance);
+                fleet.instances[r].credits = 0.0;
+            }
+            None => {
+                let d = position(a.donor.as_deref().unwrap());
+                let cap = fleet.instances[d].credit_cap();
+                fleet.instances[d].credits = cap - a.credits.unwrap() + 0.0000009;
+            }
+        }
+        fleet.write_atomic(&trial.path("fleet.toml")).unwrap();
+        plan.plan.fleet_fingerprint = fleet.fingerprint();
+        plan.plan.digest = plan.compute_digest();
+        std::fs::write(trial.path("plan.toml"), plan.to_text()).unwrap();
+        let o = trial.apply(&[]).output().unwrap();
+        match refused {
+            None => {
+                assert!(o.status.success(), "{case}: {}", text(&o));
+                let after = Fleet::read(&trial.path("fleet.toml")).unwrap();
+                chameleon::ledger::Ledger::open(&trial.path("fleet.ledger.sqlite"))
+                    .unwrap()
+                    .check_fleet(&after, Path::new("fleet.toml"))
+                    .unwrap();
+            }
+            Some(why) => {
+                assert_eq!(o.status.code(), Some(1), "{case}: {}", text(&o));
+                assert!(text(&o).contains(why), "{case}: {}", text(&o));
+                assert!(trial.changes().is_empty(), "{case}: nothing ran");
+                let again = trial.resume_only();
+                assert!(
+                    text(&again).contains("nothing to resume"),
+                    "{}",
+                    text(&again)
+                );
+            }
+        }
+    }
 }

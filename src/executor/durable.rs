@@ -65,6 +65,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
     let ledger_path = req
         .ledger
         .map_or_else(|| Ledger::default_path(req.fleet), Path::to_owned);
+    Ledger::check_pending(req.fleet, &ledger_path)?;
     let at = req.now.to_rfc3339_opts(SecondsFormat::Secs, true);
     // A first apply creates the database only once the plan has passed every check.
     if ledger_path.exists() {
@@ -88,6 +89,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
                 });
             }
             let mut backend = Spec::open(req.backend)?;
+            backend.check(&ops_of(&run.plan, &run.fleet_before))?;
             return Driver::new(journal, backend.as_mut(), req.fleet, run, true)?.drive();
         }
         if let Some(plan_path) = req.plan {
@@ -119,6 +121,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
     let verified = plan.verify(plan_path, &fleet, req.now)?;
     let dry = execute(&verified, &fleet, plan_path, &mut |_| {})?;
     let mut backend = Spec::open(req.backend)?;
+    backend.check(&ops_of(verified.plan(), &fleet))?;
     let mut ledger = Ledger::open(&ledger_path)?;
     let mut journal = Journal {
         ledger: &mut ledger,
@@ -126,6 +129,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
     };
     journal.ledger.seed(&fleet, &journal.at.clone())?;
     journal.ledger.check_fleet(&fleet, req.fleet)?;
+    journal.ledger.mark_pending(req.fleet)?;
     let plan = verified.plan().clone();
     let id = journal.begin(
         &plan,
@@ -143,6 +147,16 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
             message: format!("run {id} is not there after it was written"),
         })?;
     Driver::new(journal, backend.as_mut(), req.fleet, run, false)?.drive()
+}
+
+/// The ops of every action `plan` may run (or undo) from `fleet`, for the backend to check.
+fn ops_of(plan: &Plan, fleet: &Fleet) -> Vec<Op> {
+    let places = Places::of(fleet, &plan.actions);
+    plan.actions
+        .iter()
+        .filter(|a| !a.skip)
+        .flat_map(|a| Op::of(a, fleet, &places))
+        .collect()
 }
 
 /// Fault injection for the crash tests, compiled only with the `fault-injection` feature,
@@ -433,6 +447,7 @@ impl<'a, 'j> Driver<'a, 'j> {
         if self.run.status == RunStatus::RollingBack {
             self.rollback()?;
         }
+        Ledger::clear_pending(self.fleet_path)?;
         Ok(self.report())
     }
 
@@ -473,18 +488,19 @@ impl<'a, 'j> Driver<'a, 'j> {
                         (id, false)
                     }
                     Picked::Done => break,
+                    // The dry run rules both out; should the fleet disagree even so, the
+                    // run ends here rather than stay running for every resume to repeat.
                     Picked::Invalid(k, message) => {
-                        return Err(ApplyError::Action {
-                            path: self.journal.ledger.path.clone(),
-                            id: actions[k].id.clone(),
-                            message,
-                        })
+                        let id = actions[k].id.clone();
+                        self.set(&id, StepStatus::Started, "", &[])?;
+                        self.set(&id, StepStatus::Failed, &message, &[])?;
+                        return self.fail(&id);
                     }
                     Picked::Stuck => {
-                        return Err(ApplyError::Unorderable {
-                            path: self.journal.ledger.path.clone(),
-                            ids: schedule.left(),
-                        })
+                        return self.halt(&format!(
+                            "not run: actions {} cannot run without exceeding a host's capacity",
+                            schedule.left().join(", ")
+                        ));
                     }
                 },
             };
@@ -500,10 +516,20 @@ impl<'a, 'j> Driver<'a, 'j> {
                         .into(),
                 }
             })?;
-            match self.run_ops(&id, &ops, resuming) {
-                Ok(()) => {
+            let outcome = self.run_ops(&id, &ops, resuming).and_then(|()| {
+                match self.set(&id, StepStatus::Done, "", &undo.moves(&self.state)) {
+                    // The ledger refuses the movements (a rule the dry run missed), and
+                    // would on every resume: undo the ops and fail the action instead.
+                    Err(ApplyError::Ledger(e @ LedgerError::Invariant { .. })) => {
+                        Err(self.undo_ops(&id, &ops, e.to_string()))
+                    }
+                    other => Ok(other),
+                }
+            });
+            match outcome {
+                Ok(done) => {
+                    done?;
                     undo.copy(&self.state, &mut trial);
-                    self.set(&id, StepStatus::Done, "", &undo.moves(&self.state))?;
                     self.undo.push((k, undo));
                     schedule.finish(k);
                     self.progressed()?;
@@ -544,16 +570,36 @@ impl<'a, 'j> Driver<'a, 'j> {
             };
             crash_point();
             if let Err(e) = result {
-                let mut failure = e.to_string();
-                for done in ops[..k].iter().rev() {
-                    if let Err(undo) = self.backend.apply(&done.inverse(), cx) {
-                        failure += &format!("; undoing its earlier part also failed, the backend may be inconsistent: {undo}");
+                // A command can fail (or time out) after making its change: ask the
+                // backend, as a resume does, and undo the op too if it took effect.
+                let (took, doubt) = match self.backend.observe(op, cx) {
+                    Ok(Effect::Applied) => (k + 1, String::new()),
+                    Ok(Effect::NotApplied) => (k, String::new()),
+                    Ok(Effect::Unknown(why)) => {
+                        (k, format!("; whether it took effect is in doubt: {why}"))
                     }
-                }
-                return Err(failure);
+                    Err(why) => (k, format!("; whether it took effect is in doubt: {why}")),
+                };
+                return Err(self.undo_ops(action, &ops[..took], format!("{e}{doubt}")));
             }
         }
         Ok(())
+    }
+
+    /// Undoes `ops` (all in effect), newest first; `failure` with what could not be undone.
+    fn undo_ops(&mut self, action: &str, ops: &[Op], mut failure: Failure) -> Failure {
+        let plan = self.run.plan.plan.id.clone();
+        let cx = Context {
+            plan: &plan,
+            action,
+        };
+        for done in ops.iter().rev() {
+            if let Err(undo) = self.backend.apply(&done.inverse(), cx) {
+                failure +=
+                    &format!("; undoing it also failed, the backend may be inconsistent: {undo}");
+            }
+        }
+        failure
     }
 
     /// After `failed` failed: skips its dependants, then stops (the fleet file keeping the
@@ -580,11 +626,21 @@ impl<'a, 'j> Driver<'a, 'j> {
             self.set_all(&dependants, StepStatus::Skipped, &why)?;
             blocked.extend(dependants);
         }
-        let (verb, status) = match self.run.on_failure {
-            OnFailure::Stop => ("stopped", RunStatus::Stopped),
-            OnFailure::Rollback => ("rolled back", RunStatus::RollingBack),
+        let verb = match self.run.on_failure {
+            OnFailure::Stop => "stopped",
+            OnFailure::Rollback => "rolled back",
         };
-        self.skip_pending(&format!("not run: {verb} after {failed} failed"))?;
+        self.halt(&format!("not run: {verb} after {failed} failed"))
+    }
+
+    /// Skips what is pending, then stops (the fleet file keeping the completed part) or
+    /// starts the rollback.
+    fn halt(&mut self, why: &str) -> Result<(), ApplyError> {
+        let status = match self.run.on_failure {
+            OnFailure::Stop => RunStatus::Stopped,
+            OnFailure::Rollback => RunStatus::RollingBack,
+        };
+        self.skip_pending(why)?;
         if status == RunStatus::Stopped && self.unwritten > 0 {
             self.write()?;
         }

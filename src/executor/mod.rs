@@ -15,7 +15,7 @@ pub use backend::BackendError;
 pub use durable::{apply, Report, Request};
 
 use crate::fleet::{Fleet, FleetError, Instance, Pool};
-use crate::ledger::{micro, LedgerError};
+use crate::ledger::{from_micro, micro, LedgerError};
 use crate::lock::LockError;
 use crate::plan::{Action, Kind, PlanError, VerifiedPlan};
 use crate::problem::round6;
@@ -596,15 +596,16 @@ fn swap(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError>
             don.resource(r).alloc - amount < don.resource(r).min - EPS,
             format!("`{donor_id}` would drop below its {r} min"),
         ),
+        // The ledger's rule, in integer micro-credits: what passes here commits there.
         (
-            rec.credits + EPS < credits,
+            micro(rec.credits) < micro(credits),
             format!(
                 "`{}` has {} credits, cannot pay {credits}",
                 a.instance, rec.credits
             ),
         ),
         (
-            don.credits + credits > don.credit_cap() + EPS,
+            micro(don.credits).saturating_add(micro(credits)) > micro(don.credit_cap()),
             format!("`{donor_id}` would exceed its credit cap"),
         ),
     ];
@@ -613,10 +614,10 @@ fn swap(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError>
     }
     let don = places.instance_mut(fleet, donor_id).expect("checked");
     don.resource_mut(r).alloc = round6(don.resource(r).alloc - amount);
-    don.credits = round6(don.credits + credits);
+    don.credits = from_micro(micro(don.credits).saturating_add(micro(credits)));
     let rec = places.instance_mut(fleet, &a.instance).expect("checked");
     rec.resource_mut(r).alloc = round6(rec.resource(r).alloc + amount);
-    rec.credits = round6(rec.credits - credits);
+    rec.credits = from_micro(micro(rec.credits).saturating_sub(micro(credits)));
     Ok(())
 }
 

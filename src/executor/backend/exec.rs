@@ -8,7 +8,7 @@
 //! op took effect; without one an interrupted op is reported as in doubt.
 
 use super::{classify, Backend, BackendError, Context, Effect, Op};
-use crate::file::line_of;
+use crate::file::{line_of, toml_error};
 use crate::resource::Resource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -16,6 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use toml::Spanned;
 
 const PLACEHOLDERS: [&str; 9] = [
     "instance",
@@ -33,9 +34,9 @@ const PLACEHOLDERS: [&str; 9] = [
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Template {
-    apply: Argv,
+    apply: Spanned<Argv>,
     #[serde(default)]
-    query: Option<Argv>,
+    query: Option<Spanned<Argv>>,
 }
 
 /// A command: a string split at whitespace, or an array of words (for words with spaces).
@@ -77,6 +78,8 @@ fn default_timeout() -> f64 {
 #[derive(Debug, Clone)]
 pub struct Exec {
     path: PathBuf,
+    /// The file's text, for the line of a template's problem.
+    text: String,
     file: File,
 }
 
@@ -93,10 +96,8 @@ impl Exec {
             message,
         };
         let file: File = toml::from_str(&text).map_err(|e| {
-            config(
-                e.span().map_or(0, |s| line_of(&text, s.start)),
-                e.message().trim().to_owned(),
-            )
+            let (line, message) = toml_error(&text, &e);
+            config(line, message)
         })?;
         if !(file.timeout_secs > 0.0 && file.timeout_secs <= 86_400.0) {
             let line = text
@@ -111,16 +112,22 @@ impl Exec {
                 ),
             ));
         }
+        if file.resize.is_empty() && file.migrate.is_none() && file.pool.is_none() {
+            return Err(config(
+                1,
+                "no templates: give at least one of [resize.cpu], [resize.mem], [resize.net], [migrate] and [pool]".into(),
+            ));
+        }
         let templates = file.resize.values().chain(&file.migrate).chain(&file.pool);
         for t in templates {
             for command in std::iter::once(&t.apply).chain(&t.query) {
-                check(&command.words()).map_err(|(word, m)| {
-                    config(text.find(word.as_str()).map_or(0, |o| line_of(&text, o)), m)
-                })?;
+                let line = line_of(&text, command.span().start);
+                check(&command.get_ref().words()).map_err(|m| config(line, m))?;
             }
         }
         Ok(Exec {
             path: path.to_owned(),
+            text,
             file,
         })
     }
@@ -135,7 +142,10 @@ impl Exec {
             Op::Pool { .. } => (self.file.pool.as_ref(), "[pool]".into()),
         };
         found.ok_or_else(|| {
-            BackendError::Failed(format!("{}: no {what} template", self.path.display()))
+            BackendError::Failed(format!(
+                "{}: no {what} template, which the plan needs",
+                self.path.display()
+            ))
         })
     }
 
@@ -213,10 +223,10 @@ fn die_with_parent(command: &mut Command) {
 fn die_with_parent(_: &mut Command) {}
 
 /// A command has a program, and every `{name}` in it (lowercase letters and `_`, so JSON
-/// braces stay literal) is a known placeholder. Errors carry the offending word.
-fn check(words: &[&str]) -> Result<(), (String, String)> {
+/// braces stay literal) is a known placeholder.
+fn check(words: &[&str]) -> Result<(), String> {
     if words.is_empty() {
-        return Err((String::new(), "empty command".into()));
+        return Err("empty command".into());
     }
     for word in words {
         let mut rest = *word;
@@ -232,7 +242,7 @@ fn check(words: &[&str]) -> Result<(), (String, String)> {
                     "unknown placeholder `{{{name}}}` (known: {})",
                     PLACEHOLDERS.join(", ")
                 );
-                return Err((word.to_string(), m));
+                return Err(m);
             }
             rest = &rest[start + 1..];
         }
@@ -308,14 +318,62 @@ fn substitute(word: &str, values: &[(&str, String)]) -> String {
     out
 }
 
+/// Whether `program` names an executable file, as `Command` would find it: a path when it
+/// has a `/`, else a name looked up in `PATH`.
+fn runnable(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| executable(&dir.join(program)))
+    })
+}
+
 impl Backend for Exec {
+    fn check(&self, ops: &[Op]) -> Result<(), BackendError> {
+        let mut seen = std::collections::HashSet::new();
+        for op in ops {
+            let t = self.template(op)?;
+            for command in std::iter::once(&t.apply).chain(&t.query) {
+                let program = command.get_ref().words()[0];
+                if program.contains('{') || !seen.insert(program) {
+                    continue;
+                }
+                if !runnable(program) {
+                    return Err(BackendError::Config {
+                        path: self.path.clone(),
+                        line: line_of(&self.text, command.span().start),
+                        message: format!(
+                            "program `{program}` is not an executable file{}",
+                            if program.contains('/') {
+                                ""
+                            } else {
+                                " on PATH"
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, op: &Op, cx: Context) -> Result<(), BackendError> {
-        let t = self.template(op)?.apply.clone();
+        let t = self.template(op)?.apply.get_ref().clone();
         self.run(&t, op, cx).map(|_| ())
     }
 
     fn observe(&mut self, op: &Op, cx: Context) -> Result<Effect, BackendError> {
-        let Some(query) = self.template(op)?.query.clone() else {
+        let Some(query) = self
+            .template(op)?
+            .query
+            .as_ref()
+            .map(|q| q.get_ref().clone())
+        else {
             return Ok(Effect::Unknown(format!(
                 "{} has no query command to tell whether it took effect",
                 self.path.display()

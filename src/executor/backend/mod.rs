@@ -154,6 +154,12 @@ pub struct Context<'a> {
 
 /// Makes ops real.
 pub trait Backend {
+    /// Whether every op of `ops` can be made here (a template for each kind, a program that
+    /// exists), checked before the first one runs so that a bad setup does not end a run
+    /// half done.
+    fn check(&self, _ops: &[Op]) -> Result<(), BackendError> {
+        Ok(())
+    }
     fn apply(&mut self, op: &Op, cx: Context) -> Result<(), BackendError>;
     fn observe(&mut self, op: &Op, cx: Context) -> Result<Effect, BackendError>;
 }
