@@ -104,9 +104,9 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         model.try_set_option("mip_pscost_minreliable", 2),
         // With a start near the optimum (see `start`), the heuristics that hunt for a
         // first incumbent before and at the root cost more than they find: without them
-        // the scale bench takes 0.87x the time (benches/RESULTS.md, ninth session). RENS,
+        // the scale bench takes 0.87x the time (benches/RESULTS.md, "Solver settings"). RENS,
         // a sub-MIP around the root LP, mostly repeats what RINS (around the start) finds:
-        // without it too, 0.88x again and no worse plans (tenth session).
+        // without it too, 0.88x again and no worse plans (same section).
         model.try_set_option("mip_heuristic_run_feasibility_jump", start.is_none()),
         model.try_set_option("mip_heuristic_run_root_reduced_cost", start.is_none()),
         model.try_set_option("mip_heuristic_run_rens", start.is_none()),
