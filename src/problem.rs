@@ -398,6 +398,43 @@ impl Problem {
         (share, room)
     }
 
+    /// Per host and resource, whether its residents' predicted shortfall (at the highest
+    /// demand of any planned interval) exceeds its free room. There a one-step shrink is what
+    /// funds a short neighbour, so hysteresis asks no more of it (docs/formats.md,
+    /// `min_change`).
+    pub fn tight_hosts(&self) -> Vec<PerResource<bool>> {
+        let mut free: Vec<PerResource<f64>> = self.hosts.iter().map(|h| h.capacity).collect();
+        for (f, used) in free.iter_mut().zip(self.pool_use()) {
+            for r in Resource::ALL {
+                f[r] -= used[r];
+            }
+        }
+        let mut short = vec![PerResource::from_fn(|_| 0.0); self.hosts.len()];
+        for inst in &self.instances {
+            for r in Resource::ALL {
+                free[inst.host][r] -= inst.current[r];
+                let peak = inst.ahead.iter().filter_map(|d| d[r]).chain(inst.demand[r]);
+                short[inst.host][r] += peak
+                    .map(|d| (d - inst.current[r]).max(0.0))
+                    .fold(0.0, f64::max);
+            }
+        }
+        free.iter()
+            .zip(&short)
+            .map(|(free, short)| PerResource::from_fn(|r| short[r] > free[r].max(0.0) + 1e-9))
+            .collect()
+    }
+
+    /// The smallest shrink in whole steps of `r`: the policy's hysteresis minimum, or one
+    /// step on a [tight](Problem::tight_hosts) host.
+    pub fn min_shrink_steps(&self, r: Resource, tight: bool) -> f64 {
+        if tight {
+            1.0
+        } else {
+            self.policy.min_steps(r)
+        }
+    }
+
     /// Indices of the instances currently on host `h` (a scan; see [`Problem::residents`]).
     pub fn on_host(&self, h: usize) -> impl Iterator<Item = usize> + '_ {
         (0..self.instances.len()).filter(move |&i| self.instances[i].host == h)
@@ -593,7 +630,7 @@ impl Problem {
 /// for the optimiser, few enough binaries to solve fast. Movers are most of a POP part's
 /// solve time, and the rescue moves across parts what the parts leave; with 5 instead of
 /// 10, the 10k scale bench solves in 0.66x the time for a plan 0.38% dearer, and 100k end
-/// to end in 0.84x for 0.13% (benches/RESULTS.md, thirteenth session).
+/// to end in 0.84x for 0.13% (benches/RESULTS.md, "Partitioning and the rescue").
 const MOVERS_PER_MIGRATION: usize = 5;
 
 /// Rounds to six decimals, the precision of every number Chameleon writes.
@@ -669,11 +706,11 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         let fleet = Fleet::parse(Path::new("fleet.toml"), &text).unwrap();
         let mut policy = Policy::default();
         policy.disruption.max_changes_percent = 100.0;
-        let cpu_after = |floor: f64| {
+        let after = |floor: f64, b: f64| {
             let mut p = Problem::with_demand(&fleet, &policy, |id, r| {
                 Some(match (id, r) {
                     ("a", Resource::Cpu) => 0.05,
-                    ("b", Resource::Cpu) => 3.5,
+                    ("b", Resource::Cpu) => b,
                     _ => 0.0,
                 })
             });
@@ -681,6 +718,7 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
             let (s, _) = crate::mip::solve(&p, None).unwrap();
             (s.alloc[0].cpu, s.alloc[1].cpu)
         };
+        let cpu_after = |floor: f64| after(floor, 3.5);
         assert_eq!(cpu_after(0.0), (0.25, 3.5));
         assert_eq!(cpu_after(1.5), (1.5, 2.5));
         assert_eq!(
@@ -690,8 +728,13 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         );
         assert_eq!(
             cpu_after(1.6),
+            (1.75, 2.25),
+            "on a host too tight for b's need, one step funds it"
+        );
+        assert_eq!(
+            after(1.6, 2.0),
             (2.0, 2.0),
-            "one step is under the hysteresis minimum"
+            "with nobody short, one step is under the hysteresis minimum"
         );
     }
 

@@ -198,10 +198,36 @@ fn pairs(p: &Problem) -> Vec<(usize, usize)> {
     out
 }
 
+/// The smallest shrink on host `h`, in steps: the hysteresis minimum, or one step where the
+/// residents' predicted shortfall (the highest of any interval) exceeds the host's free
+/// room, as there a one-step shrink funds a short neighbour (docs/formats.md, `min_change`).
+fn min_shrink(p: &Problem, h: usize) -> i64 {
+    let on: Vec<&InstanceSpec> = p.instances.iter().filter(|i| i.host == h).collect();
+    let pools: f64 = p
+        .pools
+        .iter()
+        .filter(|pool| pool.host == h)
+        .map(|pool| f64::from(pool.warm) * pool.size.cpu)
+        .sum();
+    let free = p.hosts[h].capacity.cpu - pools - on.iter().map(|i| i.current.cpu).sum::<f64>();
+    let short: f64 = on
+        .iter()
+        .map(|i| {
+            let peak = i.ahead.iter().filter_map(|d| d.cpu).chain(i.demand.cpu);
+            peak.map(|d| (d - i.current.cpu).max(0.0))
+                .fold(0.0, f64::max)
+        })
+        .sum();
+    if short > free.max(0.0) + TOL {
+        1
+    } else {
+        p.policy.min_steps(Resource::Cpu) as i64
+    }
+}
+
 /// Everything but the flows: bounds, capacity per host and resource, and budgets.
 fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
     let g = p.policy.granularity.cpu;
-    let ms = p.policy.min_steps(Resource::Cpu) as i64;
     let over: Vec<bool> = (0..p.hosts.len())
         .map(|h| {
             p.on_host(h)
@@ -215,6 +241,7 @@ fn placement_ok(p: &Problem, k: &[i64], host: &[usize]) -> bool {
         // Hysteresis binds shrinks in place (a grow meets a forecast above the allocation
         // and has no minimum); a migrant may resize by any step as it lands.
         let stays = host[i] == inst.host;
+        let ms = min_shrink(p, inst.host);
         if k[i] < -d || k[i] > u || (stays && k[i] < 0 && -k[i] < ms) {
             return false;
         }
@@ -783,7 +810,7 @@ fn brute_force_ahead(p: &Problem) -> (f64, Solution) {
     let n = p.instances.len();
     let intervals = 1 + p.instances[0].ahead.len();
     let g = p.policy.granularity.cpu;
-    let ms = p.policy.min_steps(Resource::Cpu) as i64;
+    let ms = min_shrink(p, 0);
     let start = Path {
         levels: Vec::new(),
         net: vec![0.0; n],
@@ -849,7 +876,7 @@ fn levels_at(p: &Problem, i: usize, j: usize, prev: &[i64]) -> Vec<i64> {
         p.instances.iter().map(|x| x.current.cpu).sum::<f64>() > p.hosts[0].capacity.cpu + TOL;
     // The lowest level the first interval allows: its forecast (whole steps above it, at
     // least the hysteresis minimum), or anything on an over-capacity host.
-    let ms = p.policy.min_steps(Resource::Cpu) as i64;
+    let ms = min_shrink(p, 0);
     let above = |dem: f64| steps(inst.current.cpu - dem, g);
     let first_low = if over {
         if d >= ms {

@@ -244,8 +244,8 @@ fn problem_of(c: &Case, fleet: &Fleet) -> Problem {
     p
 }
 
-/// The disruption rules a solution must keep: hysteresis (every shrink is zero or at least
-/// the minimum change), the cool-down (frozen instances stay as they are), the budgets
+/// The disruption rules a solution must keep: hysteresis (every shrink in place is zero or
+/// at least the minimum change, one step on a tight host), the cool-down (frozen instances stay as they are), the budgets
 /// (changes per host counted where the instance started), and the cell policy.
 fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
     let a = p.assess(s);
@@ -281,11 +281,12 @@ fn check_disruption(p: &Problem, s: &Solution) -> Result<(), String> {
             ));
         }
     }
+    let tight = p.tight_hosts();
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
             let shrink = (inst.current[r] - s.alloc[i][r]).max(0.0);
             let delta = (s.alloc[i][r] - inst.current[r]).abs();
-            let least = p.policy.min_steps(r) * p.policy.granularity[r];
+            let least = p.min_shrink_steps(r, tight[inst.host][r]) * p.policy.granularity[r];
             // Hysteresis binds shrinks in place; a grow, or a migrant landing, may move by
             // any step.
             let in_place = s.host[i] == inst.host;

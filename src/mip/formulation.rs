@@ -63,6 +63,9 @@ pub(super) struct Decisions {
     span: Vec<PerResource<(f64, f64)>>,
     /// Per host and resource, whether current allocations already exceed capacity.
     over: Vec<PerResource<bool>>,
+    /// Per host and resource, whether its residents' predicted shortfall exceeds its free
+    /// room: there a one-step shrink is what funds a short neighbour.
+    tight: Vec<PerResource<bool>>,
     /// Cost of resources that cannot change, carried by a fixed column so HiGHS'
     /// objective and bound equal the full objective.
     offset: f64,
@@ -128,8 +131,14 @@ fn steps(x: f64, g: f64) -> f64 {
 /// over capacity, and a shrink is at least the hysteresis minimum or nothing. A grow has no
 /// minimum: it only ever meets a forecast above the allocation, and holding back a step
 /// of it leaves the instance short (docs/formats.md, `[disruption]` `min_change`).
-fn useful_steps(p: &Problem, i: usize, r: Resource, over_capacity: bool) -> (f64, f64) {
-    let (ms, (down, up)) = (p.policy.min_steps(r), limits(p, i, r));
+fn useful_steps(
+    p: &Problem,
+    i: usize,
+    r: Resource,
+    over_capacity: bool,
+    tight: bool,
+) -> (f64, f64) {
+    let (ms, (down, up)) = (p.min_shrink_steps(r, tight), limits(p, i, r));
     let Some((above, want)) = toward_forecast(p, i, r) else {
         return (down, up);
     };
@@ -202,6 +211,7 @@ pub(super) fn build(p: &Problem, relaxed: bool) -> (Program, Decisions) {
         mismatch: Vec::with_capacity(n),
         span: Vec::with_capacity(n),
         over: over_capacity(p),
+        tight: p.tight_hosts(),
         offset: 0.0,
         fixed: None,
         change: Vec::with_capacity(n),
@@ -258,7 +268,7 @@ fn most_room(p: &Problem, d: &Decisions) -> Vec<PerResource<f64>> {
         .collect();
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
-            let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r]);
+            let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r], d.tight[inst.host][r]);
             let shrink = if inst.adjustable(r) && sd + su >= 1.0 {
                 sd
             } else {
@@ -299,7 +309,7 @@ fn caps(p: &Problem, d: &Decisions) -> Caps {
             let spans: Vec<(f64, f64)> = residents
                 .iter()
                 .map(|&i| {
-                    let (sd, su) = useful_steps(p, i, r, d.over[h][r]);
+                    let (sd, su) = useful_steps(p, i, r, d.over[h][r], d.tight[h][r]);
                     if p.instances[i].adjustable(r) && sd + su >= 1.0 {
                         (sd, su)
                     } else {
@@ -454,7 +464,7 @@ fn add_instance(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let mut span = PerResource::<(f64, f64)>::default();
     for r in Resource::ALL.into_iter().filter(|&r| inst.adjustable(r)) {
         let g = p.policy.granularity[r];
-        let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r]);
+        let (sd, su) = useful_steps(p, i, r, d.over[inst.host][r], d.tight[inst.host][r]);
         let su = su.min(d.caps.grow[i][r]);
         if sd + su < 1.0 {
             continue;
@@ -549,7 +559,7 @@ fn link_change(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
             continue;
         };
         let (sd, su) = d.span[i][r];
-        let ms = p.policy.min_steps(r);
+        let ms = p.min_shrink_steps(r, d.tight[p.instances[i].host][r]);
         if ms <= 1.0 {
             m.row(
                 format!("change_up[{id},{r}]"),

@@ -170,7 +170,7 @@ fn add_steps(
         let z = z.expect("a resize has an indicator");
         // A direction per resource, even without hysteresis: growing and shrinking at once
         // would let an instance sell steps it takes back, and bank the credits for later.
-        let ms = p.policy.min_steps(r);
+        let ms = p.min_shrink_steps(r, d.tight[inst.host][r]);
         let gu = m.var(format!("grows[{id},{r}{tag}]"), m.int(0.0, 1.0));
         let gd = m.var(format!("shrinks[{id},{r}{tag}]"), m.int(0.0, 1.0));
         m.row(
