@@ -314,7 +314,7 @@ const MEASURES: [Measure; 9] = [
     ("shortage mip/static", "", |o| {
         (o.shortage["mip"], o.shortage["static"])
     }),
-    ("unavoidable share of mip's", "", |o| {
+    ("unavoidable / mip", "", |o| {
         (o.shortage["bound_pooled"], o.shortage["mip"])
     }),
     ("per-host bound / vpa", "", |o| {
