@@ -162,7 +162,9 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     Ok((solution, stats))
 }
 
-/// The optimum of the LP relaxation: a lower bound on every plan's objective.
+/// The optimum of the LP relaxation: a lower bound on every plan this program can express.
+/// It is not one for a partitioned plan, whose parts and rescue may migrate instances to
+/// hosts outside the whole program's pruned candidates.
 pub fn relaxation_bound(p: &Problem) -> Result<f64, SolveError> {
     let mut model = load(p, true)?.model;
     model.make_quiet();
