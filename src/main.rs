@@ -67,9 +67,14 @@ enum Command {
         /// Exit 0 for no changes, 2 for changes, 1 for errors.
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Also write the exact MIP, with named rows and columns, as .lp or .mps.
+        /// Also write the exact MIP, with named rows and columns, as .lp or .mps: one file
+        /// per part the fleet is solved in.
         #[arg(long)]
         export_model: Option<PathBuf>,
+        /// With --export-model, write the whole program as one file instead of its parts,
+        /// for auditing plans against an outside solver.
+        #[arg(long, requires = "export_model")]
+        export_whole: bool,
     },
     /// Print a plan as a review table.
     Show { plan: PathBuf },
@@ -348,12 +353,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out_dir,
             detailed_exitcode,
             export_model,
+            export_whole,
         } => plan(
             inputs,
             strategy,
             &out_dir,
             detailed_exitcode,
-            export_model.as_deref(),
+            export_model.as_deref().map(|path| (path, export_whole)),
         ),
         Command::Show { plan } => {
             print!("{}", Plan::read(&plan)?.summary());
@@ -528,17 +534,24 @@ fn plan(
     strategy: Strategy,
     out_dir: &Path,
     detailed: bool,
-    export_model: Option<&Path>,
+    export_model: Option<(&Path, bool)>,
 ) -> Result<ExitCode> {
     let _lock = FleetLock::acquire(&inputs.run.fleet, Duration::ZERO)?;
     let fleet = &inputs.run.fleet;
     Ledger::check_settled(fleet, &Ledger::default_path(fleet))?;
     let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
     run.save_state()?;
-    if let Some(path) = export_model {
-        for file in partition::export(&run.problem, path)? {
-            eprintln!("wrote model {}", file.display());
+    match export_model {
+        Some((path, true)) => {
+            chameleon::mip::export(&run.problem, path)?;
+            eprintln!("wrote model {}", path.display());
         }
+        Some((path, false)) => {
+            for file in partition::export(&run.problem, path)? {
+                eprintln!("wrote model {}", file.display());
+            }
+        }
+        None => {}
     }
     for warning in &run.warnings {
         eprintln!("warning: {warning}");

@@ -784,6 +784,53 @@ fn compare_reports_both_strategies() {
     assert!(objective("mip") < objective("none"), "{out}");
 }
 
+/// A fleet solved in parts is exported one file per part, or whole on request, so that an
+/// outside solver can audit the plan against the whole program.
+#[test]
+fn export_model_writes_the_parts_or_the_whole_program() {
+    let dir = workspace();
+    let model =
+        chameleon::policy::DEFAULT.replace("partition_instances = 100", "partition_instances = 4");
+    std::fs::write(dir.path().join("m.toml"), model).unwrap();
+    plan(
+        dir.path(),
+        &["--model", "m.toml", "--export-model", "parts.lp"],
+    );
+    let parts: Vec<String> = (0..)
+        .map(|k| dir.path().join(format!("parts.part{k}.lp")))
+        .take_while(|p| p.exists())
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(parts.len() > 1, "{} parts", parts.len());
+    assert!(!dir.path().join("parts.lp").exists());
+    plan(
+        dir.path(),
+        &[
+            "--model",
+            "m.toml",
+            "--export-model",
+            "whole.lp",
+            "--export-whole",
+        ],
+    );
+    let whole = std::fs::read_to_string(dir.path().join("whole.lp")).unwrap();
+    assert!(!dir.path().join("whole.part0.lp").exists());
+    // Every column of every part is in the whole program, and the whole has more rows than
+    // any part (the parts are smaller programs, not copies of it).
+    let fleet = chameleon::fleet::Fleet::read(&dir.path().join("fleet.toml")).unwrap();
+    for i in &fleet.instances {
+        let column = format!("change[{}]", i.id);
+        assert!(
+            parts.iter().any(|p| p.contains(&column)) == whole.contains(&column),
+            "{column}"
+        );
+    }
+    assert!(parts.iter().all(|p| p.len() < whole.len()));
+    let o = run_plan(dir.path(), NOW, &["--export-whole"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--export-model"), "{}", stderr(&o));
+}
+
 #[test]
 fn export_model_matches_golden() {
     let dir = workspace();
