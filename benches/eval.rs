@@ -9,7 +9,8 @@
 //! at overcommit 1.2, 1.4 and 1.6, in 4-day windows starting on days 0, 3, 6 and 9 (each
 //! fleet from the instances with data for the whole window), three seeds each. Every
 //! fleet replays its window's last two days at 15-minute intervals with `static`,
-//! `reactive`, `vpa`, `greedy` and `mip`, and the replay's lower bounds.
+//! `reactive`, `vpa`, `greedy`, `mip` and `foresight` (perfect foresight under the same
+//! rules), and the replay's lower bounds.
 //!
 //! It prints, per fold and overcommit and pooled, the ratios of `mip`'s totals to each
 //! reference's (shortage, slack, changes, memory shortage), summed over fleets, with
@@ -36,12 +37,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const START: &str = "2024-03-04T00:00:00Z";
-const STRATEGIES: [Kind; 5] = [
+const STRATEGIES: [Kind; 6] = [
     Kind::Static,
     Kind::Reactive,
     Kind::Vpa,
     Kind::Greedy,
     Kind::Mip,
+    Kind::Foresight,
 ];
 const OVERCOMMITS: [f64; 3] = [1.2, 1.4, 1.6];
 /// (instances, hosts) per fleet.
@@ -298,10 +300,12 @@ fn pooled(outcomes: &[&Outcome], f: &dyn Fn(&Outcome) -> (f64, f64), seed: u64) 
 
 /// The measures every group reports, as (name, target, how to get (numerator,
 /// denominator)). The two bound rows say how much of a strategy's shortage no strategy
-/// (pooled hosts) or no non-migrating one (per host) could have avoided.
+/// (pooled hosts) or no non-migrating one (per host) could have avoided; `foresight / mip`
+/// how much of mip's shortage remains with perfect foresight under the same rules (the
+/// rest is the cost of forecasting and myopia).
 type Measure = (&'static str, &'static str, fn(&Outcome) -> (f64, f64));
 
-const MEASURES: [Measure; 9] = [
+const MEASURES: [Measure; 10] = [
     ("shortage mip/greedy", "<= 0.5", |o| {
         (o.shortage["mip"], o.shortage["greedy"])
     }),
@@ -316,6 +320,9 @@ const MEASURES: [Measure; 9] = [
     }),
     ("unavoidable / mip", "", |o| {
         (o.shortage["bound_pooled"], o.shortage["mip"])
+    }),
+    ("foresight / mip", "", |o| {
+        (o.shortage["foresight"], o.shortage["mip"])
     }),
     ("per-host bound / vpa", "", |o| {
         (o.shortage["bound_per_host"], o.shortage["vpa"])

@@ -172,11 +172,11 @@ struct ReplayArgs {
     /// Planning model file (default: the built-in models/default.toml).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Comma-separated: static, reactive, vpa, greedy, mip, oracle.
+    /// Comma-separated: static, reactive, vpa, greedy, mip, oracle, foresight.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "static,reactive,vpa,greedy,mip,oracle"
+        default_value = "static,reactive,vpa,greedy,mip,oracle,foresight"
     )]
     strategies: Vec<replay::Kind>,
     /// Planning interval, e.g. `15m` or `1h`.

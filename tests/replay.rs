@@ -244,7 +244,10 @@ fn replay_fixtures(dir: &Path, report: &str, extra: &[&str]) -> Output {
         args.extend_from_slice(&["--end", "2024-03-06T12:00:00Z"]);
     }
     if !extra.contains(&"--strategies") {
-        args.extend_from_slice(&["--strategies", "static,reactive,vpa,greedy,mip,oracle"]);
+        args.extend_from_slice(&[
+            "--strategies",
+            "static,reactive,vpa,greedy,mip,oracle,foresight",
+        ]);
     }
     args.extend_from_slice(extra);
     chameleon(dir, &args)

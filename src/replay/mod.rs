@@ -23,7 +23,7 @@ use crate::mip::SolveError;
 use crate::plan::{self, rfc3339, Plan, PlanError};
 use crate::policy::Policy;
 use crate::problem::Problem;
-use crate::resource::Resource;
+use crate::resource::{PerResource, Resource};
 use crate::telemetry::{Series, Telemetry};
 use bound::Bounds;
 use chrono::{DateTime, Duration, Utc};
@@ -426,6 +426,11 @@ fn problem_for<'v>(
             Cow::Borrowed(f),
             *seconds,
         ),
+        (f, Some(e)) if sim.kind == Kind::Foresight => (
+            foresight_problem(&sim.fleet, policy, e, f.as_ref().map(|(f, _)| f)),
+            Cow::Owned(synthetic_forecasts(sim.kind, &e.demand, now)),
+            e.seconds,
+        ),
         (_, Some(e)) => {
             let demand = |id: &str, r: Resource| e.demand.get(&(id.to_owned(), r)).copied();
             (
@@ -445,6 +450,33 @@ fn problem_for<'v>(
     };
     problem.apply_cooldown(&sim.fleet, now);
     (problem, forecasts, seconds)
+}
+
+/// Foresight's problem: the MIP's rules, with look-ahead over the realised peaks of the coming
+/// intervals, and the shrink floors that `mip` gets from its forecasts.
+fn foresight_problem(
+    fleet: &Fleet,
+    policy: &Policy,
+    e: &view::Estimates,
+    forecasts: Option<&Forecasts>,
+) -> Problem {
+    let mut policy = policy.clone();
+    policy.lookahead_intervals = strategy::FORESIGHT_INTERVALS;
+    let mut p = Problem::with_demand(fleet, &policy, |id, r| {
+        e.demand.get(&(id.to_owned(), r)).copied()
+    });
+    let later = strategy::FORESIGHT_INTERVALS as usize - 1;
+    for inst in &mut p.instances {
+        let key = |r| (inst.id.clone(), r);
+        inst.ahead = (0..later)
+            .map(|k| PerResource::from_fn(|r| e.ahead.get(&key(r)).and_then(|v| v[k])))
+            .collect();
+        if let Some(f) = forecasts {
+            inst.floor = PerResource::from_fn(|r| f.floors.get(&key(r)).copied().unwrap_or(0.0));
+        }
+    }
+    p.choose_candidates();
+    p
 }
 
 /// Verifies `plan` against `sim`'s fleet, applies it with the executor and counts what it did.
@@ -486,6 +518,10 @@ fn synthetic_forecasts(
         Kind::Oracle => (
             Method::RecentPeak,
             "oracle: realised peak of the coming interval",
+        ),
+        Kind::Foresight => (
+            Method::RecentPeak,
+            "foresight: realised peaks of the coming intervals",
         ),
         _ => (Method::RecentPeak, "reactive: last interval's peak + 15%"),
     };
@@ -574,6 +610,65 @@ mod tests {
                 assert!(floor <= cost + 1e-6, "{at}: oracle {floor} > {kind} {cost}");
             }
         }
+    }
+
+    /// Foresight plans with look-ahead for the realised peak of each coming interval, and
+    /// keeps the shrink floors `mip` has.
+    #[test]
+    fn foresight_sees_the_peaks_of_the_coming_intervals_and_keeps_the_floors() {
+        let (fleet, t) = fixtures();
+        let policy = Policy::default();
+        let opts = Options {
+            strategies: vec![Kind::Mip, Kind::Foresight],
+            interval_minutes: 15,
+            start: None,
+            end: None,
+            timing: false,
+            focus: None,
+            credits: Credits::Usage,
+        };
+        let now: DateTime<Utc> = "2024-03-06T09:30:00Z".parse().unwrap();
+        let until = (now + Duration::minutes(15)).timestamp();
+        let v = views(
+            &t,
+            &policy,
+            &opts,
+            &step_hours(&t),
+            now,
+            until,
+            &mut State::default(),
+        );
+        let sim = Sim {
+            kind: Kind::Foresight,
+            fleet: fleet.clone(),
+            tally: Tally::default(),
+        };
+        let (p, _, _) = problem_for(&sim, &policy, &v, now);
+        let (f, _) = v.forecasts.as_ref().unwrap();
+        let mut floors = 0;
+        for inst in &p.instances {
+            assert_eq!(inst.ahead.len(), strategy::FORESIGHT_INTERVALS as usize - 1);
+            for r in Resource::ALL {
+                let Some(s) = t.series.get(&(inst.id.clone(), r)) else {
+                    continue;
+                };
+                for (k, later) in inst.ahead.iter().enumerate() {
+                    let from = now.timestamp() + 900 * (k as i64 + 1);
+                    let peak = s
+                        .window(from, from + 900)
+                        .iter()
+                        .map(|p| p.1)
+                        .reduce(f64::max);
+                    assert_eq!(later[r], peak, "{} {r} interval {}", inst.id, k + 1);
+                }
+                let floor = f.floors.get(&(inst.id.clone(), r)).copied().unwrap_or(0.0);
+                assert_eq!(inst.floor[r], floor);
+                floors += usize::from(floor > 0.0);
+            }
+        }
+        assert!(floors > 0, "the fixture has shrink floors");
+        let (s, _) = Kind::Foresight.solve(&p).unwrap();
+        assert_eq!(s.ahead.len(), strategy::FORESIGHT_INTERVALS as usize - 1);
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! `vpa`) resize towards their estimate within capacity and the disruption
 //! budget; `greedy` and `mip` plan for the forecasts; `oracle` runs the MIP, under
 //! the same rules, on the demand that actually arrives: a myopic reference that `mip`
-//! can beat, not a bound (see [`super::bound`] for the bounds).
+//! can beat, not a bound (see [`super::bound`] for the bounds). `foresight` is the
+//! same MIP with [`FORESIGHT_INTERVALS`] of look-ahead on the realised peaks, with the
+//! shrink floors `mip` has: what the rules allow a planner that knew the coming hours.
+//! `mip` minus it is the cost of forecasting and myopia; it minus the lower bound,
+//! the cost of the rules.
 
 use crate::forecast::method::{Candidate, Vpa};
 use crate::mip::{relative_gap, SolveError, SolverStats};
@@ -22,6 +26,8 @@ pub const REACTIVE_MARGIN: f64 = 0.15;
 pub const VPA_QUANTILE: f64 = 0.9;
 /// The VPA recommender's default histogram half-life.
 pub const VPA_HALF_LIFE_SECONDS: i64 = 86_400;
+/// Intervals `foresight` plans jointly, on the realised peaks of each.
+pub const FORESIGHT_INTERVALS: u32 = 4;
 
 /// A replayed strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,16 +44,20 @@ pub enum Kind {
     Mip,
     /// The MIP under the same rules on the realised demand: a myopic reference, not a bound.
     Oracle,
+    /// The MIP under the same rules, with look-ahead, on the realised demand of the coming
+    /// intervals: perfect foresight.
+    Foresight,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Static,
         Kind::Reactive,
         Kind::Vpa,
         Kind::Greedy,
         Kind::Mip,
         Kind::Oracle,
+        Kind::Foresight,
     ];
 
     /// The name used on the command line and in reports.
@@ -59,6 +69,7 @@ impl Kind {
             Kind::Greedy => "greedy",
             Kind::Mip => "mip",
             Kind::Oracle => "oracle",
+            Kind::Foresight => "foresight",
         }
     }
 
@@ -87,7 +98,7 @@ impl Kind {
             Kind::Static => heuristic(p.unchanged()),
             Kind::Reactive | Kind::Vpa => heuristic(resize_towards(p)),
             Kind::Greedy => Strategy::Greedy.solve(p),
-            Kind::Mip | Kind::Oracle => Strategy::Mip.solve(p),
+            Kind::Mip | Kind::Oracle | Kind::Foresight => Strategy::Mip.solve(p),
         }
     }
 }
@@ -106,7 +117,7 @@ impl FromStr for Kind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown strategy `{s}` (expected static, reactive, vpa, greedy, mip or oracle)")
+                format!("unknown strategy `{s}` (expected static, reactive, vpa, greedy, mip, oracle or foresight)")
             })
     }
 }

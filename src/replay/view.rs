@@ -2,7 +2,8 @@
 //!
 //! The rolling horizon lives here: forecasts and baseline estimates use only
 //! samples before the interval; the samples inside it are the realised demand
-//! that is scored (and that only the oracle plans for).
+//! that is scored (and that only the oracle and foresight plan for; foresight also
+//! sees the intervals after it).
 
 use super::metrics::Window;
 use super::{strategy, Kind, Options};
@@ -18,6 +19,9 @@ use std::time::Instant;
 /// Demand estimates of one baseline at one interval, and the seconds they took.
 pub(super) struct Estimates {
     pub demand: BTreeMap<(String, Resource), f64>,
+    /// `foresight` only: the realised peaks of the intervals after this one (`None` where
+    /// an interval has no samples).
+    pub ahead: BTreeMap<(String, Resource), Vec<Option<f64>>>,
     pub seconds: f64,
 }
 
@@ -56,13 +60,25 @@ pub(super) fn views<'a>(
     let history = i64::from(policy.forecast.history_days) * 86_400;
     let mut realised: Window = Vec::new();
     let mut estimates: BTreeMap<Kind, Estimates> = BTreeMap::new();
-    for kind in [Kind::Reactive, Kind::Vpa, Kind::Oracle] {
+    let peak = |s: &crate::telemetry::Series, from: i64| {
+        values(&s.window(from, from + interval))
+            .into_iter()
+            .reduce(f64::max)
+    };
+    for kind in [Kind::Reactive, Kind::Vpa, Kind::Oracle, Kind::Foresight] {
         if !opts.strategies.contains(&kind) {
             continue;
         }
         let clock = Instant::now();
         let mut map = BTreeMap::new();
+        let mut ahead = BTreeMap::new();
         for (key, s) in &telemetry.series {
+            if kind == Kind::Foresight {
+                let later = (1..strategy::FORESIGHT_INTERVALS)
+                    .map(|k| peak(s, t + i64::from(k) * interval))
+                    .collect();
+                ahead.insert(key.clone(), later);
+            }
             let estimate = match kind {
                 Kind::Reactive => strategy::reactive_estimate(&values(&s.window(t - interval, t))),
                 Kind::Vpa => {
@@ -79,6 +95,7 @@ pub(super) fn views<'a>(
             kind,
             Estimates {
                 demand: map,
+                ahead,
                 seconds,
             },
         );
@@ -89,7 +106,9 @@ pub(super) fn views<'a>(
             realised.push((key.0.as_str(), key.1, steps[key].1, points));
         }
     }
-    let forecasts = opts.strategies.iter().any(|k| k.uses_forecasts()).then(|| {
+    // Foresight keeps the shrink floors the forecasts carry.
+    let needed = |k: &Kind| k.uses_forecasts() || *k == Kind::Foresight;
+    let forecasts = opts.strategies.iter().any(needed).then(|| {
         let clock = Instant::now();
         let f = Forecasts::build_with_state(telemetry, now, &policy.forecast, state);
         (f, clock.elapsed().as_secs_f64())
