@@ -76,6 +76,25 @@ fn apply(dir: &Path, plan: &Path, now: &str) -> Output {
     )
 }
 
+/// Runs `apply` of `plan` at `LATER` through the exec backend configured by `exec.toml`.
+fn apply_exec(dir: &Path, plan: &Path) -> Output {
+    chameleon(
+        dir,
+        &[
+            "apply",
+            plan.to_str().unwrap(),
+            "--fleet",
+            "fleet.toml",
+            "--now",
+            LATER,
+            "--backend",
+            "exec",
+            "--exec-config",
+            "exec.toml",
+        ],
+    )
+}
+
 /// Asserts a failing run whose message names `file:line` and contains `what`.
 fn assert_fails(o: &Output, location: &str, what: &str) {
     let err = stderr(o);
@@ -1004,22 +1023,11 @@ fn out_of_range_model_settings_name_the_line_and_key() {
     )
     .unwrap();
     let path = plan(dir.path(), &[]);
-    let o = chameleon(
-        dir.path(),
-        &[
-            "apply",
-            path.to_str().unwrap(),
-            "--fleet",
-            "fleet.toml",
-            "--now",
-            LATER,
-            "--backend",
-            "exec",
-            "--exec-config",
-            "exec.toml",
-        ],
+    assert_fails(
+        &apply_exec(dir.path(), &path),
+        "exec.toml:2",
+        "at most 86400",
     );
-    assert_fails(&o, "exec.toml:2", "at most 86400");
 }
 
 /// A telemetry file cut inside its last value, a last line without its end, samples after
@@ -1112,22 +1120,7 @@ fn exec_configs_that_cannot_run_the_plan_are_refused_before_the_first_action() {
     ];
     for (config, location, what) in cases {
         std::fs::write(dir.path().join("exec.toml"), config).unwrap();
-        let o = chameleon(
-            dir.path(),
-            &[
-                "apply",
-                path.to_str().unwrap(),
-                "--fleet",
-                "fleet.toml",
-                "--now",
-                LATER,
-                "--backend",
-                "exec",
-                "--exec-config",
-                "exec.toml",
-            ],
-        );
-        assert_fails(&o, location, what);
+        assert_fails(&apply_exec(dir.path(), &path), location, what);
         assert!(
             !dir.path().join("fleet.ledger.sqlite").exists(),
             "{what}: no run began"

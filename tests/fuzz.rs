@@ -111,6 +111,20 @@ fn exec_text() -> String {
         + "[migrate]\napply = \"true {instance} {to_host}\"\n[pool]\napply = \"true {pool} {to}\"\n"
 }
 
+/// `chameleon plan` on the workspace's inputs.
+fn plan_args(command: &mut Command) -> &mut Command {
+    command
+        .args([
+            "plan",
+            "--fleet",
+            "fleet.toml",
+            "--telemetry",
+            "telemetry.csv",
+        ])
+        .args(["--model", "model.toml", "--pool-targets", "targets.toml"])
+        .args(["--now", NOW, "--out-dir", "."])
+}
+
 /// A scratch directory with every input in its unmutated form, and a plan made from them.
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -122,16 +136,7 @@ fn workspace() -> tempfile::TempDir {
     std::fs::write(p("model.toml"), model).unwrap();
     std::fs::write(p("targets.toml"), "# warm targets\nweb = 2\n").unwrap();
     std::fs::write(p("exec.toml"), exec_text()).unwrap();
-    let o = bin()
-        .args([
-            "plan",
-            "--fleet",
-            "fleet.toml",
-            "--telemetry",
-            "telemetry.csv",
-        ])
-        .args(["--model", "model.toml", "--pool-targets", "targets.toml"])
-        .args(["--now", NOW, "--out-dir", "."])
+    let o = plan_args(&mut bin())
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -291,16 +296,7 @@ fn through_binary(input: Input, work: &Path, dir: &Path) -> Result<(), String> {
                 .args(["--backend", "exec", "--exec-config", "exec.toml"]);
         }
         _ => {
-            command
-                .args([
-                    "plan",
-                    "--fleet",
-                    "fleet.toml",
-                    "--telemetry",
-                    "telemetry.csv",
-                ])
-                .args(["--model", "model.toml", "--pool-targets", "targets.toml"])
-                .args(["--now", NOW, "--out-dir", "."]);
+            plan_args(&mut command);
         }
     }
     let (status, stderr) = run_bounded(command, Duration::from_secs(120))?;

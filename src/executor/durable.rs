@@ -516,19 +516,12 @@ impl<'a, 'j> Driver<'a, 'j> {
                         .into(),
                 }
             })?;
-            let outcome = self.run_ops(&id, &ops, resuming).and_then(|()| {
-                match self.set(&id, StepStatus::Done, "", &undo.moves(&self.state)) {
-                    // The ledger refuses the movements (a rule the dry run missed), and
-                    // would on every resume: undo the ops and fail the action instead.
-                    Err(ApplyError::Ledger(e @ LedgerError::Invariant { .. })) => {
-                        Err(self.undo_ops(&id, &ops, e.to_string()))
-                    }
-                    other => Ok(other),
-                }
-            });
+            let outcome = match self.run_ops(&id, &ops, resuming) {
+                Ok(()) => self.commit_done(&id, &ops, &undo.moves(&self.state))?,
+                Err(failure) => Err(failure),
+            };
             match outcome {
-                Ok(done) => {
-                    done?;
+                Ok(()) => {
                     undo.copy(&self.state, &mut trial);
                     self.undo.push((k, undo));
                     schedule.finish(k);
@@ -584,6 +577,24 @@ impl<'a, 'j> Driver<'a, 'j> {
             }
         }
         Ok(())
+    }
+
+    /// Journals action `id` as done with its credit movements. A movement the ledger refuses
+    /// (a rule the dry run missed) would be refused on every resume: the ops are undone and
+    /// the action's failure returned instead.
+    fn commit_done(
+        &mut self,
+        id: &str,
+        ops: &[Op],
+        moves: &[(String, i64)],
+    ) -> Result<Result<(), Failure>, ApplyError> {
+        match self.set(id, StepStatus::Done, "", moves) {
+            Ok(()) => Ok(Ok(())),
+            Err(ApplyError::Ledger(e @ LedgerError::Invariant { .. })) => {
+                Ok(Err(self.undo_ops(id, ops, e.to_string())))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Undoes `ops` (all in effect), newest first; `failure` with what could not be undone.

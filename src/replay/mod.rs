@@ -566,21 +566,26 @@ mod tests {
         (fleet, t)
     }
 
-    /// The oracle's own objective is the MIP's, on the demand that arrives: from the
-    /// same fleet, no strategy's plan scores better on it, at any of these times.
-    #[test]
-    fn the_oracle_is_never_worse_on_its_own_objective() {
-        let (fleet, t) = fixtures();
-        let policy = Policy::default();
-        let opts = Options {
-            strategies: Kind::ALL.to_vec(),
+    /// Options for a replay of `strategies` at 15-minute intervals, credits following usage.
+    fn options(strategies: Vec<Kind>) -> Options {
+        Options {
+            strategies,
             interval_minutes: 15,
             start: None,
             end: None,
             timing: false,
             focus: None,
             credits: Credits::Usage,
-        };
+        }
+    }
+
+    /// The oracle's own objective is the MIP's, on the demand that arrives: from the
+    /// same fleet, no strategy's plan scores better on it, at any of these times.
+    #[test]
+    fn the_oracle_is_never_worse_on_its_own_objective() {
+        let (fleet, t) = fixtures();
+        let policy = Policy::default();
+        let opts = options(Kind::ALL.to_vec());
         let steps = step_hours(&t);
         let mut state = State::default();
         for at in [
@@ -618,15 +623,7 @@ mod tests {
     fn foresight_sees_the_peaks_of_the_coming_intervals_and_keeps_the_floors() {
         let (fleet, t) = fixtures();
         let policy = Policy::default();
-        let opts = Options {
-            strategies: vec![Kind::Mip, Kind::Foresight],
-            interval_minutes: 15,
-            start: None,
-            end: None,
-            timing: false,
-            focus: None,
-            credits: Credits::Usage,
-        };
+        let opts = options(vec![Kind::Mip, Kind::Foresight]);
         let now: DateTime<Utc> = "2024-03-06T09:30:00Z".parse().unwrap();
         let until = (now + Duration::minutes(15)).timestamp();
         let v = views(
