@@ -4,8 +4,8 @@
 //! bounds nothing. These bounds relax every rule: each interval, each resource is
 //! split continuously among the instances, within each one's `[min, max]` and a
 //! capacity, to minimise the interval's realised shortage (water-filling). `pooled`
-//! gives every instance the capacity of all hosts together, so no strategy, however
-//! it migrates, can do better; `per_host` keeps each instance on its starting host,
+//! gives every instance the capacity of all hosts together (each at most the largest
+//! host's), so no strategy, however it migrates, can do better; `per_host` keeps each instance on its starting host,
 //! so it bounds the strategies that never migrate.
 
 use super::metrics::{in_units, Window};
@@ -82,6 +82,11 @@ impl Bounds {
             .collect();
         for r in Resource::ALL {
             let scale = if r == Resource::Mem { 1024.0 } else { 1.0 };
+            let largest = fleet
+                .hosts
+                .iter()
+                .map(|h| h.capacity()[r])
+                .fold(0.0, f64::max);
             let mut all = Vec::new();
             let mut by_host: HashMap<&str, Vec<Demand>> = HashMap::new();
             for (id, res, hours, points) in window {
@@ -98,8 +103,13 @@ impl Bounds {
                     hours: *hours,
                     samples: points.iter().map(|p| p.1).collect(),
                 };
-                by_host.entry(host).or_default().push(d.clone());
-                all.push(d);
+                // Wherever it runs, an instance holds at most what its largest host has.
+                let pooled = Demand {
+                    max: d.max.min(largest),
+                    ..d.clone()
+                };
+                by_host.entry(host).or_default().push(d);
+                all.push(pooled);
             }
             let capacity: f64 = fleet.hosts.iter().map(|h| h.capacity()[r]).sum();
             self.pooled[r] += water_fill(&all, capacity) / scale;
@@ -177,6 +187,42 @@ mod tests {
         assert_eq!(water_fill(&ds, 100.0), 0.0);
         let capped = [demand(0.5, 2.5, &[3.0, 1.0])];
         assert!((water_fill(&capped, 100.0) - 0.5 * 0.25).abs() < 1e-12);
+    }
+
+    /// One instance may grow to 6 cores but its hosts have 2.5 each: pooling their 5 cores
+    /// cannot give it more than 2.5, so 1.5 of its 4 cores is short in both bounds.
+    #[test]
+    fn no_instance_holds_more_than_the_largest_host() {
+        let text = r#"
+[[host]]
+id = "h0"
+cell = "c0"
+cpu = 2.5
+mem = 4096.0
+net = 100.0
+
+[[host]]
+id = "h1"
+cell = "c0"
+cpu = 2.5
+mem = 4096.0
+net = 100.0
+
+[[instance]]
+id = "big"
+host = "h0"
+credits = 0.0
+earn_rate = 0.0
+cpu = { alloc = 2.0, min = 0.5, max = 6.0 }
+mem = { alloc = 1024.0, min = 1024.0, max = 1024.0 }
+net = { alloc = 10.0, min = 10.0, max = 10.0 }
+"#;
+        let fleet = Fleet::parse(std::path::Path::new("fleet.toml"), text).unwrap();
+        let window: Window = vec![("big", Resource::Cpu, 0.25, vec![(0, 4.0)])];
+        let mut b = Bounds::default();
+        b.add(&fleet, &window);
+        assert!((b.pooled.cpu - 1.5 * 0.25).abs() < 1e-12, "{b:?}");
+        assert!((b.per_host.cpu - 1.5 * 0.25).abs() < 1e-12, "{b:?}");
     }
 
     #[test]
