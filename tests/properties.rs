@@ -333,6 +333,7 @@ fn check_later(p: &Problem, s: &Solution) -> Result<(), String> {
     let later = p.instances.first().map_or(0, |i| i.ahead.len());
     let dis = &p.policy.disruption;
     let minutes = u64::from(p.policy.interval_minutes);
+    let tight = p.tight_hosts();
     // Per instance, the intervals (0 is the first) in which it changes.
     let mut changed_at: Vec<Vec<usize>> = p
         .instances
@@ -376,7 +377,8 @@ fn check_later(p: &Problem, s: &Solution) -> Result<(), String> {
                     ));
                 }
                 let delta = (before[r] - after[r]).max(0.0);
-                let least = p.policy.min_steps(r) * p.policy.granularity[r];
+                // One step on a tight host, as in the first interval.
+                let least = p.min_shrink_steps(r, tight[inst.host][r]) * p.policy.granularity[r];
                 if delta > 1e-9 && delta < least - 1e-9 {
                     return Err(format!(
                         "{} {r} at +{}: moved {delta} < {least}",
