@@ -62,49 +62,307 @@ pub enum PlanError {
     },
 }
 
-/// What an action does.
+/// What an action does: the `kind` of its table in the plan file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Migrate,
     Swap,
     Resize,
-    /// Start or stop warm instances of a pool (`instance` names the pool; `from`/`to` count).
+    /// Start or stop warm instances of a pool.
     Pool,
 }
 
-/// One step of a plan.
+/// What one action changes, with exactly the fields its kind needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The instance moves between hosts, copying `bytes` of memory.
+    Migrate {
+        from_host: String,
+        to_host: String,
+        bytes: u64,
+    },
+    /// `donor` gives `amount` of `resource` to the instance, whose allocation goes `from` ->
+    /// `to`, and the instance pays the donor `credits`.
+    Swap {
+        donor: String,
+        resource: Resource,
+        from: f64,
+        to: f64,
+        amount: f64,
+        credits: f64,
+    },
+    /// The instance's allocation of `resource` goes `from` -> `to`.
+    Resize {
+        resource: Resource,
+        from: f64,
+        to: f64,
+    },
+    /// The pool's warm count goes `from` -> `to`.
+    Pool { from: f64, to: f64 },
+}
+
+/// One step of a plan. In the file it is one flat table whose `kind` says which fields
+/// follow ([`Record`]); reading checks that each kind has exactly its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "Record", into = "Record")]
 pub struct Action {
     pub id: String,
-    pub kind: Kind,
-    /// The instance changed (the receiver of a swap; the pool, for `kind = "pool"`).
+    /// The instance changed (the receiver of a swap; the pool, for a pool change).
     pub instance: String,
-    /// The instance that gives up resources in a swap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub donor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<Resource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_host: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_host: Option<String>,
-    /// Credits the receiver pays the donor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credits: Option<f64>,
-    /// Bytes copied by a migration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
+    pub change: Change,
     pub reason: String,
     pub depends_on: Vec<String>,
     pub skip: bool,
+}
+
+impl Action {
+    pub fn kind(&self) -> Kind {
+        match self.change {
+            Change::Migrate { .. } => Kind::Migrate,
+            Change::Swap { .. } => Kind::Swap,
+            Change::Resize { .. } => Kind::Resize,
+            Change::Pool { .. } => Kind::Pool,
+        }
+    }
+
+    /// The resource a resize or swap changes.
+    pub fn resource(&self) -> Option<Resource> {
+        match self.change {
+            Change::Swap { resource, .. } | Change::Resize { resource, .. } => Some(resource),
+            Change::Migrate { .. } | Change::Pool { .. } => None,
+        }
+    }
+
+    /// The donor of a swap.
+    pub fn donor(&self) -> Option<&str> {
+        match &self.change {
+            Change::Swap { donor, .. } => Some(donor),
+            _ => None,
+        }
+    }
+
+    /// The credits a swap's receiver pays.
+    pub fn credits(&self) -> Option<f64> {
+        match self.change {
+            Change::Swap { credits, .. } => Some(credits),
+            _ => None,
+        }
+    }
+
+    /// The host a migration leaves.
+    pub fn from_host(&self) -> Option<&str> {
+        match &self.change {
+            Change::Migrate { from_host, .. } => Some(from_host),
+            _ => None,
+        }
+    }
+
+    /// The host a migration lands on.
+    pub fn to_host(&self) -> Option<&str> {
+        match &self.change {
+            Change::Migrate { to_host, .. } => Some(to_host),
+            _ => None,
+        }
+    }
+
+    /// Its numbers, named as in the file.
+    pub fn numbers(&self) -> Vec<(&'static str, f64)> {
+        match self.change {
+            Change::Migrate { .. } => Vec::new(),
+            Change::Swap {
+                from,
+                to,
+                amount,
+                credits,
+                ..
+            } => vec![
+                ("from", from),
+                ("to", to),
+                ("amount", amount),
+                ("credits", credits),
+            ],
+            Change::Resize { from, to, .. } | Change::Pool { from, to } => {
+                vec![("from", from), ("to", to)]
+            }
+        }
+    }
+
+    /// Whether it is a resize or pool change downwards (it frees room on its host).
+    pub fn is_shrink(&self) -> bool {
+        match self.change {
+            Change::Resize { from, to, .. } | Change::Pool { from, to } => to < from,
+            Change::Migrate { .. } | Change::Swap { .. } => false,
+        }
+    }
+}
+
+/// An action as the plan file holds it: one table, the fields of its `kind` set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    id: String,
+    kind: Kind,
+    instance: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    donor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource: Option<Resource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credits: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    reason: String,
+    depends_on: Vec<String>,
+    skip: bool,
+}
+
+impl From<Action> for Record {
+    fn from(a: Action) -> Record {
+        let mut r = Record {
+            id: a.id,
+            kind: Kind::Resize,
+            instance: a.instance,
+            donor: None,
+            resource: None,
+            from: None,
+            to: None,
+            amount: None,
+            from_host: None,
+            to_host: None,
+            credits: None,
+            bytes: None,
+            reason: a.reason,
+            depends_on: a.depends_on,
+            skip: a.skip,
+        };
+        match a.change {
+            Change::Migrate {
+                from_host,
+                to_host,
+                bytes,
+            } => {
+                r.kind = Kind::Migrate;
+                (r.from_host, r.to_host, r.bytes) = (Some(from_host), Some(to_host), Some(bytes));
+            }
+            Change::Swap {
+                donor,
+                resource,
+                from,
+                to,
+                amount,
+                credits,
+            } => {
+                r.kind = Kind::Swap;
+                (r.donor, r.resource) = (Some(donor), Some(resource));
+                (r.from, r.to, r.amount, r.credits) =
+                    (Some(from), Some(to), Some(amount), Some(credits));
+            }
+            Change::Resize { resource, from, to } => {
+                (r.resource, r.from, r.to) = (Some(resource), Some(from), Some(to));
+            }
+            Change::Pool { from, to } => {
+                r.kind = Kind::Pool;
+                (r.from, r.to) = (Some(from), Some(to));
+            }
+        }
+        r
+    }
+}
+
+impl TryFrom<Record> for Action {
+    type Error = String;
+
+    fn try_from(r: Record) -> Result<Action, String> {
+        let kind = r.kind.name();
+        let need = |v: Option<f64>, name: &str| {
+            v.ok_or_else(|| format!("action {}: a {kind} needs `{name}`", r.id))
+        };
+        let present = [
+            ("donor", r.donor.is_some()),
+            ("resource", r.resource.is_some()),
+            ("from", r.from.is_some()),
+            ("to", r.to.is_some()),
+            ("amount", r.amount.is_some()),
+            ("from_host", r.from_host.is_some()),
+            ("to_host", r.to_host.is_some()),
+            ("credits", r.credits.is_some()),
+            ("bytes", r.bytes.is_some()),
+        ];
+        let own: &[&str] = match r.kind {
+            Kind::Migrate => &["from_host", "to_host", "bytes"],
+            Kind::Swap => &["donor", "resource", "from", "to", "amount", "credits"],
+            Kind::Resize => &["resource", "from", "to"],
+            Kind::Pool => &["from", "to"],
+        };
+        if let Some((name, _)) = present.iter().find(|(n, set)| *set && !own.contains(n)) {
+            return Err(format!("action {}: a {kind} has no `{name}`", r.id));
+        }
+        let resource = || {
+            r.resource
+                .ok_or_else(|| format!("action {}: a {kind} needs `resource`", r.id))
+        };
+        let text = |v: &Option<String>, name: &str| {
+            v.clone()
+                .ok_or_else(|| format!("action {}: a {kind} needs `{name}`", r.id))
+        };
+        let change = match r.kind {
+            Kind::Migrate => Change::Migrate {
+                from_host: text(&r.from_host, "from_host")?,
+                to_host: text(&r.to_host, "to_host")?,
+                bytes: r
+                    .bytes
+                    .ok_or_else(|| format!("action {}: a {kind} needs `bytes`", r.id))?,
+            },
+            Kind::Swap => Change::Swap {
+                donor: text(&r.donor, "donor")?,
+                resource: resource()?,
+                from: need(r.from, "from")?,
+                to: need(r.to, "to")?,
+                amount: need(r.amount, "amount")?,
+                credits: need(r.credits, "credits")?,
+            },
+            Kind::Resize => Change::Resize {
+                resource: resource()?,
+                from: need(r.from, "from")?,
+                to: need(r.to, "to")?,
+            },
+            Kind::Pool => Change::Pool {
+                from: need(r.from, "from")?,
+                to: need(r.to, "to")?,
+            },
+        };
+        Ok(Action {
+            id: r.id,
+            instance: r.instance,
+            change,
+            reason: r.reason,
+            depends_on: r.depends_on,
+            skip: r.skip,
+        })
+    }
+}
+
+impl Kind {
+    /// The kind as the plan file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Migrate => "migrate",
+            Kind::Swap => "swap",
+            Kind::Resize => "resize",
+            Kind::Pool => "pool",
+        }
+    }
 }
 
 /// The telemetry a plan was made from.
@@ -460,15 +718,9 @@ impl Plan {
             });
         }
         if let Some((a, key)) = self.actions.iter().find_map(|a| {
-            let fields = [
-                ("from", a.from),
-                ("to", a.to),
-                ("amount", a.amount),
-                ("credits", a.credits),
-            ];
-            fields
+            a.numbers()
                 .into_iter()
-                .find(|(_, v)| v.is_some_and(|v| !v.is_finite()))
+                .find(|(_, v)| !v.is_finite())
                 .map(|(key, _)| (a, key))
         }) {
             return Err(PlanError::Invalid {
@@ -536,11 +788,11 @@ impl Plan {
                 out,
                 "{:<5} {:<8} {:<28} {:<5} {:>22} {:>8}  {:<10} {}",
                 a.id,
-                format!("{:?}", a.kind).to_lowercase(),
+                a.kind().name(),
                 a.instance,
-                a.resource.map_or("-".into(), |r| r.to_string()),
+                a.resource().map_or("-".into(), |r| r.to_string()),
                 change_text(a),
-                a.credits.map_or("-".into(), |c| format!("{c:.2}")),
+                a.credits().map_or("-".into(), |c| format!("{c:.2}")),
                 if a.depends_on.is_empty() {
                     "-".into()
                 } else {
@@ -557,19 +809,13 @@ impl Plan {
 }
 
 fn change_text(a: &Action) -> String {
-    match a.kind {
-        Kind::Migrate => format!(
-            "{} -> {}",
-            a.from_host.as_deref().unwrap_or("?"),
-            a.to_host.as_deref().unwrap_or("?")
-        ),
-        Kind::Swap => format!(
-            "+{} from {}",
-            a.amount.unwrap_or(0.0),
-            a.donor.as_deref().unwrap_or("?")
-        ),
-        Kind::Resize => format!("{} -> {}", a.from.unwrap_or(0.0), a.to.unwrap_or(0.0)),
-        Kind::Pool => format!("{} -> {} warm", a.from.unwrap_or(0.0), a.to.unwrap_or(0.0)),
+    match &a.change {
+        Change::Migrate {
+            from_host, to_host, ..
+        } => format!("{from_host} -> {to_host}"),
+        Change::Swap { amount, donor, .. } => format!("+{amount} from {donor}"),
+        Change::Resize { from, to, .. } => format!("{from} -> {to}"),
+        Change::Pool { from, to } => format!("{from} -> {to} warm"),
     }
 }
 
@@ -688,17 +934,16 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
             } else {
                 "across cells"
             };
-            out.push(Action {
-                kind: Kind::Migrate,
-                from_host: Some(from.id.clone()),
-                to_host: Some(to.id.clone()),
-                bytes: Some(bytes),
-                reason: format!(
-                    "host {} cannot meet predicted demand; move {:.0} MiB {scope} {} -> {}",
-                    from.id, inst.current.mem, from.cell, to.cell
-                ),
-                ..blank(&inst.id)
-            });
+            let reason = format!(
+                "host {} cannot meet predicted demand; move {:.0} MiB {scope} {} -> {}",
+                from.id, inst.current.mem, from.cell, to.cell
+            );
+            let change = Change::Migrate {
+                from_host: from.id.clone(),
+                to_host: to.id.clone(),
+                bytes,
+            };
+            out.push(action(&inst.id, change, reason));
         }
     }
     for sw in &s.swaps {
@@ -710,54 +955,50 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
         let donor_forecast = forecasts
             .get(&d.id, r)
             .map_or(String::new(), |f| forecast_text(p, sw.donor, f, r));
-        out.push(Action {
-            kind: Kind::Swap,
-            donor: Some(d.id.clone()),
-            resource: Some(r),
-            from: Some(from),
-            to: Some(alloc[sw.receiver][r]),
-            amount: Some(sw.amount),
-            credits: Some(sw.credits),
-            reason: format!(
-                "donor {} ({donor_forecast}) gives {donor_from} -> {}; receiver {}",
-                d.id,
-                alloc[sw.donor][r],
-                reason(p, forecasts, sw.receiver, r, s.alloc[sw.receiver][r]),
-            ),
-            ..blank(&j.id)
-        });
+        let why = format!(
+            "donor {} ({donor_forecast}) gives {donor_from} -> {}; receiver {}",
+            d.id,
+            alloc[sw.donor][r],
+            reason(p, forecasts, sw.receiver, r, s.alloc[sw.receiver][r]),
+        );
+        let change = Change::Swap {
+            donor: d.id.clone(),
+            resource: r,
+            from,
+            to: alloc[sw.receiver][r],
+            amount: sw.amount,
+            credits: sw.credits,
+        };
+        out.push(action(&j.id, change, why));
     }
     for (i, inst) in p.instances.iter().enumerate() {
         for r in Resource::ALL {
             let (from, to) = (alloc[i][r], s.alloc[i][r]);
             if (to - from).abs() > 1e-9 {
-                out.push(Action {
-                    kind: Kind::Resize,
-                    resource: Some(r),
-                    from: Some(from),
-                    to: Some(to),
-                    reason: reason(p, forecasts, i, r, to),
-                    ..blank(&inst.id)
-                });
+                let change = Change::Resize {
+                    resource: r,
+                    from,
+                    to,
+                };
+                out.push(action(&inst.id, change, reason(p, forecasts, i, r, to)));
             }
         }
     }
     for (k, pool) in p.pools.iter().enumerate() {
         let (from, to) = (pool.warm, s.warm[k]);
         if from != to {
-            out.push(Action {
-                kind: Kind::Pool,
-                from: Some(f64::from(from)),
-                to: Some(f64::from(to)),
-                reason: format!(
-                    "profiler target {} warm of {}; {} -> {to} warm on {}",
-                    pool.target.unwrap_or(from),
-                    pool.total,
-                    from,
-                    p.hosts[pool.host].id
-                ),
-                ..blank(&pool.id)
-            });
+            let why = format!(
+                "profiler target {} warm of {}; {} -> {to} warm on {}",
+                pool.target.unwrap_or(from),
+                pool.total,
+                from,
+                p.hosts[pool.host].id
+            );
+            let change = Change::Pool {
+                from: f64::from(from),
+                to: f64::from(to),
+            };
+            out.push(action(&pool.id, change, why));
         }
     }
     for (k, a) in out.iter_mut().enumerate() {
@@ -767,22 +1008,13 @@ fn actions(p: &Problem, forecasts: &Forecasts, s: &Solution) -> Vec<Action> {
     out
 }
 
-/// An action on `instance` with every optional field empty, for the builders to fill in.
-pub(crate) fn blank(instance: &str) -> Action {
+/// An action on `instance`; ids and dependencies are filled in once all are built.
+fn action(instance: &str, change: Change, reason: String) -> Action {
     Action {
         id: String::new(),
-        kind: Kind::Resize,
         instance: instance.to_owned(),
-        donor: None,
-        resource: None,
-        from: None,
-        to: None,
-        amount: None,
-        from_host: None,
-        to_host: None,
-        credits: None,
-        bytes: None,
-        reason: String::new(),
+        change,
+        reason,
         depends_on: Vec::new(),
         skip: false,
     }
@@ -810,11 +1042,11 @@ fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
             .entry(final_host[b.instance.as_str()])
             .or_default()
             .push(k);
-        if let (Kind::Migrate, Some(from)) = (b.kind, b.from_host.as_deref()) {
+        if let Some(from) = b.from_host() {
             by_host.entry(from).or_default().push(k);
         }
         by_instance.entry(b.instance.as_str()).or_default().push(k);
-        if let Some(donor) = b.donor.as_deref() {
+        if let Some(donor) = b.donor() {
             by_instance.entry(donor).or_default().push(k);
         }
     }
@@ -835,27 +1067,25 @@ fn link_dependencies(p: &Problem, s: &Solution, actions: &mut [Action]) {
 
 /// Whether action `a` must wait for action `b`. `final_host` maps instances to where they end up.
 fn depends(a: &Action, b: &Action, final_host: &HashMap<&str, &str>) -> bool {
-    let is_shrink = |x: &Action| matches!(x.kind, Kind::Resize | Kind::Pool) && x.to < x.from;
+    let is_shrink = Action::is_shrink;
     // A pool that stops warm instances frees every resource on its host.
-    let frees = |x: &Action| x.kind == Kind::Pool || x.resource == a.resource;
+    let frees = |x: &Action| x.kind() == Kind::Pool || x.resource() == a.resource();
     let same_instance = a.instance == b.instance;
     let a_host = final_host[a.instance.as_str()];
     let shrinks_on_a_host = is_shrink(b) && final_host[b.instance.as_str()] == a_host;
     let same_resource_swap =
-        b.kind == Kind::Swap && involves(b, &a.instance) && b.resource == a.resource;
-    match a.kind {
+        b.kind() == Kind::Swap && involves(b, &a.instance) && b.resource() == a.resource();
+    let leaves_a_host = b.from_host() == Some(a_host);
+    match a.kind() {
         // Swaps record the receiver's allocation before them: run them in plan order.
         Kind::Swap => same_resource_swap && ordinal(&b.id) < ordinal(&a.id),
         // A migrant shrinks on its old host first, so it lands at its smaller size.
         Kind::Migrate => is_shrink(b) && (same_instance || shrinks_on_a_host),
         Kind::Resize | Kind::Pool if is_shrink(a) => same_resource_swap,
-        Kind::Pool => {
-            shrinks_on_a_host || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_host))
-        }
+        Kind::Pool => shrinks_on_a_host || leaves_a_host,
         Kind::Resize => {
-            let frees_room = (shrinks_on_a_host && frees(b))
-                || (b.kind == Kind::Migrate && b.from_host.as_deref() == Some(a_host));
-            let own_move = same_instance && b.kind == Kind::Migrate;
+            let frees_room = (shrinks_on_a_host && frees(b)) || leaves_a_host;
+            let own_move = same_instance && b.kind() == Kind::Migrate;
             frees_room || own_move || same_resource_swap
         }
     }
@@ -867,7 +1097,7 @@ fn ordinal(id: &str) -> usize {
 }
 
 fn involves(swap: &Action, instance: &str) -> bool {
-    swap.instance == instance || swap.donor.as_deref() == Some(instance)
+    swap.instance == instance || swap.donor() == Some(instance)
 }
 
 #[cfg(test)]
@@ -908,6 +1138,55 @@ mod tests {
         assert_eq!(full.compute_digest(), full.plan.digest);
     }
 
+    /// Each kind of action has exactly its own fields: the file says which, and a table
+    /// with a field of another kind, or without one of its own, is refused at its line.
+    #[test]
+    fn an_action_has_exactly_the_fields_of_its_kind() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/fixture.lookahead4.plan.toml"
+        ))
+        .unwrap();
+        let plan: Plan = toml::from_str(&text).unwrap();
+        let kinds: Vec<Kind> = plan.actions.iter().map(Action::kind).collect();
+        assert!(kinds.contains(&Kind::Swap) && kinds.contains(&Kind::Migrate));
+        // Read and written again, the file is the same to the byte.
+        assert_eq!(plan.to_text(), text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.plan.toml");
+        let resize = text.find("kind = \"resize\"").unwrap();
+        let swap = text.find("kind = \"swap\"").unwrap();
+        let line_of = |at: usize| text[..at].lines().count() + 1;
+        for (edited, at, message) in [
+            (
+                text.replacen("kind = \"resize\"", "kind = \"resize\"\ndonor = \"63\"", 1),
+                resize,
+                "a resize has no `donor`",
+            ),
+            (
+                text.replacen("kind = \"swap\"", "kind = \"migrate\"", 1),
+                swap,
+                "a migrate has no `donor`",
+            ),
+            (
+                text.replacen("amount = ", "amounts = ", 1),
+                swap,
+                "unknown field `amounts`",
+            ),
+        ] {
+            std::fs::write(&path, edited).unwrap();
+            match Plan::read(&path) {
+                Err(PlanError::Invalid {
+                    line, message: m, ..
+                }) => {
+                    assert!(m.contains(message), "{m}");
+                    assert!(line > 0 && line <= line_of(at) + 12, "line {line}: {m}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     /// Linking by host and instance finds exactly what checking every pair of actions finds.
     #[test]
     fn dependencies_match_checking_every_pair() {
@@ -932,7 +1211,7 @@ mod tests {
         let p = Problem::with_demand(&fleet, &policy, |id, r| recent[index[id]][r]);
         let (s, _) = crate::partition::solve_mip(&p).unwrap();
         let linked = actions(&p, &Forecasts::default(), &s);
-        let kinds = |k: Kind| linked.iter().filter(|a| a.kind == k).count();
+        let kinds = |k: Kind| linked.iter().filter(|a| a.kind() == k).count();
         assert!(
             kinds(Kind::Migrate) > 0 && kinds(Kind::Swap) > 0,
             "{linked:?}"

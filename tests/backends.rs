@@ -124,7 +124,7 @@ fn cgroup_backend_through_the_binary_on_a_fake_v2_tree() {
     let mut plan = Plan::read(&plan_path).unwrap();
     plan.plan.id += "-cg";
     for a in &mut plan.actions {
-        a.skip = a.kind == Kind::Migrate || a.resource == Some(Resource::Net);
+        a.skip = a.kind() == Kind::Migrate || a.resource() == Some(Resource::Net);
     }
     plan.plan.digest = plan.compute_digest();
     std::fs::write(&plan_path, plan.to_text()).unwrap();

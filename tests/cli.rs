@@ -1,5 +1,6 @@
 //! End-to-end tests of the real `chameleon` binary on the shipped fixtures.
 
+use chameleon::plan::Change;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1214,7 +1215,12 @@ fn silent_accepts_are_errors_naming_the_place() {
     let path = plan(dir.path(), &[]);
     let o = apply(dir.path(), &path, "2024-03-06T23:59:00Z");
     assert_fails(&o, ".plan.toml", "after now (2024-03-06T23:59:00Z)");
-    forge(&path, |plan| plan.actions[2].from = Some(f64::NAN));
+    forge(&path, |plan| match &mut plan.actions[2].change {
+        Change::Resize { from, .. } | Change::Swap { from, .. } | Change::Pool { from, .. } => {
+            *from = f64::NAN
+        }
+        Change::Migrate { .. } => panic!("the third action has no `from`"),
+    });
     assert_fails(
         &apply(dir.path(), &path, LATER),
         ".plan.toml",
@@ -1247,9 +1253,11 @@ fn forged_plans_with_bad_references_are_refused_without_touching_the_fleet() {
         let swap = plan
             .actions
             .iter_mut()
-            .find(|a| a.kind == chameleon::plan::Kind::Swap)
+            .find(|a| a.kind() == chameleon::plan::Kind::Swap)
             .unwrap();
-        swap.amount = Some(-5.0);
+        if let Change::Swap { amount, .. } = &mut swap.change {
+            *amount = -5.0;
+        }
         swap_id = swap.id.clone();
     });
     assert_fails(
@@ -1321,7 +1329,7 @@ fn ledger_shows_balances_and_history_and_guards_the_fleet_credits() {
     let swap = plan
         .actions
         .iter()
-        .find(|a| a.kind == chameleon::plan::Kind::Swap)
+        .find(|a| a.kind() == chameleon::plan::Kind::Swap)
         .unwrap();
     let o = chameleon(
         dir.path(),
@@ -1432,7 +1440,7 @@ fn cooldown_keeps_recent_changes_unless_short() {
     let changed = |plan: &chameleon::plan::Plan, id: &str| {
         plan.actions
             .iter()
-            .any(|a| a.instance == id || a.donor.as_deref() == Some(id))
+            .any(|a| a.instance == id || a.donor() == Some(id))
     };
 
     let free = replan("0");
@@ -1442,11 +1450,11 @@ fn cooldown_keeps_recent_changes_unless_short() {
     assert!(!changed(&second, "63"), "63 changed during its cool-down");
     let mut touched_recent = 0;
     for a in &second.actions {
-        let touched = std::iter::once(&a.instance).chain(a.donor.as_ref());
-        for id in touched.filter(|id| recent.contains(&id.as_str())) {
+        let touched = std::iter::once(a.instance.as_str()).chain(a.donor());
+        for id in touched.filter(|id| recent.contains(id)) {
             touched_recent += 1;
             // Only a receiver or a resized instance may be short; it must be, to be touched.
-            assert_eq!(id, &a.instance, "{id} donated during its cool-down");
+            assert_eq!(id, a.instance, "{id} donated during its cool-down");
             let before: f64 = a
                 .reason
                 .split("predicted shortfall ")
@@ -1484,10 +1492,7 @@ fn pool_targets_drive_warm_counts() {
         .iter()
         .find(|a| a.instance == "web")
         .expect("a pool action");
-    assert_eq!(
-        (pool.kind, pool.from, pool.to),
-        (chameleon::plan::Kind::Pool, Some(0.0), Some(2.0))
-    );
+    assert_eq!(pool.change, Change::Pool { from: 0.0, to: 2.0 });
     let o = apply(dir.path(), &path, LATER);
     assert!(o.status.success(), "{}", stderr(&o));
     let after = chameleon::fleet::Fleet::read(&fleet).unwrap();

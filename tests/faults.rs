@@ -735,7 +735,7 @@ fn a_command_that_times_out_after_its_change_is_queried_and_undone() {
     let swap = plan
         .actions
         .iter()
-        .find(|a| a.kind == chameleon::plan::Kind::Swap)
+        .find(|a| a.kind() == chameleon::plan::Kind::Swap)
         .unwrap();
     // The swap's second op (the receiver's grow) makes its change, then hangs.
     let hang = format!("{} {}", swap.id, swap.instance);
@@ -791,9 +791,9 @@ fn a_run_the_ledger_refuses_ends_instead_of_staying_running() {
     let swap = plan
         .actions
         .iter()
-        .find(|a| a.kind == chameleon::plan::Kind::Swap && a.credits.unwrap_or(0.0) > 0.0)
+        .find(|a| a.kind() == chameleon::plan::Kind::Swap && a.credits().unwrap_or(0.0) > 0.0)
         .unwrap();
-    let donor = swap.donor.clone().unwrap();
+    let donor = swap.donor().unwrap().to_owned();
     // Killed after the swap's ops ran, before its step was committed as done.
     let mut boundary = 1;
     let trial = loop {
@@ -883,19 +883,21 @@ fn credits_at_the_micro_credit_edge_are_judged_by_the_ledger_rule_before_anythin
         let a = plan
             .actions
             .iter_mut()
-            .find(|a| a.kind == chameleon::plan::Kind::Swap)
+            .find(|a| a.kind() == chameleon::plan::Kind::Swap)
             .unwrap();
         let position = |id: &str| fleet.instances.iter().position(|i| i.id == id).unwrap();
         match payment {
             Some(credits) => {
-                a.credits = Some(credits);
+                if let chameleon::plan::Change::Swap { credits: c, .. } = &mut a.change {
+                    *c = credits;
+                }
                 let r = position(&a.instance);
                 fleet.instances[r].credits = 0.0;
             }
             None => {
-                let d = position(a.donor.as_deref().unwrap());
+                let d = position(a.donor().unwrap());
                 let cap = fleet.instances[d].credit_cap();
-                fleet.instances[d].credits = cap - a.credits.unwrap() + 0.0000009;
+                fleet.instances[d].credits = cap - a.credits().unwrap() + 0.0000009;
             }
         }
         fleet.write_atomic(&trial.path("fleet.toml")).unwrap();

@@ -17,7 +17,7 @@ pub use durable::{apply, Report, Request};
 use crate::fleet::{Fleet, FleetError, Instance, Pool};
 use crate::ledger::{from_micro, micro, LedgerError};
 use crate::lock::LockError;
-use crate::plan::{Action, Kind, PlanError, VerifiedPlan};
+use crate::plan::{Action, Change, Kind, PlanError, VerifiedPlan};
 use crate::problem::round6;
 use crate::resource::Resource;
 use chrono::{DateTime, Utc};
@@ -190,12 +190,12 @@ impl<'p> Schedule<'p> {
             // The hosts whose use the action changes, or on which it needs room: an
             // instance's own host (a migrant's alloc changes there) and a migration's target.
             let mut hosts: Vec<String> = Vec::with_capacity(2);
-            if a.kind == Kind::Pool {
+            if a.kind() == Kind::Pool {
                 let pool = places.pools.get(&a.instance).map(|&p| &state.pools[p]);
                 hosts.extend(pool.map(|p| p.host.clone()));
             } else {
                 hosts.extend(places.instance(state, &a.instance).map(|i| i.host.clone()));
-                hosts.extend(a.to_host.clone().filter(|_| a.kind == Kind::Migrate));
+                hosts.extend(a.to_host().map(str::to_owned));
             }
             match step(state, places, a, at) {
                 Ok(()) => {
@@ -339,9 +339,9 @@ impl Places {
             places.pools.entry(p.id.clone()).or_insert(k);
             places.hosts.entry(p.host.clone()).or_default().1.push(k);
         }
-        for a in actions.iter().filter(|a| a.kind == Kind::Migrate) {
-            if let (Some(&k), Some(to)) = (places.instances.get(&a.instance), &a.to_host) {
-                places.hosts.entry(to.clone()).or_default().0.push(k);
+        for a in actions {
+            if let (Some(&k), Some(to)) = (places.instances.get(&a.instance), a.to_host()) {
+                places.hosts.entry(to.to_owned()).or_default().0.push(k);
             }
         }
         for (instances, _) in places.hosts.values_mut() {
@@ -390,14 +390,14 @@ struct Undo {
 
 impl Undo {
     fn of(fleet: &Fleet, places: &Places, a: &Action) -> Undo {
-        if a.kind == Kind::Pool {
+        if a.kind() == Kind::Pool {
             let pools = places.pools.get(&a.instance).into_iter();
             return Undo {
                 instances: Vec::new(),
                 pools: pools.map(|&k| (k, fleet.pools[k].clone())).collect(),
             };
         }
-        let ids = std::iter::once(&a.instance).chain(a.donor.as_ref());
+        let ids = std::iter::once(a.instance.as_str()).chain(a.donor());
         let mut named: Vec<usize> = ids
             .filter_map(|id| places.instances.get(id).copied())
             .collect();
@@ -451,19 +451,33 @@ fn step(
     a: &Action,
     at: DateTime<Utc>,
 ) -> Result<(), StepError> {
-    match a.kind {
-        Kind::Resize => resize(fleet, places, a),
-        Kind::Swap => swap(fleet, places, a),
-        Kind::Migrate => migrate(fleet, places, a),
-        Kind::Pool => pool(fleet, places, a),
+    match &a.change {
+        &Change::Resize { resource, from, to } => resize(fleet, places, a, resource, from, to),
+        &Change::Swap {
+            ref donor,
+            resource,
+            from,
+            amount,
+            credits,
+            ..
+        } => swap(fleet, places, a, donor, resource, from, amount, credits),
+        Change::Migrate {
+            from_host, to_host, ..
+        } => migrate(fleet, places, a, from_host, to_host),
+        &Change::Pool { from, to } => pool(fleet, places, a, from, to),
     }?;
     stamp_changed(fleet, places, a, at);
     Ok(())
 }
 
 /// Starts or stops warm instances of a pool; starting needs room for all of them.
-fn pool(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
-    let (from, to) = (field(a.from, "from")?, field(a.to, "to")?);
+fn pool(
+    fleet: &mut Fleet,
+    places: &Places,
+    a: &Action,
+    from: f64,
+    to: f64,
+) -> Result<(), StepError> {
     let k = places.pools.get(&a.instance).copied();
     let p = k
         .map(|k| &fleet.pools[k])
@@ -498,10 +512,10 @@ fn pool(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError>
 
 /// Records when the instances an action touched last changed (the optimiser's cool-down).
 fn stamp_changed(fleet: &mut Fleet, places: &Places, a: &Action, at: DateTime<Utc>) {
-    if a.kind == Kind::Pool {
+    if a.kind() == Kind::Pool {
         return;
     }
-    for id in std::iter::once(&a.instance).chain(a.donor.as_ref()) {
+    for id in std::iter::once(a.instance.as_str()).chain(a.donor()) {
         if let Some(inst) = places.instance_mut(fleet, id) {
             inst.changed_at = Some(at);
         }
@@ -512,16 +526,14 @@ fn invalid(message: String) -> StepError {
     StepError::Invalid(message)
 }
 
-fn field<T: Copy>(v: Option<T>, name: &str) -> Result<T, StepError> {
-    v.ok_or_else(|| invalid(format!("missing `{name}`")))
-}
-
-fn resize(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
-    let (r, from, to) = (
-        field(a.resource, "resource")?,
-        field(a.from, "from")?,
-        field(a.to, "to")?,
-    );
+fn resize(
+    fleet: &mut Fleet,
+    places: &Places,
+    a: &Action,
+    r: Resource,
+    from: f64,
+    to: f64,
+) -> Result<(), StepError> {
     let inst = places
         .instance(fleet, &a.instance)
         .ok_or_else(|| invalid(format!("unknown instance `{}`", a.instance)))?;
@@ -550,17 +562,17 @@ fn resize(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepErro
     Ok(())
 }
 
-fn swap(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
-    let (r, from, amount) = (
-        field(a.resource, "resource")?,
-        field(a.from, "from")?,
-        field(a.amount, "amount")?,
-    );
-    let credits = field(a.credits, "credits")?;
-    let donor_id = a
-        .donor
-        .as_deref()
-        .ok_or_else(|| invalid("missing `donor`".into()))?;
+#[allow(clippy::too_many_arguments)]
+fn swap(
+    fleet: &mut Fleet,
+    places: &Places,
+    a: &Action,
+    donor_id: &str,
+    r: Resource,
+    from: f64,
+    amount: f64,
+    credits: f64,
+) -> Result<(), StepError> {
     let find = |id: &str| {
         places
             .instance(fleet, id)
@@ -621,15 +633,13 @@ fn swap(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError>
     Ok(())
 }
 
-fn migrate(fleet: &mut Fleet, places: &Places, a: &Action) -> Result<(), StepError> {
-    let from = a
-        .from_host
-        .as_deref()
-        .ok_or_else(|| invalid("missing `from_host`".into()))?;
-    let to = a
-        .to_host
-        .as_deref()
-        .ok_or_else(|| invalid("missing `to_host`".into()))?;
+fn migrate(
+    fleet: &mut Fleet,
+    places: &Places,
+    a: &Action,
+    from: &str,
+    to: &str,
+) -> Result<(), StepError> {
     let inst = places
         .instance(fleet, &a.instance)
         .ok_or_else(|| invalid(format!("unknown instance `{}`", a.instance)))?;
@@ -731,11 +741,14 @@ mod tests {
         }
     }
 
-    fn action(id: &str, kind: Kind, instance: &str) -> Action {
+    fn action(id: &str, instance: &str, change: Change) -> Action {
         Action {
             id: id.into(),
-            kind,
-            ..crate::plan::blank(instance)
+            instance: instance.into(),
+            change,
+            reason: String::new(),
+            depends_on: Vec::new(),
+            skip: false,
         }
     }
 
@@ -762,16 +775,21 @@ mod tests {
             ],
             pools: Vec::new(),
         };
-        let migrate = |id, inst: &str, from: &str, to: &str| Action {
-            from_host: Some(from.into()),
-            to_host: Some(to.into()),
-            ..action(id, Kind::Migrate, inst)
+        let migrate = |id, inst: &str, from: &str, to: &str| {
+            let change = Change::Migrate {
+                from_host: from.into(),
+                to_host: to.into(),
+                bytes: 0,
+            };
+            action(id, inst, change)
         };
-        let resize = |id, inst: &str, from, to| Action {
-            resource: Some(Resource::Cpu),
-            from: Some(from),
-            to: Some(to),
-            ..action(id, Kind::Resize, inst)
+        let resize = |id, inst: &str, from, to| {
+            let change = Change::Resize {
+                resource: Resource::Cpu,
+                from,
+                to,
+            };
+            action(id, inst, change)
         };
         let actions = vec![
             migrate("move-c", "c", "h1", "h0"),
@@ -833,7 +851,7 @@ mod tests {
                     assert_eq!(fast.to_bits(), slow.to_bits(), "{}: {} {r}", a.id, h.id);
                 }
             }
-            kinds.insert(format!("{:?}", a.kind));
+            kinds.insert(a.kind().name());
         }
         assert!(matches!(
             schedule.next(&mut fleet.clone(), &places, at),

@@ -13,7 +13,7 @@ pub use exec::Exec;
 
 use super::Places;
 use crate::fleet::Fleet;
-use crate::plan::{Action, Kind};
+use crate::plan::{Action, Change};
 use crate::problem::round6;
 use crate::resource::Resource;
 use std::path::PathBuf;
@@ -101,36 +101,41 @@ impl Op {
             from,
             to: round6(to),
         };
-        let count = |v: Option<f64>| v.unwrap_or_default() as u32;
-        match (action.kind, action.resource) {
-            (Kind::Pool, _) => vec![Op::Pool {
+        match &action.change {
+            Change::Pool { from, to } => vec![Op::Pool {
                 pool: action.instance.clone(),
                 from: before
                     .pools
                     .iter()
                     .find(|p| p.id == action.instance)
-                    .map_or(count(action.from), |p| p.warm),
-                to: count(action.to),
+                    .map_or(*from as u32, |p| p.warm),
+                to: *to as u32,
             }],
-            (Kind::Resize, Some(r)) => vec![resize(
+            Change::Resize { resource, to, .. } => vec![resize(
                 &action.instance,
-                r,
-                alloc(&action.instance, r),
-                action.to.unwrap_or_default(),
+                *resource,
+                alloc(&action.instance, *resource),
+                *to,
             )],
-            (Kind::Swap, Some(r)) => {
-                let donor = action.donor.as_deref().unwrap_or_default();
-                let amount = action.amount.unwrap_or_default();
+            Change::Swap {
+                donor,
+                resource,
+                amount,
+                ..
+            } => {
+                let r = *resource;
                 let (d, i) = (alloc(donor, r), alloc(&action.instance, r));
                 vec![
                     resize(donor, r, d, d - amount),
                     resize(&action.instance, r, i, i + amount),
                 ]
             }
-            _ => vec![Op::Migrate {
+            Change::Migrate {
+                from_host, to_host, ..
+            } => vec![Op::Migrate {
                 instance: action.instance.clone(),
-                from_host: action.from_host.clone().unwrap_or_default(),
-                to_host: action.to_host.clone().unwrap_or_default(),
+                from_host: from_host.clone(),
+                to_host: to_host.clone(),
             }],
         }
     }
