@@ -1,4 +1,4 @@
-//! Accuracy feedback from past plans (the VCIM → LPE loop): each plan records the
+//! Accuracy feedback from past plans (telemetry scoring forecasts; docs/glossary.md#vcim): each plan records the
 //! forecasts it was sized against; once its horizon has passed, telemetry says how
 //! they did, scored like a backtest window.
 //!

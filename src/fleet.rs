@@ -1,6 +1,7 @@
 //! The fleet state: hosts with capacities and the instances placed on them.
 //!
-//! This is the RPM's view of the world and the file the `sim` backend rewrites.
+//! This is the planner's view of the world (the seed's RPM, docs/glossary.md#rpm) and the
+//! file the `sim` backend rewrites.
 //! It is read strictly (unknown fields, duplicate or unknown ids, negative or
 //! non-finite numbers are errors naming the file and line), fingerprinted so a
 //! plan can prove it was made against this exact state, and written atomically.

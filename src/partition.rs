@@ -2,11 +2,11 @@
 //!
 //! Without cross-cell migration, cells share nothing but the fleet-wide
 //! budgets, so each cell is its own program. A cell larger than the model
-//! file's `partition_instances` is split further, POP-style: its hosts are
+//! file's `partition_instances` is split further, POP-style (docs/glossary.md#pop-part): its hosts are
 //! dealt into balanced random groups solved independently. Dealing is
 //! stratified by predicted headroom, so every group gets crowded hosts and
-//! hosts with room for their migrants alike (at 10k, plans 0.28% cheaper than
-//! a plain shuffle's, over four seeds). The change budget is shared out where
+//! hosts with room for their migrants alike
+//! (docs/decisions.md#stratified-pop-parts). The change budget is shared out where
 //! the warm start would spend it (migrations: in proportion to instances that
 //! may move). Each part is warm-started from its own greedy plan or a better
 //! one, so the merged plan is never worse than greedy's per part. The merged
@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Seed of the POP shuffle: fixed, so plans stay reproducible.
+/// Seed of the shuffle that deals hosts into parts: fixed, so plans stay reproducible.
 const SEED: u64 = 0x5EED;
 
 /// One independent part: a subproblem and where its instances sit in the whole.

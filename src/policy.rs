@@ -98,7 +98,8 @@ pub struct Disruption {
     pub max_migrations: usize,
     /// At most this share of the fleet's instances change per interval, in percent.
     pub max_changes_percent: f64,
-    /// Hysteresis: an allocation moves by at least this much, or not at all.
+    /// Hysteresis: a shrink moves by at least this much or not at all (one step on a tight
+    /// host); a grow has no minimum (docs/decisions.md#grow-without-hysteresis).
     pub min_change: PerResource<f64>,
     /// An instance changed less than this many minutes ago is left alone, unless its
     /// forecast exceeds its allocation.

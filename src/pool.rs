@@ -1,4 +1,4 @@
-//! The hook through which the Chameleon profiler steers pools of warm and cold instances.
+//! The hook through which a profiler (docs/glossary.md#profiler) steers pools of warm and cold instances.
 //!
 //! The profiler (or an operator) writes one warm-instance target per pool into a small
 //! TOML file; `plan --pool-targets FILE` feeds it to the optimiser, which then trades

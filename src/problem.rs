@@ -627,10 +627,7 @@ impl Problem {
 }
 
 /// Instances kept as migration candidates per migration the budget allows: enough choice
-/// for the optimiser, few enough binaries to solve fast. Movers are most of a POP part's
-/// solve time, and the rescue moves across parts what the parts leave; with 5 instead of
-/// 10, the 10k scale bench solves in 0.66x the time for a plan 0.38% dearer, and 100k end
-/// to end in 0.84x for 0.13% (benches/RESULTS.md, "Partitioning and the rescue").
+/// for the optimiser, few enough binaries to solve fast (docs/decisions.md#movers-per-migration).
 const MOVERS_PER_MIGRATION: usize = 5;
 
 /// Rounds to six decimals, the precision of every number Chameleon writes.

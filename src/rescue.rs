@@ -1,4 +1,4 @@
-//! Rescue: spend the migrations the POP parts left unused on the instances they left short.
+//! Rescue: spend the migrations the parts (docs/glossary.md#pop-part) left unused on the instances they left short.
 //!
 //! Each part gets its share of the migration budget and only its own hosts as
 //! destinations. So a short instance whose part has no room for it stays short,

@@ -432,8 +432,7 @@ const PARALLEL_BYTES: u64 = 64 << 20;
 /// A file read start to end that, if `on`, drops what it has read from the page cache.
 /// For a file larger than half the machine's memory, which cannot stay cached anyway:
 /// otherwise the kernel must reclaim those pages under memory pressure as the read goes
-/// on. At 100k instances that took 39-44 s of system time, against 7-10 s when dropped
-/// (benches/RESULTS.md, "Reading telemetry").
+/// on (docs/decisions.md#telemetry-reader).
 struct DropBehind {
     file: File,
     /// Where the pages not yet dropped start, and how far the file has been read.
@@ -824,7 +823,7 @@ fn parse_record<'a>(fields: [&'a str; 4], stamps: &mut Stamps) -> Result<Row<'a>
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ`, the form every importer and
 /// `synth` write, in a fraction of the time of chrono's general RFC 3339 parser
-/// (benches/RESULTS.md, "Reading telemetry"). `None` for any other form or an invalid
+/// (docs/decisions.md#telemetry-reader). `None` for any other form or an invalid
 /// date or time (a leap second too), which that parser then reads or rejects with its own
 /// message. It remembers the last date it checked: rows mostly repeat it, and checking
 /// and counting a date costs more than all the rest.

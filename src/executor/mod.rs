@@ -1,4 +1,4 @@
-//! The RPM executor: applies a verified plan to the fleet, safely.
+//! The executor (the seed's RPM, docs/glossary.md#rpm): applies a verified plan to the fleet, safely.
 //!
 //! Actions run in dependency order, and among the ready ones only an action
 //! that keeps every host within capacity may run, so no intermediate state

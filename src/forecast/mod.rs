@@ -1,4 +1,4 @@
-//! Load Prediction Engine: a calibrated quantile of each instance's demand over the planning window.
+//! Forecasting (the seed's LPE, docs/glossary.md#lpe): a calibrated quantile of each instance's demand over the planning window.
 //!
 //! The optimiser sizes capacity against forecasts, not against the last sample, so
 //! every `(instance, resource)` series gets a [`Demand`]. Each series is put on a

@@ -1,4 +1,4 @@
-//! The Credit-Augmented Resource Broker: one mixed-integer program over the fleet.
+//! The optimiser (the seed's CARB, docs/glossary.md#carb): one mixed-integer program over the fleet.
 //!
 //! It chooses resizes in granularity steps, explicit donor → receiver swaps
 //! paid for in credits, and migrations to pruned candidate hosts, minimising
@@ -96,17 +96,14 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         model.try_set_option("time_limit", limits.time_limit_seconds),
         model.try_set_option("mip_rel_gap", limits.relative_gap),
         model.try_set_option("threads", limits.threads.max(1) as i32),
-        // Measured on the scale bench's 100-instance parts (benches/RESULTS.md): restarting
-        // after root presolve, symmetry detection and reliable pseudo-costs at every
-        // candidate cost more than they save, about a quarter of the wall time.
+        // Restarting after root presolve, symmetry detection and reliable pseudo-costs at
+        // every candidate cost more than they save (docs/decisions.md#solver-options).
         model.try_set_option("mip_allow_restart", false),
         model.try_set_option("mip_detect_symmetry", false),
         model.try_set_option("mip_pscost_minreliable", 2),
         // With a start near the optimum (see `start`), the heuristics that hunt for a
-        // first incumbent before and at the root cost more than they find: without them
-        // the scale bench takes 0.87x the time (benches/RESULTS.md, "Solver settings"). RENS,
-        // a sub-MIP around the root LP, mostly repeats what RINS (around the start) finds:
-        // without it too, 0.88x again and no worse plans (same section).
+        // first incumbent cost more than they find, and RENS (a sub-MIP around the root LP)
+        // mostly repeats what RINS around the start finds (docs/decisions.md#solver-options).
         model.try_set_option("mip_heuristic_run_feasibility_jump", start.is_none()),
         model.try_set_option("mip_heuristic_run_root_reduced_cost", start.is_none()),
         model.try_set_option("mip_heuristic_run_rens", start.is_none()),
