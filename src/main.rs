@@ -49,6 +49,7 @@ enum Command {
         /// traces (X.c<T>.txt) are found beside them and maps in ../maps.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The canonical CSV to write (see docs/formats.md).
         #[arg(long)]
         out: PathBuf,
         /// Cores that 100% CPU stands for (Azure and NAB).
