@@ -48,7 +48,13 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
 /// Reads a text input whole; a file that is not UTF-8 is an error naming the line of the
 /// first bad byte.
 pub fn read_text(path: &Path) -> std::io::Result<String> {
-    String::from_utf8(std::fs::read(path)?).map_err(|e| {
+    text(std::fs::read(path)?)
+}
+
+/// The bytes as text; bytes that are not UTF-8 are an error naming the line of the first
+/// bad one.
+pub fn text(bytes: Vec<u8>) -> std::io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;

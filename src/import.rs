@@ -28,8 +28,11 @@ use std::path::{Path, PathBuf};
 /// A supported public trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Source {
+    /// Bitbrains GWA-T-12 VM telemetry (`;\t`-separated).
     Bitbrains,
+    /// Azure 2017 VM CPU telemetry (`step,avg_cpu,max_cpu`).
     Azure,
+    /// Numenta Anomaly Benchmark AWS CloudWatch series (`timestamp,value`).
     Nab,
 }
 

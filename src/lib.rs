@@ -4,7 +4,8 @@
 //! VerifiedPlan → applied Fleet`: telemetry is ingested (and imported from
 //! public trace formats), each instance's demand is forecast as a quantile,
 //! one mixed-integer program (or the greedy baseline) chooses swaps, resizes
-//! and migrations, and the executor applies a reviewed plan to the fleet.
+//! and migrations, and the executor applies a reviewed plan to the fleet. Job logs
+//! (who ran what, when, for how long) are imported into one canonical form ([`jobs`]).
 
 pub mod compare;
 pub mod executor;
@@ -15,6 +16,7 @@ pub mod forecast;
 pub mod greedy;
 pub mod id;
 pub mod import;
+pub mod jobs;
 pub mod ledger;
 pub mod lock;
 pub mod mip;

@@ -8,6 +8,10 @@ use chameleon::executor::{
 use chameleon::fleet::Fleet;
 use chameleon::forecast;
 use chameleon::import::{self, ImportOptions, Source};
+use chameleon::jobs::{
+    self,
+    import::{Options as JobOptions, Source as JobSource},
+};
 use chameleon::ledger::Ledger;
 use chameleon::lock::FleetLock;
 use chameleon::partition;
@@ -37,19 +41,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert a public trace format into canonical telemetry CSV.
+    /// Convert a public trace into canonical telemetry CSV, or a public job log into
+    /// canonical jobs CSV (what was dropped or filled in is counted on stderr).
     Import {
-        source: Source,
+        source: ImportSource,
+        /// The files; for azure-vm-arrivals the flavor traces (X.txt), whose duration
+        /// traces (X.c<T>.txt) are found beside them and maps in ../maps.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The canonical CSV to write (see docs/formats.md).
         #[arg(long)]
         out: PathBuf,
         /// Cores that 100% CPU stands for (Azure and NAB).
         #[arg(long)]
         cores: Option<f64>,
-        /// Azure: time of step 1; Bitbrains and NAB: shift each file to start here.
+        /// Azure: time of step 1; Bitbrains and NAB: shift each file to start here; swf:
+        /// the log's zero (default: the header's UnixStartTime); azure-functions: time 0
+        /// (default 2021-01-31T00:00:00Z); azure-vm-arrivals: time 0 (default
+        /// 2017-01-01T00:00:00Z).
         #[arg(long)]
         start: Option<DateTime<Utc>>,
+        /// Job logs: the pool of jobs whose source names none (default `default`).
+        #[arg(long)]
+        pool: Option<String>,
     },
     /// Fleet-state tools.
     Fleet {
@@ -214,6 +228,33 @@ struct Inputs {
     now: Option<DateTime<Utc>>,
 }
 
+/// What `import` reads: a telemetry trace or a job log.
+#[derive(Clone, Copy)]
+enum ImportSource {
+    Telemetry(Source),
+    Jobs(JobSource),
+}
+
+impl ValueEnum for ImportSource {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            ImportSource::Telemetry(Source::Bitbrains),
+            ImportSource::Telemetry(Source::Azure),
+            ImportSource::Telemetry(Source::Nab),
+            ImportSource::Jobs(JobSource::Swf),
+            ImportSource::Jobs(JobSource::AzureFunctions),
+            ImportSource::Jobs(JobSource::AzureVmArrivals),
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            ImportSource::Telemetry(s) => s.to_possible_value(),
+            ImportSource::Jobs(s) => s.to_possible_value(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum FleetCommand {
     /// Place the telemetry's instances on N hosts with the given overcommit.
@@ -311,12 +352,34 @@ fn message(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Import {
-            source,
+            source: ImportSource::Jobs(source),
             paths,
             out,
             cores,
             start,
+            pool,
         } => {
+            if cores.is_some() {
+                anyhow::bail!("--cores applies to telemetry traces (bitbrains, azure, nab)");
+            }
+            let imported = jobs::import::import(source, &paths, &JobOptions { start, pool })?;
+            eprint!("{}", imported.report);
+            let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;
+            jobs::write_csv(file, &imported.jobs).with_context(|| format!("{}", out.display()))?;
+            eprintln!("wrote {} jobs to {}", imported.jobs.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            source: ImportSource::Telemetry(source),
+            paths,
+            out,
+            cores,
+            start,
+            pool,
+        } => {
+            if pool.is_some() {
+                anyhow::bail!("--pool applies to job logs (swf, azure-functions)");
+            }
             let samples = import::import(source, &paths, &ImportOptions { cores, start })?;
             let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;
             telemetry::write_csv(file, &samples).with_context(|| format!("{}", out.display()))?;

@@ -754,6 +754,140 @@ fn import_rejects_unsupported_nab_metric() {
     assert_fails(&o, "ec2_disk_write_bytes_1ef3de.csv", "");
 }
 
+/// Runs `import SOURCE PATH --out jobs.csv` in `dir` on a fixture and checks it succeeded.
+fn import_jobs(dir: &Path, source: &str, fixture: &str) -> Output {
+    let path = root().join("fixtures/raw").join(fixture);
+    let o = chameleon(
+        dir,
+        &[
+            "import",
+            source,
+            path.to_str().unwrap(),
+            "--out",
+            "jobs.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+#[test]
+fn import_swf_rebuilds_the_fixture_jobs_and_counts_its_quirks() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = import_jobs(dir.path(), "swf", "swf/NASA-iPSC-1993-3.1-cln.first60d.swf");
+    assert_golden("import.swf.txt", &stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("jobs.csv")).unwrap(),
+        std::fs::read_to_string(root().join("fixtures/jobs.csv")).unwrap()
+    );
+}
+
+#[test]
+fn import_azure_functions_starts_each_invocation_its_duration_before_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = import_jobs(
+        dir.path(),
+        "azure-functions",
+        "azure-functions/Azure2021_200.csv",
+    );
+    assert_golden("import.azure-functions.txt", &stderr(&o));
+    let jobs = chameleon::jobs::read(&dir.path().join("jobs.csv")).unwrap();
+    let origin: chrono::DateTime<chrono::Utc> = "2021-01-31T00:00:00Z".parse().unwrap();
+    let raw =
+        std::fs::read_to_string(root().join("fixtures/raw/azure-functions/Azure2021_200.csv"))
+            .unwrap();
+    let mut ends: Vec<(String, f64)> = raw
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].to_owned(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(jobs.len(), ends.len());
+    for j in &jobs {
+        let end = (j.submit - origin).as_seconds_f64() + j.run_seconds;
+        let k = ends
+            .iter()
+            .position(|(func, e)| *func == j.program && (e - end).abs() < 1e-3)
+            .unwrap_or_else(|| panic!("no invocation of {} ends at {end}", j.program));
+        ends.remove(k);
+        assert_eq!(j.start, Some(j.submit));
+    }
+}
+
+#[test]
+fn import_azure_vm_arrivals_marks_the_vms_alive_at_the_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = import_jobs(
+        dir.path(),
+        "azure-vm-arrivals",
+        "azure-vm-arrivals/traces/v1.dev.txt",
+    );
+    assert_golden("import.azure-vm-arrivals.txt", &stderr(&o));
+    let jobs = chameleon::jobs::read(&dir.path().join("jobs.csv")).unwrap();
+    let vms: u32 = jobs.iter().map(|j| j.instances).sum();
+    let censored: u32 = jobs
+        .iter()
+        .filter(|j| j.censored)
+        .map(|j| j.instances)
+        .sum();
+    assert_eq!((vms, censored), (868, 267));
+    let cut: chrono::DateTime<chrono::Utc> = "2017-01-25T07:20:00Z".parse().unwrap();
+    for j in &jobs {
+        let end = j.submit + chrono::TimeDelta::seconds(j.run_seconds as i64);
+        if j.censored {
+            assert_eq!(end, cut, "{j:?}");
+        } else {
+            assert!(end <= cut, "{j:?}");
+        }
+    }
+}
+
+#[test]
+fn import_job_log_errors_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let swf = dir.path().join("bad.swf");
+    std::fs::write(
+        &swf,
+        "; UnixStartTime: 0\n1 0 -1 10 4 -1 -1 -1 -1 -1 1 1 1 1 -1 -1 -1 -1\n1 2 3\n",
+    )
+    .unwrap();
+    let o = chameleon(
+        dir.path(),
+        &["import", "swf", "bad.swf", "--out", "jobs.csv"],
+    );
+    assert_fails(&o, "bad.swf:3", "expected 18 fields, found 3");
+    std::fs::write(&swf, "1 0 -1 10 4 -1 -1 -1 -1 -1 1 1 1 1 -1 -1 -1 -1\n").unwrap();
+    let o = chameleon(
+        dir.path(),
+        &["import", "swf", "bad.swf", "--out", "jobs.csv"],
+    );
+    assert_fails(&o, "bad.swf", "no UnixStartTime; give --start");
+    let o = chameleon(
+        dir.path(),
+        &[
+            "import", "swf", "bad.swf", "--out", "jobs.csv", "--cores", "2",
+        ],
+    );
+    assert_fails(&o, "--cores", "telemetry traces");
+    let arrivals = root().join("fixtures/raw/azure-vm-arrivals/traces/v1.dev.txt");
+    let o = chameleon(
+        dir.path(),
+        &[
+            "import",
+            "azure-vm-arrivals",
+            arrivals.to_str().unwrap(),
+            "--out",
+            "jobs.csv",
+            "--pool",
+            "vms",
+        ],
+    );
+    assert_fails(&o, "azure-vm-arrivals", "--pool does not apply");
+    assert!(!dir.path().join("jobs.csv").exists());
+}
+
 #[test]
 fn fleet_synth_is_deterministic_and_matches_fixture() {
     let dir = tempfile::tempdir().unwrap();
