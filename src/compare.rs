@@ -46,7 +46,7 @@ pub fn compare(run: &Run) -> Result<Vec<Row>, PlannerError> {
         let a = p.assess(&solution);
         rows.push(Row {
             strategy: strategy.name(),
-            status: stats.status,
+            status: stats.status.name().to_owned(),
             objective: a.objective,
             shortfall: a.shortfall,
             changes: a.changes,

@@ -13,7 +13,7 @@
 //! plan then goes through [`crate::rescue`], which moves instances across parts.
 
 use crate::greedy;
-use crate::mip::{self, relative_gap, SolveError, SolverStats};
+use crate::mip::{self, relative_gap, SolveError, SolveStatus, SolverStats};
 use crate::problem::{Problem, Solution, Swap};
 use crate::rescue;
 use crate::rng::SplitMix;
@@ -203,7 +203,7 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
             let greedy = greedy::solve(&part.problem);
             let start = mip::warm_start(&part.problem, &greedy);
             match mip::solve(&part.problem, Some(&start)) {
-                Err(SolveError::NoIncumbent(status)) => Ok(fallback(&part.problem, greedy, status)),
+                Err(SolveError::NoIncumbent(_)) => Ok(fallback(&part.problem, greedy)),
                 other => other,
             }
         })
@@ -224,9 +224,18 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         1 => solved[0].1.best_bound.min(objective),
         _ => solved.iter().map(|(_, st)| st.best_bound).sum(),
     };
-    let all_optimal = solved.iter().all(|(_, st)| st.status == "optimal");
+    // The worst part's status: a fallback over a time limit over optimal.
+    let status = solved
+        .iter()
+        .map(|(_, st)| st.status)
+        .max_by_key(|&st| match st {
+            SolveStatus::Optimal | SolveStatus::Heuristic => 0,
+            SolveStatus::TimeLimit => 1,
+            SolveStatus::GreedyFallback => 2,
+        })
+        .unwrap_or(SolveStatus::Optimal);
     let stats = SolverStats {
-        status: if all_optimal { "optimal" } else { "time_limit" }.to_owned(),
+        status,
         objective,
         best_bound,
         gap: relative_gap(objective, best_bound),
@@ -239,18 +248,8 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
 }
 
 /// A plan is always produced: if HiGHS stops without an incumbent, the part keeps greedy's plan.
-fn fallback(p: &Problem, start: Solution, status: String) -> (Solution, SolverStats) {
-    let objective = p.assess(&start).objective;
-    let stats = SolverStats {
-        status: format!("{status}_greedy_fallback"),
-        objective,
-        best_bound: 0.0,
-        gap: relative_gap(objective, 0.0),
-        seconds: 0.0,
-        variables: 0,
-        constraints: 0,
-        parts: 1,
-    };
+fn fallback(p: &Problem, start: Solution) -> (Solution, SolverStats) {
+    let stats = SolverStats::heuristic(p, &start, SolveStatus::GreedyFallback, 0.0);
     (start, stats)
 }
 

@@ -537,7 +537,7 @@ impl Plan {
                     .collect(),
             },
             solver: SolverSummary {
-                status: inputs.stats.status.clone(),
+                status: inputs.stats.status.name().to_owned(),
                 objective: round6(inputs.stats.objective),
                 best_bound: round6(inputs.stats.best_bound),
                 gap: round6(inputs.stats.gap),

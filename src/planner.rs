@@ -8,7 +8,7 @@ use crate::fleet::{Fleet, FleetError};
 use crate::forecast::state::{State, StateError};
 use crate::forecast::Forecasts;
 use crate::greedy;
-use crate::mip::{relative_gap, SolveError, SolverStats};
+use crate::mip::{SolveError, SolveStatus, SolverStats};
 use crate::partition;
 use crate::plan::rfc3339;
 use crate::policy::{Policy, PolicyError};
@@ -82,17 +82,8 @@ impl Strategy {
             Strategy::Greedy => {
                 let clock = Instant::now();
                 let greedy = greedy::solve(p);
-                let objective = p.assess(&greedy).objective;
-                let stats = SolverStats {
-                    status: "heuristic".into(),
-                    objective,
-                    best_bound: 0.0,
-                    gap: relative_gap(objective, 0.0),
-                    seconds: clock.elapsed().as_secs_f64(),
-                    variables: 0,
-                    constraints: 0,
-                    parts: 1,
-                };
+                let seconds = clock.elapsed().as_secs_f64();
+                let stats = SolverStats::heuristic(p, &greedy, SolveStatus::Heuristic, seconds);
                 Ok((greedy, stats))
             }
         }

@@ -8,7 +8,7 @@
 //! allocations over the intervals is enumerated with every swap flow in each.
 
 use chameleon::greedy;
-use chameleon::mip;
+use chameleon::mip::{self, SolveStatus};
 use chameleon::policy::Policy;
 use chameleon::problem::{round6, HostSpec, InstanceSpec, Problem, Solution, Swap};
 use chameleon::resource::{PerResource, Resource};
@@ -555,7 +555,7 @@ fn mip_matches_brute_force_on_tiny_problems() {
         check_solution(&p, &bf_solution).expect("brute force solution is feasible");
         let (s, stats) =
             mip::solve(&p, None).unwrap_or_else(|e| panic!("seed {seed}: MIP failed: {e}\n{p:#?}"));
-        assert_eq!(stats.status, "optimal", "seed {seed}");
+        assert_eq!(stats.status, SolveStatus::Optimal, "seed {seed}");
         let assessed = p.assess(&s).objective;
         assert!(
             (stats.objective - assessed).abs() <= 1e-6,
@@ -718,7 +718,7 @@ fn a_program_with_nothing_to_decide_reports_its_objective_as_bound() {
     p.instances[1].demand.cpu = Some(2.0);
     let (bf, _, _) = brute_force(&p);
     let (_, stats) = mip::solve(&p, None).unwrap();
-    assert_eq!(stats.status, "optimal");
+    assert_eq!(stats.status, SolveStatus::Optimal);
     assert!(
         (stats.objective - bf).abs() < 1e-6,
         "{} vs {bf}",
@@ -1037,7 +1037,7 @@ fn lookahead_matches_brute_force_on_tiny_problems() {
         let (bf, bf_solution) = brute_force_ahead(&p);
         let (s, stats) =
             mip::solve(&p, None).unwrap_or_else(|e| panic!("seed {seed}: MIP failed: {e}\n{p:#?}"));
-        assert_eq!(stats.status, "optimal", "seed {seed}");
+        assert_eq!(stats.status, SolveStatus::Optimal, "seed {seed}");
         assert!(
             (stats.objective - bf).abs() <= 1e-6 * bf.abs().max(1.0),
             "seed {seed}: MIP {} vs brute force {bf}\n{p:#?}\nMIP {s:?}\nbrute force {bf_solution:?}",

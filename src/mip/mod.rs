@@ -29,7 +29,7 @@ pub enum SolveError {
     #[error("HiGHS failed: {0}")]
     Solver(String),
     #[error("HiGHS stopped ({0}) before finding any feasible plan")]
-    NoIncumbent(String),
+    NoIncumbent(SolveStatus),
     #[error("{path}: cannot export the model: {message}")]
     Export {
         path: std::path::PathBuf,
@@ -37,11 +37,40 @@ pub enum SolveError {
     },
 }
 
+/// How a plan's solve ended, as the plan's `solver.status` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SolveStatus {
+    /// Every part was solved to its gap.
+    Optimal,
+    /// Some part stopped at its time limit with a feasible plan.
+    TimeLimit,
+    /// Some part stopped before HiGHS found any plan, and kept greedy's.
+    GreedyFallback,
+    /// No solver ran: greedy or a baseline's rule.
+    Heuristic,
+}
+
+impl SolveStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            SolveStatus::Optimal => "optimal",
+            SolveStatus::TimeLimit => "time_limit",
+            SolveStatus::GreedyFallback => "time_limit_greedy_fallback",
+            SolveStatus::Heuristic => "heuristic",
+        }
+    }
+}
+
+impl std::fmt::Display for SolveStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What HiGHS reported, written into every plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolverStats {
-    /// `optimal`, `time_limit`, `time_limit_greedy_fallback`, or `heuristic` for greedy.
-    pub status: String,
+    pub status: SolveStatus,
     pub objective: f64,
     pub best_bound: f64,
     pub gap: f64,
@@ -50,6 +79,24 @@ pub struct SolverStats {
     pub constraints: usize,
     /// How many independent parts were solved (see [`crate::partition`]).
     pub parts: usize,
+}
+
+impl SolverStats {
+    /// The figures of a plan no solver made (`status` says whose it is): its objective as
+    /// assessed, and no bound.
+    pub fn heuristic(p: &Problem, s: &Solution, status: SolveStatus, seconds: f64) -> SolverStats {
+        let objective = p.assess(s).objective;
+        SolverStats {
+            status,
+            objective,
+            best_bound: 0.0,
+            gap: relative_gap(objective, 0.0),
+            seconds,
+            variables: 0,
+            constraints: 0,
+            parts: 1,
+        }
+    }
 }
 
 /// The program loaded into HiGHS, with handles to read its solution.
@@ -122,9 +169,9 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         .map_err(|e| SolveError::Solver(format!("{e:?}")))?;
     let seconds = clock.elapsed().as_secs_f64();
     let status = match solved.status() {
-        HighsModelStatus::Optimal => "optimal",
+        HighsModelStatus::Optimal => SolveStatus::Optimal,
         HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit => {
-            "time_limit"
+            SolveStatus::TimeLimit
         }
         HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
             return Err(SolveError::Infeasible {
@@ -134,7 +181,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
         other => return Err(SolveError::Solver(format!("model status {other:?}"))),
     };
     if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
-        return Err(SolveError::NoIncumbent(status.to_owned()));
+        return Err(SolveError::NoIncumbent(status));
     }
     let solution = read_solution(p, &d, solved.get_solution().columns());
     let objective = p.assess(&solution).objective;
@@ -147,7 +194,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
             .min(objective),
     };
     let stats = SolverStats {
-        status: status.to_owned(),
+        status,
         objective,
         best_bound,
         gap: relative_gap(objective, best_bound),

@@ -13,7 +13,7 @@
 //! the cost of the rules.
 
 use crate::forecast::method::{Candidate, Vpa};
-use crate::mip::{relative_gap, SolveError, SolverStats};
+use crate::mip::{SolveError, SolveStatus, SolverStats};
 use crate::planner::Strategy;
 use crate::problem::{round6, Problem, Solution};
 use crate::resource::{PerResource, Resource};
@@ -81,17 +81,7 @@ impl Kind {
     /// Solves `p` (whose demand is this strategy's estimate) as `plan` and `compare` would.
     pub fn solve(self, p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         let heuristic = |s: Solution| {
-            let objective = p.assess(&s).objective;
-            let stats = SolverStats {
-                status: "heuristic".into(),
-                objective,
-                best_bound: 0.0,
-                gap: relative_gap(objective, 0.0),
-                seconds: 0.0,
-                variables: 0,
-                constraints: 0,
-                parts: 1,
-            };
+            let stats = SolverStats::heuristic(p, &s, SolveStatus::Heuristic, 0.0);
             Ok((s, stats))
         };
         match self {
