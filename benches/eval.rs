@@ -27,7 +27,7 @@ use chameleon::fleet::Fleet;
 use chameleon::import::{self, ImportOptions, Source};
 use chameleon::policy::Policy;
 use chameleon::replay::{self, fold::fold, Credits, Kind, Options};
-use chameleon::rng::SplitMix;
+use chameleon::synth::rng::SplitMix;
 use chameleon::synth::{synth_fleet, SynthOptions};
 use chameleon::telemetry::{write_csv, Sample, Telemetry};
 use chrono::{DateTime, Duration, Utc};

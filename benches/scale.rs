@@ -10,13 +10,13 @@
 //! unpartitioned solve (N <= 2000) gets 60 s. Prints one row per size and
 //! configuration; see benches/RESULTS.md.
 
-use chameleon::greedy;
-use chameleon::mip;
-use chameleon::partition;
 use chameleon::policy::Policy;
 use chameleon::problem::Problem;
 use chameleon::resource::Resource;
-use chameleon::scenario::{self, ScenarioOptions};
+use chameleon::solve::decompose;
+use chameleon::solve::greedy;
+use chameleon::solve::mip;
+use chameleon::synth::scenario::{self, ScenarioOptions};
 use std::time::Instant;
 
 /// The environment variable `name` parsed, or `default`.
@@ -87,7 +87,7 @@ fn main() {
             clock.elapsed().as_secs_f64()
         );
         row("mip, parts by cell", n, &p, g, || {
-            let (s, st) = partition::solve_mip(&p).expect("solves");
+            let (s, st) = decompose::solve_mip(&p).expect("solves");
             let o = p.assess(&s).objective;
             format!(
                 "{o:.1} / {:.1} / {:.4}% / {} / {:.4}",

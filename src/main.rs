@@ -14,12 +14,12 @@ use chameleon::jobs::{
 };
 use chameleon::ledger::Ledger;
 use chameleon::lock::FleetLock;
-use chameleon::partition;
 use chameleon::plan::{Plan, PlanError};
 use chameleon::planner::{Run, RunInputs, Strategy};
 use chameleon::policy::Policy;
 use chameleon::replay;
-use chameleon::scenario::{self, ScenarioOptions};
+use chameleon::solve::decompose;
+use chameleon::synth::scenario::{self, ScenarioOptions};
 use chameleon::synth::{synth_fleet, SynthOptions};
 use chameleon::telemetry::{self, Telemetry};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -606,11 +606,11 @@ fn plan(
     run.save_state()?;
     match export_model {
         Some((path, true)) => {
-            chameleon::mip::export(&run.problem, path)?;
+            chameleon::solve::mip::export(&run.problem, path)?;
             eprintln!("wrote model {}", path.display());
         }
         Some((path, false)) => {
-            for file in partition::export(&run.problem, path)? {
+            for file in decompose::export(&run.problem, path)? {
                 eprintln!("wrote model {}", file.display());
             }
         }

@@ -8,9 +8,9 @@
 use crate::file::{hex, toml_error, write_atomic};
 use crate::fleet::Fleet;
 use crate::forecast::{Demand, Forecasts};
-use crate::mip::SolverStats;
 use crate::problem::{round6, Problem, Solution, MIB};
 use crate::resource::Resource;
+use crate::solve::mip::SolverStats;
 use crate::telemetry::Telemetry;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -1103,7 +1103,7 @@ fn involves(swap: &Action, instance: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{self, ScenarioOptions};
+    use crate::synth::scenario::{self, ScenarioOptions};
 
     /// The plan's text, serialised in two pieces, is exactly its TOML, with or without
     /// actions and forecasts.
@@ -1209,7 +1209,7 @@ mod tests {
             .map(|k| (format!("vm{k:06}"), k))
             .collect();
         let p = Problem::with_demand(&fleet, &policy, |id, r| recent[index[id]][r]);
-        let (s, _) = crate::partition::solve_mip(&p).unwrap();
+        let (s, _) = crate::solve::decompose::solve_mip(&p).unwrap();
         let linked = actions(&p, &Forecasts::default(), &s);
         let kinds = |k: Kind| linked.iter().filter(|a| a.kind() == k).count();
         assert!(

@@ -7,13 +7,13 @@
 use crate::fleet::{Fleet, FleetError};
 use crate::forecast::state::{State, StateError};
 use crate::forecast::Forecasts;
-use crate::greedy;
-use crate::mip::{SolveError, SolveStatus, SolverStats};
-use crate::partition;
 use crate::plan::rfc3339;
 use crate::policy::{Policy, PolicyError};
 use crate::pool::{self, PoolError};
 use crate::problem::{Problem, Solution};
+use crate::solve::decompose;
+use crate::solve::greedy;
+use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
 use crate::telemetry::{Telemetry, TelemetryError};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ impl Strategy {
     /// Solves `p`; the MIP is warm-started from greedy (per part), so it is never worse.
     pub fn solve(self, p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         match self {
-            Strategy::Mip => partition::solve_mip(p),
+            Strategy::Mip => decompose::solve_mip(p),
             Strategy::Greedy => {
                 let clock = Instant::now();
                 let greedy = greedy::solve(p);

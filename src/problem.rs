@@ -712,7 +712,7 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
                 })
             });
             p.instances[0].floor.cpu = floor;
-            let (s, _) = crate::mip::solve(&p, None).unwrap();
+            let (s, _) = crate::solve::mip::solve(&p, None).unwrap();
             (s.alloc[0].cpu, s.alloc[1].cpu)
         };
         let cpu_after = |floor: f64| after(floor, 3.5);
@@ -783,7 +783,7 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         let p = Problem::with_demand(&fleet, &policy, |_, r| {
             Some(if r == Resource::Cpu { 3.0 } else { 0.0 })
         });
-        let (s, _) = crate::mip::solve(&p, None).unwrap();
+        let (s, _) = crate::solve::mip::solve(&p, None).unwrap();
         assert_eq!(s.alloc[0].cpu, 2.25);
     }
 

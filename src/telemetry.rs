@@ -915,7 +915,7 @@ fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SplitMix;
+    use crate::synth::rng::SplitMix;
 
     #[test]
     fn fields_trim_as_str_trim_does() {

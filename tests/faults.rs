@@ -8,7 +8,7 @@
 
 use chameleon::fleet::Fleet;
 use chameleon::resource::Resource;
-use chameleon::rng::SplitMix;
+use chameleon::synth::rng::SplitMix;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -7,11 +7,11 @@
 //! the same minimum, and never do worse than greedy. With look-ahead, every path of
 //! allocations over the intervals is enumerated with every swap flow in each.
 
-use chameleon::greedy;
-use chameleon::mip::{self, SolveStatus};
 use chameleon::policy::Policy;
 use chameleon::problem::{round6, HostSpec, InstanceSpec, Problem, Solution, Swap};
 use chameleon::resource::{PerResource, Resource};
+use chameleon::solve::greedy;
+use chameleon::solve::mip::{self, SolveStatus};
 
 mod common;
 use common::Rng;

@@ -243,7 +243,7 @@ fn bootstrap_rel(series: &[&[Score]]) -> (f64, f64) {
     if series.is_empty() {
         return (1.0, 1.0);
     }
-    let mut rng = crate::rng::SplitMix(0x5EED);
+    let mut rng = crate::synth::rng::SplitMix(0x5EED);
     let mut draws: Vec<f64> = (0..2000)
         .map(|_| {
             let (mut sum, mut n) = (0.0, 0usize);

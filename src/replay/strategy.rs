@@ -13,10 +13,10 @@
 //! the cost of the rules.
 
 use crate::forecast::method::{Candidate, Vpa};
-use crate::mip::{SolveError, SolveStatus, SolverStats};
 use crate::planner::Strategy;
 use crate::problem::{round6, Problem, Solution};
 use crate::resource::{PerResource, Resource};
+use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
 use std::fmt;
 use std::str::FromStr;
 

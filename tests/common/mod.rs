@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 
-use chameleon::rng::SplitMix;
+use chameleon::synth::rng::SplitMix;
 
 /// The library's seeded generator, with the choices the random problem builders need.
 pub struct Rng(SplitMix);

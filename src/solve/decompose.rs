@@ -10,13 +10,13 @@
 //! the warm start would spend it (migrations: in proportion to instances that
 //! may move). Each part is warm-started from its own greedy plan or a better
 //! one, so the merged plan is never worse than greedy's per part. The merged
-//! plan then goes through [`crate::rescue`], which moves instances across parts.
+//! plan then goes through [`crate::solve::rescue`], which moves instances across parts.
 
-use crate::greedy;
-use crate::mip::{self, relative_gap, SolveError, SolveStatus, SolverStats};
 use crate::problem::{Problem, Solution, Swap};
-use crate::rescue;
-use crate::rng::SplitMix;
+use crate::solve::greedy;
+use crate::solve::mip::{self, relative_gap, SolveError, SolveStatus, SolverStats};
+use crate::solve::rescue;
+use crate::synth::rng::SplitMix;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,10 +5,13 @@
 //! `overcommit` times its capacity: with overcommit above 1 not everyone can
 //! hold their peak at once, which is exactly when swaps pay off.
 
+pub mod rng;
+pub mod scenario;
+
 use crate::fleet::{Allocation, Fleet, Host, Instance, CREDIT_CAP_HOURS};
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
-use crate::rng::SplitMix;
+use crate::synth::rng::SplitMix;
 use crate::telemetry::Telemetry;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

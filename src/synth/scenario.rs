@@ -11,7 +11,7 @@
 use crate::fleet::Fleet;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
-use crate::rng::SplitMix;
+use crate::synth::rng::SplitMix;
 use crate::synth::{fleet_from_peaks, SynthError, SynthOptions};
 use crate::telemetry::Telemetry;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The shipped fixture telemetry, the source of every shape.
-const FIXTURE: &str = include_str!("../fixtures/telemetry.csv");
+const FIXTURE: &str = include_str!("../../fixtures/telemetry.csv");
 
 /// Source samples per day (5-minute data).
 const DAY: usize = 288;

@@ -424,9 +424,9 @@ fn landing(p: &Problem, inst: &InstanceSpec, free: &PerResource<f64>) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::partition;
     use crate::policy::Policy;
     use crate::problem::HostSpec;
+    use crate::solve::decompose;
 
     fn host(id: &str, cpu: f64) -> HostSpec {
         HostSpec {
@@ -509,10 +509,10 @@ mod tests {
     fn a_short_instance_its_part_cannot_place_moves_to_another_parts_host() {
         let mut p = stranded();
         p.policy.solver.partition_instances = 1;
-        assert!(partition::split(&p)
+        assert!(decompose::split(&p)
             .iter()
             .all(|part| part.hosts.len() == 1));
-        let (s, stats) = partition::solve_mip(&p).unwrap();
+        let (s, stats) = decompose::solve_mip(&p).unwrap();
         assert_eq!((s.host[0], s.alloc[0].cpu), (1, 4.0));
         assert_eq!((s.host[1], s.alloc[1].cpu), (0, 2.0));
         assert_eq!(stats.objective, p.assess(&s).objective);

@@ -517,10 +517,10 @@ pub(super) fn start(p: &Problem, d: &Decisions, s: &Solution, v: &mut [f64]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::mip::solve;
     use crate::policy::Policy;
     use crate::problem::{HostSpec, InstanceSpec, Problem};
     use crate::resource::PerResource;
+    use crate::solve::mip::solve;
 
     /// One host of `cap` cores; per instance its cores now, credits, and the CPU forecast of
     /// each interval (the first is this one). Memory and network are not forecast.
@@ -657,7 +657,7 @@ mod tests {
                 (3.0, 0.0, [3.0, 1.0, 1.0, 1.0]),
             ],
         );
-        let greedy = crate::greedy::solve(&p);
+        let greedy = crate::solve::greedy::solve(&p);
         let (s, stats) = solve(&p, Some(&greedy)).unwrap();
         assert!(
             stats.gap <= 1e-9,

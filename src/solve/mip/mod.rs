@@ -77,7 +77,7 @@ pub struct SolverStats {
     pub seconds: f64,
     pub variables: usize,
     pub constraints: usize,
-    /// How many independent parts were solved (see [`crate::partition`]).
+    /// How many independent parts were solved (see [`crate::solve::decompose`]).
     pub parts: usize,
 }
 

@@ -336,7 +336,7 @@ fn cost(p: &Problem, i: usize, r: Resource, a: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::policy::Policy;
-    use crate::scenario::{self, ScenarioOptions};
+    use crate::synth::scenario::{self, ScenarioOptions};
     use std::collections::HashMap;
 
     /// A synthetic fleet of `n` instances on `n / 20` hosts, demand the last hour's peak.
@@ -365,7 +365,7 @@ mod tests {
             policy.disruption.max_changes = 25;
             policy.solver.time_limit_seconds = 0.0;
             let p = fleet(100, seed, &policy);
-            let greedy = crate::greedy::solve(&p);
+            let greedy = crate::solve::greedy::solve(&p);
             let start = plan(&p, &greedy);
             let (g, s) = (p.assess(&greedy), p.assess(&start));
             assert!(
@@ -380,7 +380,7 @@ mod tests {
                     .filter(|&&i| start.alloc[i] != p.instances[i].current);
                 assert!(changed.count() <= p.policy.disruption.max_changes_per_host);
             }
-            let (solved, stats) = crate::mip::solve(&p, Some(&start)).expect("an incumbent");
+            let (solved, stats) = crate::solve::mip::solve(&p, Some(&start)).expect("an incumbent");
             assert!(
                 stats.objective <= s.objective + 1e-6,
                 "seed {seed}: {stats:?}"
@@ -408,8 +408,8 @@ mod tests {
         p.policy.disruption.max_changes = 0;
         assert_eq!(host_budgets(&p).iter().sum::<usize>(), 0);
         assert_eq!(
-            plan(&p, &crate::greedy::solve(&p)),
-            crate::greedy::solve(&p)
+            plan(&p, &crate::solve::greedy::solve(&p)),
+            crate::solve::greedy::solve(&p)
         );
     }
 }
