@@ -28,3 +28,4 @@ pub mod resource;
 pub mod solve;
 pub mod synth;
 pub mod telemetry;
+pub mod units;

@@ -728,8 +728,8 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
         "replayed {} intervals of {} min from {} to {} in {:.1}s",
         r.times.len(),
         r.interval_minutes,
-        chameleon::plan::rfc3339(r.start),
-        chameleon::plan::rfc3339(r.end),
+        chameleon::units::rfc3339(r.start),
+        chameleon::units::rfc3339(r.end),
         clock.elapsed().as_secs_f64()
     );
     print!("{}", r.table());

@@ -7,7 +7,6 @@
 use crate::fleet::{Fleet, FleetError};
 use crate::forecast::state::{State, StateError};
 use crate::forecast::Forecasts;
-use crate::plan::rfc3339;
 use crate::policy::{Policy, PolicyError};
 use crate::pool::{self, PoolError};
 use crate::problem::{Problem, Solution};
@@ -15,6 +14,7 @@ use crate::solve::decompose;
 use crate::solve::greedy;
 use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
 use crate::telemetry::{Telemetry, TelemetryError};
+use crate::units::rfc3339;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

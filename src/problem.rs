@@ -8,11 +8,9 @@ use crate::fleet::Fleet;
 use crate::forecast::Forecasts;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
+use crate::units::{round6, MIB};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
-
-/// Bytes in one MiB.
-pub const MIB: f64 = 1024.0 * 1024.0;
 
 /// A host as the optimiser sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -629,11 +627,6 @@ impl Problem {
 /// Instances kept as migration candidates per migration the budget allows: enough choice
 /// for the optimiser, few enough binaries to solve fast (docs/decisions.md#movers-per-migration).
 const MOVERS_PER_MIGRATION: usize = 5;
-
-/// Rounds to six decimals, the precision of every number Chameleon writes.
-pub fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
-}
 
 #[cfg(test)]
 mod tests {

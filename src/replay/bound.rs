@@ -10,8 +10,8 @@
 
 use super::metrics::{in_units, Window};
 use crate::fleet::Fleet;
-use crate::problem::round6;
 use crate::resource::{PerResource, Resource};
+use crate::units::round6;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 

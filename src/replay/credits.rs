@@ -5,8 +5,8 @@
 
 use super::metrics::Window;
 use crate::fleet::Fleet;
-use crate::problem::round6;
 use crate::resource::Resource;
+use crate::units::round6;
 use std::collections::HashMap;
 
 /// How credit balances move between plans.

@@ -161,7 +161,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 fn round6(v: f64) -> f64 {
-    crate::problem::round6(v)
+    crate::units::round6(v)
 }
 
 /// A fixed-width table, one row per strategy, with total shortage, slack and

@@ -19,12 +19,13 @@ use crate::executor::{self, ApplyError};
 use crate::fleet::Fleet;
 use crate::forecast::state::State;
 use crate::forecast::{self, Demand, Forecasts, Method};
-use crate::plan::{self, rfc3339, Plan, PlanError};
+use crate::plan::{self, Plan, PlanError};
 use crate::policy::Policy;
 use crate::problem::Problem;
 use crate::resource::{PerResource, Resource};
 use crate::solve::mip::SolveError;
 use crate::telemetry::{Series, Telemetry};
+use crate::units::rfc3339;
 use bound::Bounds;
 use chrono::{DateTime, Duration, Utc};
 pub use credits::{settle_credits, Credits};
@@ -552,7 +553,7 @@ fn record_band(band: &mut Band, sims: &[Sim], views: &Views, t: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::problem::round6;
+    use crate::units::round6;
 
     fn fixtures() -> (Fleet, Telemetry) {
         let fleet = Fleet::parse(

@@ -14,9 +14,10 @@
 
 use crate::forecast::method::{Candidate, Vpa};
 use crate::planner::Strategy;
-use crate::problem::{round6, Problem, Solution};
+use crate::problem::{Problem, Solution};
 use crate::resource::{PerResource, Resource};
 use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
+use crate::units::round6;
 use std::fmt;
 use std::str::FromStr;
 

@@ -6,8 +6,9 @@
 //! instance and resource per interval, within the same disruption budget the
 //! MIP obeys, so the two are compared fairly.
 
-use crate::problem::{round6, Problem, Solution, Swap};
+use crate::problem::{Problem, Solution, Swap};
 use crate::resource::Resource;
+use crate::units::round6;
 
 /// What the greedy pass has decided so far.
 struct State<'p> {

@@ -14,8 +14,9 @@
 //! instance the rescue neither moves nor undoes keeps its decision, and the
 //! result is kept only if it is cheaper.
 
-use crate::problem::{round6, InstanceSpec, Problem, Solution};
+use crate::problem::{InstanceSpec, Problem, Solution};
 use crate::resource::{PerResource, Resource};
+use crate::units::round6;
 use good_lp::{constraint, highs, variable, Expression, ProblemVariables, Solution as _};
 use good_lp::{SolverModel, Variable};
 use std::collections::BTreeMap;

@@ -9,11 +9,11 @@
 
 use super::{classify, Backend, BackendError, Context, Effect, Op};
 use crate::resource::Resource;
+use crate::units::MIB;
 use std::path::{Path, PathBuf};
 
 /// The CFS period written when a group has none (100 ms, the kernel default).
 const PERIOD_US: i64 = 100_000;
-const MIB: f64 = 1_048_576.0;
 /// The kernel rounds memory limits to pages.
 const PAGE: f64 = 4096.0;
 

@@ -14,8 +14,8 @@ pub use exec::Exec;
 use super::Places;
 use crate::fleet::Fleet;
 use crate::plan::{Action, Change};
-use crate::problem::round6;
 use crate::resource::Resource;
+use crate::units::round6;
 use std::path::PathBuf;
 
 /// Why a backend could not be set up or an op failed.

@@ -19,6 +19,7 @@
 
 use super::{count, offset, parse_error, read_text, Options};
 use crate::jobs::{Job, JobsError};
+use crate::units::round6;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -386,10 +387,6 @@ fn whole(v: f64, what: &str) -> Result<i64, String> {
         return Err(format!("{what} {v} is not a whole number"));
     }
     Ok(v as i64)
-}
-
-fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! from a greedy plan, or exported for another solver to audit. Every variable
 //! and row is named after its entity (`cap[h0,cpu]`, `swap[a>b,mem]`).
 
-use crate::problem::{round6, Problem, Solution, Swap};
+use crate::problem::{Problem, Solution, Swap};
 use crate::resource::{PerResource, Resource};
+use crate::units::round6;
 use good_lp::{
     constraint, variable, Constraint, Expression, ProblemVariables, Variable, VariableDefinition,
 };

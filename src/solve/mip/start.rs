@@ -12,8 +12,9 @@
 //! host's own plan, and a version that made them was no better on the scale bench.
 //! The start is the better of this plan and greedy's, so the MIP stays never worse than greedy.
 
-use crate::problem::{round6, Problem, Solution, Swap};
+use crate::problem::{Problem, Solution, Swap};
 use crate::resource::{PerResource, Resource};
+use crate::units::round6;
 use std::collections::BinaryHeap;
 
 /// One host's plans, each adding one or two instances to the last: `(gain over changing

@@ -9,8 +9,9 @@
 //! its first-interval size (the next run plans again with fresh forecasts anyway).
 
 use super::{leave_expr, limits, pool_expr, steps, toward_forecast, Decisions, Program, Steps};
-use crate::problem::{round6, Problem, Solution};
+use crate::problem::{Problem, Solution};
 use crate::resource::{PerResource, Resource};
+use crate::units::round6;
 use good_lp::{constraint, variable, Expression, Variable};
 
 /// Per later interval `t`, instance and resource: the look-ahead's variables.
