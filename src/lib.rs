@@ -14,7 +14,6 @@ pub mod file;
 pub mod fleet;
 pub mod forecast;
 pub mod id;
-pub mod import;
 pub mod jobs;
 pub mod ledger;
 pub mod lock;

@@ -7,7 +7,6 @@ use chameleon::executor::{
 };
 use chameleon::fleet::Fleet;
 use chameleon::forecast;
-use chameleon::import::{self, ImportOptions, Source};
 use chameleon::jobs::{
     self,
     import::{Options as JobOptions, Source as JobSource},
@@ -21,6 +20,7 @@ use chameleon::replay;
 use chameleon::solve::decompose;
 use chameleon::synth::scenario::{self, ScenarioOptions};
 use chameleon::synth::{synth_fleet, SynthOptions};
+use chameleon::telemetry::import::{self, ImportOptions, Source};
 use chameleon::telemetry::{self, Telemetry};
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
