@@ -333,3 +333,70 @@ impl Report {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{sim, Demand, Family, Setting, Summary};
+    use proptest::prelude::*;
+
+    fn arb_demands() -> impl proptest::strategy::Strategy<Value = Vec<Demand>> {
+        proptest::collection::vec((0u32..3000, 0u32..400, 1u32..4, 0usize..3), 1..25).prop_map(
+            |mut v| {
+                v.sort();
+                v.into_iter()
+                    .map(|(a, r, n, app)| Demand {
+                        arrival: f64::from(a),
+                        run: f64::from(r),
+                        instances: n,
+                        app,
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    fn run(demands: &[Demand], setting: &Setting, cold: f64) -> Summary {
+        let mut s = setting.build(cold);
+        sim::simulate(demands, s.as_mut(), cold, f64::NEG_INFINITY).summary()
+    }
+
+    proptest! {
+        /// No strategy whose longest warm-and-unused stretch fits the oracle's idle
+        /// budget delays fewer jobs than the oracle at that budget.
+        #[test]
+        fn the_oracle_is_never_beaten_on_cold_starts_at_its_idle_budget(
+            demands in arb_demands(),
+            cold in 1u32..200,
+            budget in 0u32..20,
+            knob in 0u32..20,
+            buffer in 0u32..4,
+        ) {
+            let cold = f64::from(cold);
+            let oracle = run(&demands, &Setting { family: Family::Oracle, knob: f64::from(budget) * 0.25 }, cold);
+            let others = [
+                Setting { family: Family::KeepAlive, knob: f64::from(knob) * 0.25 },
+                Setting { family: Family::Reactive, knob: f64::from(buffer) },
+                Setting { family: Family::Hybrid, knob: 0.99 },
+            ];
+            for setting in others {
+                let s = run(&demands, &setting, cold);
+                if s.longest_idle_seconds <= f64::from(budget) * 15.0 {
+                    prop_assert!(
+                        oracle.delayed <= s.delayed,
+                        "{} delays {} < oracle's {}", setting.label(), s.delayed, oracle.delayed
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_replay_is_deterministic(demands in arb_demands(), cold in 0u32..200) {
+            for family in [Family::KeepAlive, Family::Reactive, Family::Hybrid, Family::Oracle] {
+                let setting = Setting { family, knob: 2.0 };
+                let a = run(&demands, &setting, f64::from(cold));
+                let b = run(&demands, &setting, f64::from(cold));
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+}
