@@ -21,6 +21,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod pool;
+pub mod pools;
 pub mod problem;
 pub mod replay;
 pub mod resource;

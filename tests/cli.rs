@@ -1664,3 +1664,56 @@ fn a_fixed_swap_cost_is_charged_per_swap() {
     assert_eq!((swaps, prohibitive), (0, 526.440432));
     assert!(cheap < prohibitive && prohibitive < 403.440432 + 1000.0);
 }
+
+#[test]
+fn pools_replay_on_the_fixture_jobs_gives_the_golden_table_report_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = root().join("fixtures/jobs.csv");
+    let args = [
+        "pools",
+        "replay",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--fit-until",
+        "1993-10-03T00:00:00Z",
+        "--report",
+        "pools.json",
+        "--plot",
+        "pools.svg",
+    ];
+    let o = chameleon(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_golden("pools.replay.txt", &stdout(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("pools.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["rows"][0]["strategy"], "keepalive-10m");
+    assert_eq!(report["curves"].as_array().unwrap().len(), 4);
+    let svg = std::fs::read_to_string(dir.path().join("pools.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("idle warm instance-hours"));
+    let again = chameleon(dir.path(), &args);
+    assert_eq!(stdout(&again), stdout(&o), "the replay is deterministic");
+}
+
+#[test]
+fn pools_replay_rejects_an_unknown_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = root().join("fixtures/jobs.csv");
+    let o = chameleon(
+        dir.path(),
+        &[
+            "pools",
+            "replay",
+            "--jobs",
+            jobs.to_str().unwrap(),
+            "--strategies",
+            "keepalive,seed",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown pool strategy `seed`"),
+        "{}",
+        stderr(&o)
+    );
+}
