@@ -24,11 +24,11 @@
 //! otherwise sized to exactly what their residents hold there, so nothing can migrate).
 
 use chameleon::fleet::Fleet;
-use chameleon::import::{self, ImportOptions, Source};
 use chameleon::policy::Policy;
 use chameleon::replay::{self, fold::fold, Credits, Kind, Options};
 use chameleon::synth::rng::SplitMix;
 use chameleon::synth::{synth_fleet, SynthOptions};
+use chameleon::telemetry::import::{self, ImportOptions, Source};
 use chameleon::telemetry::{write_csv, Sample, Telemetry};
 use chrono::{DateTime, Duration, Utc};
 use plotters::prelude::*;

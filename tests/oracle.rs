@@ -8,10 +8,11 @@
 //! allocations over the intervals is enumerated with every swap flow in each.
 
 use chameleon::policy::Policy;
-use chameleon::problem::{round6, HostSpec, InstanceSpec, Problem, Solution, Swap};
+use chameleon::problem::{HostSpec, InstanceSpec, Problem, Solution, Swap};
 use chameleon::resource::{PerResource, Resource};
 use chameleon::solve::greedy;
 use chameleon::solve::mip::{self, SolveStatus};
+use chameleon::units::round6;
 
 mod common;
 use common::Rng;

@@ -1,0 +1,476 @@
+//! The binary's command line: clap's types for every command, and what each one calls in
+//! the library and prints. The library knows nothing of the command-line syntax.
+mod apply;
+mod ledger;
+mod plan;
+mod sources;
+mod telemetry_replay;
+
+use apply::{apply, BackendArgs};
+use ledger::show_ledger;
+use plan::{evaluate_forecasts, plan, print_forecasts, read_plans, write_report};
+use sources::ImportSource;
+use telemetry_replay::{replay, ReplayArgs};
+
+use anyhow::{Context, Result};
+use chameleon::compare;
+use chameleon::executor::{
+    self, backend::Spec, journal::RunStatus, journal::StepStatus, OnFailure, Request,
+};
+use chameleon::fleet::Fleet;
+use chameleon::forecast;
+use chameleon::jobs::{
+    self,
+    import::{Options as JobOptions, Source as JobSource},
+};
+use chameleon::ledger::Ledger;
+use chameleon::lock::FleetLock;
+use chameleon::plan::{Plan, PlanError};
+use chameleon::planner::{Run, RunInputs, Strategy};
+use chameleon::policy::Policy;
+use chameleon::replay;
+use chameleon::solve::decompose;
+use chameleon::synth::scenario::{self, ScenarioOptions};
+use chameleon::synth::{synth_fleet, SynthOptions};
+use chameleon::telemetry::import::{self, ImportOptions, Source};
+use chameleon::telemetry::{self, Telemetry};
+use chrono::{DateTime, SubsecRound, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "chameleon",
+    version,
+    about = "Predictive resource planner for virtualised compute"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a public trace into canonical telemetry CSV, or a public job log into
+    /// canonical jobs CSV (what was dropped or filled in is counted on stderr).
+    Import {
+        source: ImportSource,
+        /// The files; for azure-vm-arrivals the flavor traces (X.txt), whose duration
+        /// traces (X.c<T>.txt) are found beside them and maps in ../maps.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The canonical CSV to write (see docs/formats.md).
+        #[arg(long)]
+        out: PathBuf,
+        /// Cores that 100% CPU stands for (Azure and NAB).
+        #[arg(long)]
+        cores: Option<f64>,
+        /// Azure: time of step 1; Bitbrains and NAB: shift each file to start here; swf:
+        /// the log's zero (default: the header's UnixStartTime); azure-functions: time 0
+        /// (default 2021-01-31T00:00:00Z); azure-vm-arrivals: time 0 (default
+        /// 2017-01-01T00:00:00Z).
+        #[arg(long)]
+        start: Option<DateTime<Utc>>,
+        /// Job logs: the pool of jobs whose source names none (default `default`).
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Fleet-state tools.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+    /// Forecast, optimise and write a plan into the output directory.
+    Plan {
+        #[command(flatten)]
+        inputs: Inputs,
+        #[arg(long, value_enum, default_value = "mip")]
+        strategy: Strategy,
+        #[arg(long, default_value = "plans")]
+        out_dir: PathBuf,
+        /// Exit 0 for no changes, 2 for changes, 1 for errors.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Also write the exact MIP, with named rows and columns, as .lp or .mps: one file
+        /// per part the fleet is solved in.
+        #[arg(long)]
+        export_model: Option<PathBuf>,
+        /// With --export-model, write the whole program as one file instead of its parts,
+        /// for auditing plans against an outside solver.
+        #[arg(long, requires = "export_model")]
+        export_whole: bool,
+    },
+    /// Print a plan as a review table.
+    Show { plan: PathBuf },
+    /// Verify a plan against the fleet and apply it, durably, through a backend.
+    Apply {
+        /// The plan (optional with --resume).
+        #[arg(required_unless_present = "resume")]
+        plan: Option<PathBuf>,
+        #[arg(long)]
+        fleet: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+        /// The journal and credit ledger (default: <fleet>.ledger.sqlite beside the fleet file).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// What to do with the completed part when an action fails.
+        #[arg(long, value_enum, default_value = "stop")]
+        on_failure: OnFailure,
+        /// Finish an interrupted apply (then apply PLAN, if given and not yet applied).
+        #[arg(long)]
+        resume: bool,
+        /// Wait up to SECS for another apply or plan on this fleet to finish.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// The current time, for checking expiry (default: now).
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Show credit balances and their history from the ledger (the source of truth).
+    Ledger {
+        #[arg(long)]
+        fleet: PathBuf,
+        /// The ledger database (default: <fleet>.ledger.sqlite beside the fleet file).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// Only this instance.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Copy the ledger's balances into the fleet file's `credits`.
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Write a synthetic fleet and telemetry shaped like the real traces, at any scale.
+    Synth {
+        #[command(flatten)]
+        scenario: ScenarioOptions,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Forecast every series, or evaluate forecast accuracy by rolling origins.
+    Forecast {
+        #[arg(long)]
+        telemetry: PathBuf,
+        /// Forecast (or evaluate up to) this time (default: now; evaluation: each series' end).
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Backtest every method and the selection at `--origins` origins back from each
+        /// series' end, `--origin-spacing` apart (default: one horizon).
+        #[arg(long)]
+        evaluate: bool,
+        #[arg(long, default_value_t = 4)]
+        origins: usize,
+        /// Time between evaluation origins, e.g. `7h` (24 origins then cover a week at
+        /// every hour of the day).
+        #[arg(long, value_parser = parse_minutes)]
+        origin_spacing: Option<u32>,
+        /// Forecast horizon, e.g. `1h` or `30m` (default: the model file's).
+        #[arg(long, value_parser = parse_minutes)]
+        horizon: Option<u32>,
+        /// Write the evaluation report as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// With --evaluate: score the forecasts recorded in these plans (files or
+        /// directories of *.plan.toml) instead of backtesting.
+        #[arg(long, num_args = 1..)]
+        plans: Vec<PathBuf>,
+    },
+    /// Run the MIP and the greedy heuristic side by side on the same forecasts.
+    Compare {
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Backtest strategies side by side over the telemetry, interval by interval.
+    Replay(ReplayArgs),
+    /// Warm-pool strategies on a job log.
+    Pools {
+        #[command(subcommand)]
+        command: PoolsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PoolsCommand {
+    /// Replay a canonical jobs CSV against warm pools under each strategy (table on
+    /// stdout; report JSON and trade-off plot on request).
+    Replay {
+        #[arg(long)]
+        jobs: PathBuf,
+        /// Comma-separated: keepalive, reactive, hybrid, oracle.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "keepalive,reactive,hybrid,oracle"
+        )]
+        strategies: Vec<chameleon::pools::Family>,
+        /// Seconds an instance takes to start; a job waits for its cold instances.
+        #[arg(long, default_value_t = 60.0)]
+        cold_start_seconds: f64,
+        /// Count only jobs from this time on (learners see everything before it).
+        #[arg(long)]
+        fit_until: Option<DateTime<Utc>>,
+        /// One pool for all jobs, ignoring the `pool` column.
+        #[arg(long)]
+        one_pool: bool,
+        /// Write the report JSON here (see docs/formats.md).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write the trade-off plot (SVG) here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct Inputs {
+    #[command(flatten)]
+    run: RunInputs,
+    /// Plan as of this time; pins the run so the plan is byte-for-byte reproducible.
+    #[arg(long)]
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Place the telemetry's instances on N hosts with the given overcommit.
+    Synth {
+        #[arg(long)]
+        telemetry: PathBuf,
+        #[arg(long)]
+        hosts: usize,
+        /// Number of cells (default: one per two hosts).
+        #[arg(long)]
+        cells: Option<usize>,
+        /// Summed peak demand over capacity, e.g. 1.3.
+        #[arg(long)]
+        overcommit: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// The error and its causes, each said once: most errors already name their cause.
+pub(crate) fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Import {
+            source: ImportSource::Jobs(source),
+            paths,
+            out,
+            cores,
+            start,
+            pool,
+        } => {
+            if cores.is_some() {
+                anyhow::bail!("--cores applies to telemetry traces (bitbrains, azure, nab)");
+            }
+            let imported = jobs::import::import(source, &paths, &JobOptions { start, pool })?;
+            eprint!("{}", imported.report);
+            let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;
+            jobs::write_csv(file, &imported.jobs).with_context(|| format!("{}", out.display()))?;
+            eprintln!("wrote {} jobs to {}", imported.jobs.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            source: ImportSource::Telemetry(source),
+            paths,
+            out,
+            cores,
+            start,
+            pool,
+        } => {
+            if pool.is_some() {
+                anyhow::bail!("--pool applies to job logs (swf, azure-functions)");
+            }
+            let samples = import::import(source, &paths, &ImportOptions { cores, start })?;
+            let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;
+            telemetry::write_csv(file, &samples).with_context(|| format!("{}", out.display()))?;
+            eprintln!("wrote {} samples to {}", samples.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet {
+            command:
+                FleetCommand::Synth {
+                    telemetry,
+                    hosts,
+                    cells,
+                    overcommit,
+                    seed,
+                    model,
+                    out,
+                },
+        } => {
+            let t = Telemetry::read(&telemetry)?;
+            let policy = Policy::load(model.as_deref())?;
+            let opts = SynthOptions {
+                hosts,
+                cells: cells.unwrap_or(hosts.div_ceil(2)),
+                overcommit,
+                seed,
+            };
+            synth_fleet(&t, &opts, &policy)?.write_atomic(&out)?;
+            eprintln!("wrote {} hosts to {}", hosts, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan {
+            inputs,
+            strategy,
+            out_dir,
+            detailed_exitcode,
+            export_model,
+            export_whole,
+        } => plan(
+            inputs,
+            strategy,
+            &out_dir,
+            detailed_exitcode,
+            export_model.as_deref().map(|path| (path, export_whole)),
+        ),
+        Command::Show { plan } => {
+            print!("{}", Plan::read(&plan)?.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply {
+            plan,
+            fleet,
+            backend,
+            ledger,
+            on_failure,
+            resume,
+            wait,
+            now,
+        } => apply(&Request {
+            plan: plan.as_deref(),
+            fleet: &fleet,
+            ledger: ledger.as_deref(),
+            backend: &backend.spec(),
+            on_failure,
+            resume,
+            wait: Duration::from_secs(wait),
+            now: resolve_now(now),
+        }),
+        Command::Ledger {
+            fleet,
+            ledger,
+            instance,
+            sync,
+        } => show_ledger(&fleet, ledger, instance.as_deref(), sync),
+        Command::Synth {
+            scenario: opts,
+            out_dir,
+        } => {
+            scenario::write(&opts, &Policy::default(), &out_dir)?;
+            eprintln!(
+                "wrote {} instances on {} hosts to {}",
+                opts.instances,
+                opts.hosts,
+                out_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forecast {
+            telemetry,
+            now,
+            model,
+            evaluate,
+            origins,
+            origin_spacing,
+            horizon,
+            report,
+            plans,
+        } => {
+            let t = Telemetry::read(&telemetry)?;
+            let mut settings = Policy::load(model.as_deref())?.forecast;
+            settings.horizon_minutes = horizon.unwrap_or(settings.horizon_minutes);
+            if evaluate && !plans.is_empty() {
+                let plans = read_plans(&plans)?;
+                let r = chameleon::feedback::evaluate_plans(&t, &plans, &settings);
+                eprintln!("scored the forecasts of {} plans", plans.len());
+                write_report(&r, report.as_deref())
+            } else if evaluate {
+                let origins = (origins, origin_spacing.unwrap_or(0));
+                evaluate_forecasts(&t, &settings, origins, now, report.as_deref())
+            } else {
+                print_forecasts(&t, &settings, resolve_now(now))
+            }
+        }
+        Command::Replay(args) => replay(&args),
+        Command::Pools {
+            command:
+                PoolsCommand::Replay {
+                    jobs: path,
+                    strategies,
+                    cold_start_seconds,
+                    fit_until,
+                    one_pool,
+                    report,
+                    plot,
+                },
+        } => {
+            anyhow::ensure!(
+                cold_start_seconds.is_finite() && cold_start_seconds >= 0.0,
+                "--cold-start-seconds must be a finite number >= 0"
+            );
+            let config = chameleon::pools::Config {
+                families: strategies,
+                cold_start_seconds,
+                fit_until,
+                one_pool,
+            };
+            let result = chameleon::pools::replay(&jobs::read(&path)?, &config);
+            if let Some(out) = report {
+                let json = serde_json::to_string_pretty(&result)? + "\n";
+                std::fs::write(&out, json).with_context(|| out.display().to_string())?;
+            }
+            if let Some(out) = plot {
+                chameleon::pools::plot::write(&result, &out)?;
+            }
+            print!("{}", result.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { inputs } => {
+            let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
+            print!("{}", compare::render(&compare::compare(&run)?));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Minutes from `90`, `90m` or `2h`.
+fn parse_minutes(text: &str) -> Result<u32, String> {
+    let (digits, factor) = match text.strip_suffix('h') {
+        Some(d) => (d, 60),
+        None => (text.strip_suffix('m').unwrap_or(text), 1),
+    };
+    match digits.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n * factor),
+        _ => Err(format!(
+            "`{text}` is not a positive duration like 60m or 1h"
+        )),
+    }
+}
+
+fn resolve_now(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    now.unwrap_or_else(|| Utc::now().trunc_subsecs(0))
+}
