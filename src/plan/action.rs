@@ -44,7 +44,7 @@ pub enum Change {
 }
 
 /// One step of a plan. In the file it is one flat table whose `kind` says which fields
-/// follow ([`Record`]); reading checks that each kind has exactly its own.
+/// follow (`Record`); reading checks that each kind has exactly its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Record", into = "Record")]
 pub struct Action {
