@@ -26,6 +26,7 @@ pub mod problem;
 pub mod replay;
 pub mod resource;
 pub mod solve;
+pub mod svg;
 pub mod synth;
 pub mod telemetry;
 pub mod units;

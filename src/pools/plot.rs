@@ -1,25 +1,12 @@
 //! The trade-off picture: jobs delayed by a cold start against idle warm
 //! instance-hours, one line per strategy family as its knob is swept.
 //!
-//! Drawn with `plotters`' SVG backend and no font feature, as the telemetry replay's
-//! plot is: text is written as SVG `<text>` and the viewer renders it.
+//! Drawn and written as every plot is ([`crate::svg`]).
 
 use super::Report;
+use crate::svg::{self, text, PlotError};
 use plotters::prelude::*;
-use std::path::{Path, PathBuf};
-
-/// Why the plot was not written.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    #[error("{path}: cannot draw the plot: {message}")]
-    Draw { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
+use std::path::Path;
 
 const COLOURS: [RGBColor; 4] = [
     RGBColor(120, 120, 120),
@@ -30,15 +17,7 @@ const COLOURS: [RGBColor; 4] = [
 
 /// Writes the SVG to `path`.
 pub fn write(report: &Report, path: &Path) -> Result<(), PlotError> {
-    let mut svg = String::new();
-    draw(report, &mut svg).map_err(|message| PlotError::Draw {
-        path: path.to_owned(),
-        message,
-    })?;
-    std::fs::write(path, svg).map_err(|source| PlotError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    svg::write(path, |out| draw(report, out))
 }
 
 fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
@@ -96,8 +75,4 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
         .draw()
         .map_err(text)?;
     root.present().map_err(text)
-}
-
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }

@@ -1,25 +1,12 @@
 //! The replay's picture: cumulative shortage and slack per strategy, and one
 //! instance's forecast band against its realised demand.
 //!
-//! Drawn with `plotters`' SVG backend and no font feature, so it needs no system
-//! fonts or libraries: text is written as SVG `<text>` and the viewer renders it.
+//! Drawn and written as every plot is ([`crate::svg`]).
 
 use super::{Band, Replay};
+use crate::svg::{self, text, PlotError};
 use plotters::prelude::*;
-use std::path::{Path, PathBuf};
-
-/// Why the plot was not written.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    #[error("{path}: cannot draw the plot: {message}")]
-    Draw { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
+use std::path::Path;
 
 const COLOURS: [RGBColor; 6] = [
     RGBColor(120, 120, 120),
@@ -32,15 +19,7 @@ const COLOURS: [RGBColor; 6] = [
 
 /// Writes the SVG to `path`.
 pub fn write(replay: &Replay, path: &Path) -> Result<(), PlotError> {
-    let mut svg = String::new();
-    draw(replay, &mut svg).map_err(|message| PlotError::Draw {
-        path: path.to_owned(),
-        message,
-    })?;
-    std::fs::write(path, svg).map_err(|source| PlotError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    svg::write(path, |out| draw(replay, out))
 }
 
 fn draw(replay: &Replay, svg: &mut String) -> Result<(), String> {
@@ -75,10 +54,6 @@ fn draw(replay: &Replay, svg: &mut String) -> Result<(), String> {
     }
     band(&panels[2], &replay.band, &hours, x_end)?;
     root.present().map_err(text)
-}
-
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 fn lines(
