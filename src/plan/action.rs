@@ -226,9 +226,6 @@ impl TryFrom<Record> for Action {
 
     fn try_from(r: Record) -> Result<Action, String> {
         let kind = r.kind.name();
-        let need = |v: Option<f64>, name: &str| {
-            v.ok_or_else(|| format!("action {}: a {kind} needs `{name}`", r.id))
-        };
         let present = [
             ("donor", r.donor.is_some()),
             ("resource", r.resource.is_some()),
@@ -249,38 +246,29 @@ impl TryFrom<Record> for Action {
         if let Some((name, _)) = present.iter().find(|(n, set)| *set && !own.contains(n)) {
             return Err(format!("action {}: a {kind} has no `{name}`", r.id));
         }
-        let resource = || {
-            r.resource
-                .ok_or_else(|| format!("action {}: a {kind} needs `resource`", r.id))
-        };
-        let text = |v: &Option<String>, name: &str| {
-            v.clone()
-                .ok_or_else(|| format!("action {}: a {kind} needs `{name}`", r.id))
-        };
+        let id = r.id.as_str();
         let change = match r.kind {
             Kind::Migrate => Change::Migrate {
-                from_host: text(&r.from_host, "from_host")?,
-                to_host: text(&r.to_host, "to_host")?,
-                bytes: r
-                    .bytes
-                    .ok_or_else(|| format!("action {}: a {kind} needs `bytes`", r.id))?,
+                from_host: need(r.from_host, id, kind, "from_host")?,
+                to_host: need(r.to_host, id, kind, "to_host")?,
+                bytes: need(r.bytes, id, kind, "bytes")?,
             },
             Kind::Swap => Change::Swap {
-                donor: text(&r.donor, "donor")?,
-                resource: resource()?,
-                from: need(r.from, "from")?,
-                to: need(r.to, "to")?,
-                amount: need(r.amount, "amount")?,
-                credits: need(r.credits, "credits")?,
+                donor: need(r.donor, id, kind, "donor")?,
+                resource: need(r.resource, id, kind, "resource")?,
+                from: need(r.from, id, kind, "from")?,
+                to: need(r.to, id, kind, "to")?,
+                amount: need(r.amount, id, kind, "amount")?,
+                credits: need(r.credits, id, kind, "credits")?,
             },
             Kind::Resize => Change::Resize {
-                resource: resource()?,
-                from: need(r.from, "from")?,
-                to: need(r.to, "to")?,
+                resource: need(r.resource, id, kind, "resource")?,
+                from: need(r.from, id, kind, "from")?,
+                to: need(r.to, id, kind, "to")?,
             },
             Kind::Pool => Change::Pool {
-                from: need(r.from, "from")?,
-                to: need(r.to, "to")?,
+                from: need(r.from, id, kind, "from")?,
+                to: need(r.to, id, kind, "to")?,
             },
         };
         Ok(Action {
@@ -292,6 +280,11 @@ impl TryFrom<Record> for Action {
             skip: r.skip,
         })
     }
+}
+
+/// A field its kind needs, or an error naming the action, its kind and the field.
+fn need<T>(v: Option<T>, id: &str, kind: &str, name: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("action {id}: a {kind} needs `{name}`"))
 }
 
 impl Kind {
