@@ -23,6 +23,7 @@ pub mod policy;
 pub mod pool;
 pub mod pools;
 pub mod problem;
+pub mod profile;
 pub mod replay;
 pub mod resource;
 pub mod solve;

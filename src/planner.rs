@@ -7,15 +7,18 @@
 use crate::fleet::{Fleet, FleetError};
 use crate::forecast::state::{State, StateError};
 use crate::forecast::Forecasts;
+use crate::jobs::JobsError;
 use crate::policy::{Policy, PolicyError};
 use crate::pool::{self, PoolError};
 use crate::problem::{Problem, Solution};
+use crate::profile::{Book, ProfileError};
 use crate::solve::decompose;
 use crate::solve::greedy;
 use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
 use crate::telemetry::{Telemetry, TelemetryError};
 use crate::units::rfc3339;
 use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,6 +41,10 @@ pub enum PlannerError {
     State(#[from] StateError),
     #[error(transparent)]
     Pool(#[from] PoolError),
+    #[error(transparent)]
+    Jobs(#[from] JobsError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
     UnknownInstance {
         path: PathBuf,
@@ -100,9 +107,13 @@ pub struct RunInputs {
     /// Planning model file (default: the built-in models/default.toml).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Warm-instance target per pool (`web = 3`), from the profiler.
+    /// Warm-instance target per pool (`web = 3`), brought by the operator; overrides
+    /// the predicted target of each pool it names.
     #[arg(long)]
     pub pool_targets: Option<PathBuf>,
+    /// A canonical jobs CSV: profile its users and predict each pool's warm target.
+    #[arg(long)]
+    pub jobs: Option<PathBuf>,
     /// Plan N intervals jointly and emit only the first (default: the model file's
     /// `lookahead_intervals`).
     #[arg(long, value_name = "N")]
@@ -122,6 +133,10 @@ pub struct Run {
     pub forecast_seconds: f64,
     /// The model selection state, updated by this run's forecasts.
     pub state: State,
+    /// The pools' user profiles, updated with `--jobs`.
+    pub profiles: Option<Book>,
+    /// The pool targets predicted from `--jobs`.
+    pub predictions: Vec<pool::Prediction>,
     /// What was accepted but looks wrong, said on stderr before the plan is written.
     pub warnings: Vec<String>,
 }
@@ -168,8 +183,43 @@ impl Run {
         let forecast_seconds = clock.elapsed().as_secs_f64();
         let mut problem = Problem::new(&fleet, &forecasts, &policy);
         problem.apply_cooldown(&fleet, now);
+        let mut targets = BTreeMap::new();
+        let mut book = None;
+        let mut predictions = Vec::new();
+        let mut warnings = warnings;
+        if let Some(path) = &inputs.jobs {
+            let jobs = crate::jobs::read(path)?;
+            let mut profiles = match policy.pools.state.as_str() {
+                "" => Book::default(),
+                state => Book::load(Path::new(state))?,
+            };
+            let t = now.timestamp() as f64;
+            profiles.update(&jobs, Some(t));
+            let horizon =
+                f64::from(policy.interval_minutes) * 60.0 + policy.pools.cold_start_seconds;
+            predictions =
+                pool::predict_targets(&profiles, &fleet, &jobs, t, horizon, &policy.pools);
+            targets.extend(predictions.iter().map(|p| (p.pool.clone(), p.target)));
+            let unknown: BTreeSet<&str> = jobs
+                .iter()
+                .map(|j| j.pool.as_str())
+                .filter(|id| !fleet.pools.iter().any(|p| &p.id == id))
+                .collect();
+            if !unknown.is_empty() {
+                let names: Vec<&str> = unknown.into_iter().collect();
+                warnings.push(format!(
+                    "{}: jobs of pool(s) not in the fleet were profiled but not planned: {}",
+                    path.display(),
+                    names.join(", ")
+                ));
+            }
+            book = Some(profiles);
+        }
         if let Some(path) = &inputs.pool_targets {
-            problem.set_pool_targets(&pool::read_targets(path, &fleet)?);
+            targets.extend(pool::read_targets(path, &fleet)?);
+        }
+        if !targets.is_empty() {
+            problem.set_pool_targets(&targets);
         }
         Ok(Run {
             inputs: inputs.clone(),
@@ -180,6 +230,8 @@ impl Run {
             problem,
             forecast_seconds,
             state,
+            profiles: book,
+            predictions,
             warnings,
         })
     }
@@ -194,11 +246,15 @@ impl Run {
             })
     }
 
-    /// Writes the updated selection state where the model file says (nowhere if empty).
-    pub fn save_state(&self) -> Result<(), StateError> {
+    /// Writes the updated selection state and profiles where the model file says
+    /// (nowhere if empty).
+    pub fn save_state(&self) -> Result<(), PlannerError> {
+        if let (Some(book), false) = (&self.profiles, self.policy.pools.state.is_empty()) {
+            book.save(Path::new(&self.policy.pools.state))?;
+        }
         match self.policy.forecast.state.as_str() {
             "" => Ok(()),
-            path => self.state.save(Path::new(path)),
+            path => Ok(self.state.save(Path::new(path))?),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::file::{key_line, toml_error};
 use crate::forecast;
+use crate::pool::PoolSettings;
 use crate::resource::{PerResource, Resource};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,9 @@ pub struct Policy {
     pub solver: SolverLimits,
     pub disruption: Disruption,
     pub migration: Migration,
+    /// Warm pools: predicting their targets from job history and pricing them.
+    #[serde(default)]
+    pub pools: PoolSettings,
 }
 
 /// Objective weights, all per cost unit of their quantity.
@@ -247,6 +251,7 @@ impl Policy {
             ));
         }
         self.forecast.validate()?;
+        self.pools.validate()?;
         for (key, v) in [
             ("interval_minutes", self.interval_minutes),
             ("plan_ttl_minutes", self.plan_ttl_minutes),

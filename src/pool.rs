@@ -1,14 +1,108 @@
-//! The hook through which a profiler (docs/glossary.md#profiler) steers pools of warm and cold instances.
+//! The resource pool coordinator: warm-instance targets per pool, for the optimiser to
+//! trade against everything else on their hosts.
 //!
-//! The profiler (or an operator) writes one warm-instance target per pool into a small
-//! TOML file; `plan --pool-targets FILE` feeds it to the optimiser, which then trades
-//! starting and stopping warm instances against everything else on their hosts. Without
-//! the file, pools keep their counts and only their capacity use is planned around.
+//! `plan --jobs FILE` predicts them: the user profiles (docs/glossary.md#profiler) of
+//! each pool, brought up to date with the job log, give the distribution of the
+//! instances that jobs arriving before the next plan (one interval plus a cold start)
+//! will ask for, and the target is its `[pools] quantile`. An operator may bring their
+//! own targets instead (`plan --pool-targets FILE`, a small TOML file), which override
+//! the predicted ones pool by pool. Without either, pools keep their counts and only
+//! their capacity use is planned around.
 
 use crate::file::{key_line, toml_error};
 use crate::fleet::Fleet;
+use crate::jobs::Job;
+use crate::profile::demand::new_demand;
+use crate::profile::seed::SeedWeights;
+use crate::profile::{arrival, Book};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The model file's `[pools]`: how warm targets are predicted from job history and
+/// what a missing or an idle warm instance costs the optimiser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSettings {
+    /// Keep warm this quantile of the instances that jobs arriving within the
+    /// horizon (start-up plus the review or planning interval) will ask for.
+    pub quantile: f64,
+    /// The pool replay's `chameleon` strategy keeps an idle warm instance when it is
+    /// expected to spare at least this many jobs a cold start per review window.
+    pub idle_price: f64,
+    /// Seconds between reviews of the warm count in the pool replay.
+    pub review_seconds: f64,
+    /// Seconds a cold instance takes to start.
+    pub cold_start_seconds: f64,
+    /// Per cost unit of each warm instance short of its target, per interval: a job
+    /// that will wait for a cold start.
+    pub cold_start_cost: f64,
+    /// Per cost unit of each warm instance above its target, per interval.
+    pub idle_warm_cost: f64,
+    /// Where the user profiles persist, relative to the working dir; "" disables.
+    pub state: String,
+    /// The seed formula counts users active within this many minutes.
+    pub seed_active_minutes: f64,
+    /// The seed formula's factor weights.
+    pub seed: SeedWeights,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            quantile: 0.99,
+            idle_price: 0.01,
+            review_seconds: 60.0,
+            cold_start_seconds: 60.0,
+            cold_start_cost: 100.0,
+            idle_warm_cost: 1.0,
+            state: "models/profiles.json".to_owned(),
+            seed_active_minutes: 10.0,
+            seed: SeedWeights::default(),
+        }
+    }
+}
+
+impl PoolSettings {
+    /// The first setting out of range, as (key, message).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let q = self.quantile;
+        if !(q > 0.0 && q < 1.0) {
+            return Err((
+                "quantile",
+                format!("pools.quantile = {q} must be between 0 and 1"),
+            ));
+        }
+        let positive = [
+            ("idle_price", self.idle_price),
+            ("review_seconds", self.review_seconds),
+            ("seed_active_minutes", self.seed_active_minutes),
+        ];
+        let non_negative = [
+            ("cold_start_seconds", self.cold_start_seconds),
+            ("cold_start_cost", self.cold_start_cost),
+            ("idle_warm_cost", self.idle_warm_cost),
+            ("frequency", self.seed.frequency),
+            ("intensity", self.seed.intensity),
+            ("complexity", self.seed.complexity),
+            ("duration", self.seed.duration),
+        ];
+        for (key, v) in positive {
+            if !(v.is_finite() && v > 0.0 && v <= 1e9) {
+                return Err((
+                    key,
+                    format!("pools.{key} = {v} must be > 0 and at most 1e9"),
+                ));
+            }
+        }
+        for (key, v) in non_negative {
+            if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
+                return Err((key, format!("pools {key} = {v} must be from 0 to 1e9")));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Errors reading a pool-targets file.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +119,54 @@ pub enum PoolError {
         line: usize,
         message: String,
     },
+}
+
+/// One pool's predicted target and what it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub pool: String,
+    /// Warm instances to keep unused: the quantile, capped at the pool's size.
+    pub target: u32,
+    /// The expected instances asked for by arriving jobs.
+    pub mean: f64,
+    /// Instances held by jobs running at `now`.
+    pub running: u32,
+}
+
+/// Targets for the fleet's pools that have job history in `book`, at Unix time `now`.
+pub fn predict_targets(
+    book: &Book,
+    fleet: &Fleet,
+    jobs: &[Job],
+    now: f64,
+    horizon: f64,
+    settings: &PoolSettings,
+) -> Vec<Prediction> {
+    let mut out = Vec::new();
+    for pool in &fleet.pools {
+        let Some(profiles) = book.pools.get(&pool.id) else {
+            continue;
+        };
+        let outlook = new_demand(profiles, now, horizon);
+        let running = jobs
+            .iter()
+            .filter(|j| j.pool == pool.id)
+            .filter(|j| {
+                let a = arrival(j);
+                a <= now && (j.censored || a + j.run_seconds > now)
+            })
+            .map(|j| j.instances)
+            .sum();
+        out.push(Prediction {
+            pool: pool.id.clone(),
+            target: outlook
+                .quantile(settings.quantile)
+                .min(pool.warm + pool.cold),
+            mean: outlook.mean(),
+            running,
+        });
+    }
+    out
 }
 
 /// Warm-instance targets by pool id, e.g. `web = 3`.

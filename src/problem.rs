@@ -516,20 +516,21 @@ impl Problem {
         }
     }
 
-    /// Cost of pool `k` at `warm` warm instances: too few against the target is priced
-    /// like shortfall, too many like idle allocation, per unit of what they use.
+    /// Cost of pool `k` at `warm` warm instances: each one short of the target at
+    /// `[pools] cold_start_cost`, each one above it at `idle_warm_cost`, per unit of
+    /// what it uses.
     pub fn pool_cost(&self, k: usize, warm: u32) -> f64 {
         let pool = &self.pools[k];
         let Some(target) = pool.target else {
             return 0.0;
         };
-        let w = &self.policy.weights;
+        let costs = &self.policy.pools;
         let units: f64 = Resource::ALL
             .iter()
             .map(|&r| pool.size[r] / self.policy.unit[r])
             .sum();
         let (t, n) = (f64::from(target), f64::from(warm));
-        units * (w.shortfall * (t - n).max(0.0) + w.idle * (n - t).max(0.0))
+        units * (costs.cold_start_cost * (t - n).max(0.0) + costs.idle_warm_cost * (n - t).max(0.0))
     }
 
     /// Cost of changing pool `k` from its current count to `warm`.

@@ -1688,7 +1688,23 @@ fn pools_replay_on_the_fixture_jobs_gives_the_golden_table_report_and_plot() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("pools.json")).unwrap())
             .unwrap();
     assert_eq!(report["rows"][0]["strategy"], "keepalive-10m");
-    assert_eq!(report["curves"].as_array().unwrap().len(), 4);
+    assert_eq!(report["curves"].as_array().unwrap().len(), 6);
+    // The predictors' knobs were chosen on the days before the cut-off, within
+    // keepalive-10m's idle budget there.
+    for choice in report["choices"].as_array().unwrap() {
+        let (idle, budget) = (
+            choice["fit"]["idle_instance_hours"].as_f64().unwrap(),
+            choice["budget_idle_instance_hours"].as_f64().unwrap(),
+        );
+        assert!(idle <= budget, "{choice}");
+    }
+    assert_eq!(report["choices"].as_array().unwrap().len(), 2);
+    let predictor = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["family"] == "chameleon");
+    assert!(predictor.unwrap()["coverage"]["windows"].as_u64().unwrap() > 0);
     let svg = std::fs::read_to_string(dir.path().join("pools.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("idle warm instance-hours"));
     let again = chameleon(dir.path(), &args);
@@ -1707,13 +1723,131 @@ fn pools_replay_rejects_an_unknown_strategy() {
             "--jobs",
             jobs.to_str().unwrap(),
             "--strategies",
-            "keepalive,seed",
+            "keepalive,psychic",
         ],
     );
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("unknown pool strategy `seed`"),
+        stderr(&o).contains("unknown pool strategy `psychic`"),
         "{}",
         stderr(&o)
     );
+}
+
+/// A fleet with a `web` pool and a job log of one user who runs a 2-instance job every
+/// five minutes up to `NOW`: the plan predicts a warm target for `web` and starts
+/// instances, keeps the profiles under `models/`, says which job pools it cannot plan,
+/// and an operator's `--pool-targets` overrides the prediction.
+#[test]
+fn plan_with_jobs_predicts_pool_targets() {
+    let dir = workspace();
+    let fleet = dir.path().join("fleet.toml");
+    let mut text = std::fs::read_to_string(&fleet).unwrap();
+    text.push_str(
+        "\n[[pool]]\nid = \"web\"\nhost = \"h0\"\nwarm = 0\ncold = 8\ncpu = 0.0\nmem = 256.0\nnet = 0.0\n",
+    );
+    std::fs::write(&fleet, text).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .timestamp();
+    let mut jobs = String::from(
+        "submit,start,user,program,code,pool,run_seconds,instances,cpu,mem,censored\n",
+    );
+    for k in (1..=600).rev() {
+        let t = chrono::DateTime::from_timestamp(now - 300 * k, 0).unwrap();
+        let t = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        jobs += &format!("{t},{t},alice,sim,,web,60,2,,,false\n");
+    }
+    jobs += "2024-03-06T00:00:00Z,,bob,etl,,batch,60,1,,,false\n";
+    std::fs::write(dir.path().join("jobs.csv"), &jobs).unwrap();
+    let o = run_plan(dir.path(), NOW, &["--jobs", "jobs.csv"]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(2),
+        "{}",
+        stderr(&o)
+    );
+    let err = stderr(&o);
+    assert!(err.contains("pool web: 0 running"), "{err}");
+    assert!(
+        err.contains("pool(s) not in the fleet were profiled but not planned: batch"),
+        "{err}"
+    );
+    let plan = chameleon::plan::Plan::read(&dir.path().join(stdout(&o).trim())).unwrap();
+    let pool = plan
+        .actions
+        .iter()
+        .find(|a| a.instance == "web")
+        .expect("a pool action");
+    let Change::Pool { from, to } = pool.change else {
+        panic!("{:?}", pool.change)
+    };
+    assert_eq!(from, 0.0);
+    assert!((2.0..=8.0).contains(&to), "target {to}");
+    let state = std::fs::read_to_string(dir.path().join("models/profiles.json")).unwrap();
+    assert!(state.contains("\"alice\"") && state.contains("\"batch\""));
+    std::fs::write(dir.path().join("targets.toml"), "web = 1\n").unwrap();
+    let o = run_plan(
+        dir.path(),
+        NOW,
+        &["--jobs", "jobs.csv", "--pool-targets", "targets.toml"],
+    );
+    let plan = chameleon::plan::Plan::read(&dir.path().join(stdout(&o).trim())).unwrap();
+    let pool = plan
+        .actions
+        .iter()
+        .find(|a| a.instance == "web")
+        .expect("a pool action");
+    assert_eq!(pool.change, Change::Pool { from: 0.0, to: 1.0 });
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        jobs.replace(",2,,,false\n", ",-2,,,false\n"),
+    )
+    .unwrap();
+    let o = run_plan(dir.path(), NOW, &["--jobs", "bad.csv"]);
+    assert_fails(&o, "bad.csv:2", "instances");
+}
+
+/// `chameleon profile` adds a job log to the persisted profiles, once: a second run
+/// adds nothing and shows the same table; `--json` carries the seed's factors.
+#[test]
+fn profile_updates_its_state_once_and_shows_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = root().join("fixtures/jobs.csv");
+    let args = [
+        "profile",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--state",
+        "p.json",
+    ];
+    let o = chameleon(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("profile: 46 new job(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let table = stdout(&o);
+    assert!(table.starts_with("9 user(s), 46 job(s)\n"), "{table}");
+    assert!(table.contains("default") && table.contains("u1"), "{table}");
+    let again = chameleon(dir.path(), &args);
+    assert!(
+        stderr(&again).contains("profile: 0 new job(s)"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(stdout(&again), table);
+    let o = chameleon(
+        dir.path(),
+        &["profile", "--state", "p.json", "--json", "--user", "u1"],
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["user"], "u1");
+    assert_eq!(rows[0]["seed_factors"].as_array().unwrap().len(), 4);
+    let o = chameleon(
+        dir.path(),
+        &["profile", "--state", "p.json", "--user", "nobody"],
+    );
+    assert_fails(&o, "no profile for user `nobody`", "");
 }

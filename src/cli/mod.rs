@@ -3,12 +3,16 @@
 mod apply;
 mod ledger;
 mod plan;
+mod pools;
+mod profile;
 mod sources;
 mod telemetry_replay;
 
 use apply::{apply, BackendArgs};
 use ledger::show_ledger;
 use plan::{evaluate_forecasts, plan, print_forecasts, read_plans, write_report};
+use pools::{pools, PoolsCommand};
+use profile::{profile, ProfileArgs};
 use sources::ImportSource;
 use telemetry_replay::{replay, ReplayArgs};
 
@@ -192,38 +196,8 @@ enum Command {
         #[command(subcommand)]
         command: PoolsCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum PoolsCommand {
-    /// Replay a canonical jobs CSV against warm pools under each strategy (table on
-    /// stdout; report JSON and trade-off plot on request).
-    Replay {
-        #[arg(long)]
-        jobs: PathBuf,
-        /// Comma-separated: keepalive, reactive, hybrid, oracle.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "keepalive,reactive,hybrid,oracle"
-        )]
-        strategies: Vec<chameleon::pools::Family>,
-        /// Seconds an instance takes to start; a job waits for its cold instances.
-        #[arg(long, default_value_t = 60.0)]
-        cold_start_seconds: f64,
-        /// Count only jobs from this time on (learners see everything before it).
-        #[arg(long)]
-        fit_until: Option<DateTime<Utc>>,
-        /// One pool for all jobs, ignoring the `pool` column.
-        #[arg(long)]
-        one_pool: bool,
-        /// Write the report JSON here (see docs/formats.md).
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Write the trade-off plot (SVG) here.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-    },
+    /// Profile users from a job log (updating the persisted profiles) and show them.
+    Profile(ProfileArgs),
 }
 
 #[derive(clap::Args)]
@@ -416,39 +390,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Replay(args) => replay(&args),
-        Command::Pools {
-            command:
-                PoolsCommand::Replay {
-                    jobs: path,
-                    strategies,
-                    cold_start_seconds,
-                    fit_until,
-                    one_pool,
-                    report,
-                    plot,
-                },
-        } => {
-            anyhow::ensure!(
-                cold_start_seconds.is_finite() && cold_start_seconds >= 0.0,
-                "--cold-start-seconds must be a finite number >= 0"
-            );
-            let config = chameleon::pools::Config {
-                families: strategies,
-                cold_start_seconds,
-                fit_until,
-                one_pool,
-            };
-            let result = chameleon::pools::replay(&jobs::read(&path)?, &config);
-            if let Some(out) = report {
-                let json = serde_json::to_string_pretty(&result)? + "\n";
-                std::fs::write(&out, json).with_context(|| out.display().to_string())?;
-            }
-            if let Some(out) = plot {
-                chameleon::pools::plot::write(&result, &out)?;
-            }
-            print!("{}", result.table());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Pools { command } => pools(command),
+        Command::Profile(args) => profile(&args),
         Command::Compare { inputs } => {
             let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
             print!("{}", compare::render(&compare::compare(&run)?));

@@ -29,6 +29,12 @@ pub(super) fn plan(
     for warning in &run.warnings {
         eprintln!("warning: {warning}");
     }
+    for p in &run.predictions {
+        eprintln!(
+            "pool {}: {} running, {:.1} expected from arriving jobs, warm target {} (q{})",
+            p.pool, p.running, p.mean, p.target, run.policy.pools.quantile
+        );
+    }
     let (solution, stats) = run.solve(strategy)?;
     let f = &run.forecasts;
     eprintln!(

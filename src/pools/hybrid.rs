@@ -185,6 +185,7 @@ mod tests {
             run: 0.0,
             instances: 1,
             app,
+            program: 0,
         }
     }
 

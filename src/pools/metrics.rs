@@ -1,12 +1,13 @@
 //! What a pool replay measures: jobs delayed by a cold start, their delays, idle warm
-//! instance-hours and instance starts, counted from a cut-off time on.
+//! instance-hours and instance starts, counted in a judged period `[from, until)`.
 
 use serde::Serialize;
 
-/// Running tallies of one replay; only what happens at or after `from` counts.
+/// Running tallies of one replay; only what happens in `[from, until)` counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {
     from: f64,
+    until: f64,
     delays: Vec<f64>,
     idle_seconds: f64,
     starts: u64,
@@ -36,9 +37,10 @@ pub struct Summary {
 }
 
 impl Metrics {
-    pub fn new(from: f64) -> Metrics {
+    pub fn new(from: f64, until: f64) -> Metrics {
         Metrics {
             from,
+            until,
             delays: Vec::new(),
             idle_seconds: 0.0,
             starts: 0,
@@ -48,7 +50,7 @@ impl Metrics {
 
     /// A job arriving at `arrival` waited `delay` seconds.
     pub fn job(&mut self, arrival: f64, delay: f64) {
-        if arrival >= self.from {
+        if self.judges(arrival) {
             self.delays.push(delay);
         }
     }
@@ -56,14 +58,18 @@ impl Metrics {
     /// One instance was warm and unused from `since` to `until`.
     pub fn idle(&mut self, since: f64, until: f64) {
         self.longest_idle = self.longest_idle.max(until - since);
-        self.idle_seconds += (until - since.max(self.from)).max(0.0);
+        self.idle_seconds += (until.min(self.until) - since.max(self.from)).max(0.0);
     }
 
     /// `n` instances started booting at `t`.
     pub fn starts(&mut self, t: f64, n: u32) {
-        if t >= self.from {
+        if self.judges(t) {
             self.starts += u64::from(n);
         }
+    }
+
+    fn judges(&self, t: f64) -> bool {
+        t >= self.from && t < self.until
     }
 
     /// Adds another pool's tallies (same cut-off).
@@ -108,7 +114,7 @@ mod tests {
 
     #[test]
     fn counts_only_from_the_cut_off_and_clips_idle_stretches() {
-        let mut m = Metrics::new(100.0);
+        let mut m = Metrics::new(100.0, f64::INFINITY);
         m.job(50.0, 60.0);
         m.job(100.0, 0.0);
         m.job(150.0, 30.0);
@@ -120,5 +126,18 @@ mod tests {
         assert_eq!(s.idle_instance_hours, 60.0 / 3600.0);
         assert_eq!(s.longest_idle_seconds, 120.0);
         assert_eq!(s.p95_delay_seconds, 30.0);
+    }
+
+    #[test]
+    fn an_end_to_the_period_clips_too() {
+        let mut m = Metrics::new(100.0, 200.0);
+        m.job(150.0, 5.0);
+        m.job(200.0, 5.0);
+        m.idle(150.0, 400.0);
+        m.starts(199.0, 1);
+        m.starts(200.0, 4);
+        let s = m.summary();
+        assert_eq!((s.jobs, s.delayed, s.instance_starts), (1, 1, 1));
+        assert_eq!(s.idle_instance_hours, 50.0 / 3600.0);
     }
 }

@@ -13,16 +13,21 @@
 pub mod hybrid;
 pub mod metrics;
 pub mod plot;
+pub mod predictive;
 pub mod sim;
 pub mod strategy;
 
 use crate::jobs::Job;
+use crate::pool::PoolSettings;
+use crate::profile::demand::Coverage;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hybrid::{Hybrid, HybridParams};
 use metrics::{Metrics, Summary};
+use predictive::{Context, Predictive, Seed};
 use serde::Serialize;
 use sim::Demand;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use strategy::{KeepAlive, Oracle, Reactive, Strategy};
 
 /// A strategy family, as named on the command line.
@@ -32,6 +37,8 @@ pub enum Family {
     KeepAlive,
     Reactive,
     Hybrid,
+    Seed,
+    Chameleon,
     Oracle,
 }
 
@@ -42,9 +49,11 @@ impl std::str::FromStr for Family {
             "keepalive" => Ok(Family::KeepAlive),
             "reactive" => Ok(Family::Reactive),
             "hybrid" => Ok(Family::Hybrid),
+            "seed" => Ok(Family::Seed),
+            "chameleon" => Ok(Family::Chameleon),
             "oracle" => Ok(Family::Oracle),
             _ => Err(format!(
-                "unknown pool strategy `{s}` (keepalive, reactive, hybrid, oracle)"
+                "unknown pool strategy `{s}` (keepalive, reactive, hybrid, seed, chameleon, oracle)"
             )),
         }
     }
@@ -56,8 +65,25 @@ impl Family {
             Family::KeepAlive => "keepalive",
             Family::Reactive => "reactive",
             Family::Hybrid => "hybrid",
+            Family::Seed => "seed",
+            Family::Chameleon => "chameleon",
             Family::Oracle => "oracle",
         }
+    }
+
+    /// Every family, in the table's order.
+    pub const ALL: [Family; 6] = [
+        Family::KeepAlive,
+        Family::Reactive,
+        Family::Hybrid,
+        Family::Seed,
+        Family::Chameleon,
+        Family::Oracle,
+    ];
+
+    /// Whether the reported knob is chosen on the fit period (the predictors).
+    fn chosen(self) -> bool {
+        matches!(self, Family::Seed | Family::Chameleon)
     }
 
     /// The knob swept for the trade-off curve, and its values.
@@ -71,16 +97,27 @@ impl Family {
                 vec![0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
             ),
             Family::Hybrid => ("tail_percentile", vec![0.5, 0.75, 0.9, 0.95, 0.99]),
+            Family::Seed => (
+                "active_minutes",
+                vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0],
+            ),
+            Family::Chameleon => (
+                "idle_price",
+                vec![0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005],
+            ),
         }
     }
 
-    /// The settings reported in the table.
-    fn reported(self) -> Vec<f64> {
+    /// The settings reported in the table (for the predictors, the model file's unless
+    /// chosen on the fit period).
+    fn reported(self, settings: &PoolSettings) -> Vec<f64> {
         match self {
             Family::KeepAlive => vec![10.0, 20.0],
             Family::Oracle => vec![10.0],
             Family::Reactive => vec![REACTIVE_BUFFER],
             Family::Hybrid => vec![HybridParams::default().tail],
+            Family::Seed => vec![settings.seed_active_minutes],
+            Family::Chameleon => vec![settings.idle_price],
         }
     }
 }
@@ -97,8 +134,24 @@ pub struct Setting {
 
 impl Setting {
     /// A fresh strategy for one pool.
-    pub fn build(&self, cold_start: f64) -> Box<dyn Strategy> {
+    pub fn build(
+        &self,
+        cold_start: f64,
+        ctx: &Context,
+        settings: &PoolSettings,
+    ) -> Box<dyn Strategy> {
         match self.family {
+            Family::Chameleon => Box::new(Predictive::new(
+                ctx.clone(),
+                settings.quantile,
+                self.knob,
+                cold_start,
+            )),
+            Family::Seed => Box::new(Seed::new(
+                ctx.clone(),
+                settings.seed.clone(),
+                self.knob * 60.0,
+            )),
             Family::KeepAlive => Box::new(KeepAlive {
                 seconds: self.knob * 60.0,
             }),
@@ -119,7 +172,10 @@ impl Setting {
     /// The table's name for it, e.g. `keepalive-10m`.
     pub fn label(&self) -> String {
         match self.family {
-            Family::KeepAlive | Family::Oracle => format!("{}-{}m", self.family.name(), self.knob),
+            Family::KeepAlive | Family::Oracle | Family::Seed => {
+                format!("{}-{}m", self.family.name(), self.knob)
+            }
+            Family::Chameleon => format!("chameleon-p{}", self.knob),
             Family::Reactive => format!("reactive-{}", self.knob),
             Family::Hybrid => format!("hybrid-p{}", self.knob * 100.0),
         }
@@ -135,6 +191,8 @@ pub struct Config {
     pub fit_until: Option<DateTime<Utc>>,
     /// Replay all jobs against one pool, ignoring the `pool` column.
     pub one_pool: bool,
+    /// The predictors' settings (the model file's `[pools]`).
+    pub settings: PoolSettings,
 }
 
 /// A strategy setting and its figures.
@@ -144,6 +202,21 @@ pub struct Row {
     pub family: Family,
     pub knob: f64,
     pub metrics: Summary,
+    /// For a predictor: how often its quantile covered the demand that came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// A predictor's knob chosen on the fit period: the most warm setting whose idle warm
+/// instance-hours there stay within `keepalive-10m`'s.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    pub family: Family,
+    pub knob: f64,
+    /// `keepalive-10m`'s idle warm instance-hours on the fit period: the budget.
+    pub budget_idle_instance_hours: f64,
+    /// The chosen setting's figures on the fit period.
+    pub fit: Summary,
 }
 
 /// One family's trade-off curve.
@@ -168,14 +241,18 @@ pub struct Report {
     pub judged_from: String,
     pub rows: Vec<Row>,
     pub curves: Vec<Curve>,
+    /// Knobs chosen on the fit period (only with a cut-off).
+    pub choices: Vec<Choice>,
     pub hybrid: HybridParams,
 }
 
-/// The log as demands, per pool, in arrival order; and the origin time.
+/// The log as demands, per pool, in arrival order; its origin, end and names.
 struct Log {
     origin: DateTime<Utc>,
     end: DateTime<Utc>,
     pools: BTreeMap<String, Vec<Demand>>,
+    users: Arc<Vec<String>>,
+    programs: Arc<Vec<String>>,
 }
 
 fn arrival(j: &Job) -> DateTime<Utc> {
@@ -186,40 +263,91 @@ fn seconds(t: DateTime<Utc>, origin: DateTime<Utc>) -> f64 {
     (t - origin).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
 }
 
+/// Interns names in order of first appearance.
+fn intern<'a>(
+    index: &mut BTreeMap<&'a str, usize>,
+    names: &mut Vec<String>,
+    name: &'a str,
+) -> usize {
+    let n = index.len();
+    *index.entry(name).or_insert_with(|| {
+        names.push(name.to_owned());
+        n
+    })
+}
+
 impl Log {
     fn new(jobs: &[Job], one_pool: bool) -> Log {
         let origin = jobs.iter().map(arrival).min().expect("at least one job");
         let end = jobs.iter().map(arrival).max().expect("at least one job");
-        let mut apps: BTreeMap<&str, usize> = BTreeMap::new();
+        let (mut users, mut programs) = (Vec::new(), Vec::new());
+        let (mut user_index, mut program_index) = (BTreeMap::new(), BTreeMap::new());
         let mut pools: BTreeMap<String, Vec<Demand>> = BTreeMap::new();
         for j in jobs {
-            let n = apps.len();
-            let app = *apps.entry(j.user.as_str()).or_insert(n);
+            let app = intern(&mut user_index, &mut users, &j.user);
+            let program = intern(&mut program_index, &mut programs, &j.program);
             let pool = if one_pool { "all" } else { j.pool.as_str() };
             pools.entry(pool.to_owned()).or_default().push(Demand {
                 arrival: seconds(arrival(j), origin),
                 run: j.run_seconds,
                 instances: j.instances,
                 app,
+                program,
             });
         }
         for demands in pools.values_mut() {
             demands.sort_by(|a, b| a.arrival.total_cmp(&b.arrival));
         }
-        Log { origin, end, pools }
+        Log {
+            origin,
+            end,
+            pools,
+            users: Arc::new(users),
+            programs: Arc::new(programs),
+        }
     }
 
-    fn replay(&self, setting: &Setting, cold_start: f64, from: f64) -> Summary {
-        let mut total = Metrics::new(from);
+    /// One setting over every pool, counting what happens in `judged` (jobs arriving
+    /// after it are not replayed).
+    fn replay(
+        &self,
+        setting: &Setting,
+        config: &Config,
+        judged: std::ops::Range<f64>,
+    ) -> (Summary, Option<Coverage>) {
+        let ctx = Context {
+            origin: self.origin.timestamp() as f64
+                + f64::from(self.origin.timestamp_subsec_micros()) / 1e6,
+            users: Arc::clone(&self.users),
+            programs: Arc::clone(&self.programs),
+            review: config.settings.review_seconds,
+            judged_from: judged.start,
+        };
+        let cold = config.cold_start_seconds;
+        let mut total = Metrics::new(judged.start, judged.end);
+        let mut coverage: Option<Coverage> = None;
         for demands in self.pools.values() {
-            let mut strategy = setting.build(cold_start);
-            total.merge(sim::simulate(demands, strategy.as_mut(), cold_start, from));
+            let upto = demands.partition_point(|d| d.arrival < judged.end);
+            let mut strategy = setting.build(cold, &ctx, &config.settings);
+            total.merge(sim::simulate(
+                &demands[..upto],
+                strategy.as_mut(),
+                cold,
+                judged.clone(),
+            ));
+            if let Some(c) = strategy.coverage() {
+                coverage = Some(match coverage {
+                    None => c,
+                    Some(acc) => acc.merge(&c),
+                });
+            }
         }
-        total.summary()
+        (total.summary(), coverage)
     }
 }
 
-/// Replays `jobs` under each family's reported settings and its sweep.
+/// Replays `jobs` under each family's reported settings and its sweep; with a cut-off,
+/// the predictors' knobs are first chosen on the jobs before it.
 pub fn replay(jobs: &[Job], config: &Config) -> Report {
     let log = Log::new(jobs, config.one_pool);
     let from_time = config.fit_until.unwrap_or(log.origin);
@@ -227,23 +355,62 @@ pub fn replay(jobs: &[Job], config: &Config) -> Report {
     let from = config
         .fit_until
         .map_or(f64::NEG_INFINITY, |t| seconds(t, log.origin));
-    let cold = config.cold_start_seconds;
-    let row = |family: Family, knob: f64| {
+    let row = |family: Family, knob: f64, judged: std::ops::Range<f64>| {
         let setting = Setting { family, knob };
+        let (metrics, coverage) = log.replay(&setting, config, judged);
         Row {
             strategy: setting.label(),
             family,
             knob,
-            metrics: log.replay(&setting, cold, from),
+            metrics,
+            coverage,
         }
     };
     let mut families = config.families.clone();
     families.sort();
     families.dedup();
+    let mut choices = Vec::new();
+    if config.fit_until.is_some() {
+        let fit = f64::NEG_INFINITY..from;
+        let budget = row(Family::KeepAlive, 10.0, fit.clone())
+            .metrics
+            .idle_instance_hours;
+        for &family in families.iter().filter(|f| f.chosen()) {
+            let fits: Vec<Row> = family
+                .sweep()
+                .1
+                .into_iter()
+                .map(|k| row(family, k, fit.clone()))
+                .collect();
+            let within = fits
+                .iter()
+                .filter(|r| r.metrics.idle_instance_hours <= budget);
+            let best = within
+                .min_by(|a, b| {
+                    a.metrics.delayed.cmp(&b.metrics.delayed).then(
+                        a.metrics
+                            .idle_instance_hours
+                            .total_cmp(&b.metrics.idle_instance_hours),
+                    )
+                })
+                .unwrap_or(&fits[0]);
+            choices.push(Choice {
+                family,
+                knob: best.knob,
+                budget_idle_instance_hours: budget,
+                fit: best.metrics.clone(),
+            });
+        }
+    }
+    let reported = |f: Family| match choices.iter().find(|c| c.family == f) {
+        Some(c) => vec![c.knob],
+        None => f.reported(&config.settings),
+    };
+    let judged = from..f64::INFINITY;
     let rows = families
         .iter()
-        .flat_map(|&f| f.reported().into_iter().map(move |k| (f, k)))
-        .map(|(f, k)| row(f, k))
+        .flat_map(|&f| reported(f).into_iter().map(move |k| (f, k)))
+        .map(|(f, k)| row(f, k, judged.clone()))
         .collect();
     let curves = families
         .iter()
@@ -252,7 +419,10 @@ pub fn replay(jobs: &[Job], config: &Config) -> Report {
             Curve {
                 family,
                 knob: knob.to_owned(),
-                points: values.into_iter().map(|k| row(family, k)).collect(),
+                points: values
+                    .into_iter()
+                    .map(|k| row(family, k, judged.clone()))
+                    .collect(),
             }
         })
         .collect();
@@ -261,12 +431,13 @@ pub fn replay(jobs: &[Job], config: &Config) -> Report {
         jobs: jobs.len(),
         pools: log.pools.keys().cloned().collect(),
         application: "user",
-        cold_start_seconds: cold,
+        cold_start_seconds: config.cold_start_seconds,
         start: time(log.origin),
         end: time(log.end),
         judged_from: time(from_time),
         rows,
         curves,
+        choices,
         hybrid: HybridParams::default(),
     }
 }
@@ -336,8 +507,10 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::{sim, Demand, Family, Setting, Summary};
+    use super::{sim, Context, Demand, Family, Setting, Summary};
+    use crate::pool::PoolSettings;
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn arb_demands() -> impl proptest::strategy::Strategy<Value = Vec<Demand>> {
         proptest::collection::vec((0u32..3000, 0u32..400, 1u32..4, 0usize..3), 1..25).prop_map(
@@ -349,6 +522,7 @@ mod tests {
                         run: f64::from(r),
                         instances: n,
                         app,
+                        program: app,
                     })
                     .collect()
             },
@@ -356,8 +530,16 @@ mod tests {
     }
 
     fn run(demands: &[Demand], setting: &Setting, cold: f64) -> Summary {
-        let mut s = setting.build(cold);
-        sim::simulate(demands, s.as_mut(), cold, f64::NEG_INFINITY).summary()
+        let names = Arc::new(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]);
+        let ctx = Context {
+            origin: 1_700_000_000.0,
+            users: Arc::clone(&names),
+            programs: names,
+            review: 60.0,
+            judged_from: f64::NEG_INFINITY,
+        };
+        let mut s = setting.build(cold, &ctx, &PoolSettings::default());
+        sim::simulate(demands, s.as_mut(), cold, f64::NEG_INFINITY..f64::INFINITY).summary()
     }
 
     proptest! {
@@ -377,6 +559,8 @@ mod tests {
                 Setting { family: Family::KeepAlive, knob: f64::from(knob) * 0.25 },
                 Setting { family: Family::Reactive, knob: f64::from(buffer) },
                 Setting { family: Family::Hybrid, knob: 0.99 },
+                Setting { family: Family::Seed, knob: f64::from(knob) * 0.25 },
+                Setting { family: Family::Chameleon, knob: 0.5 / (1.0 + f64::from(knob)) },
             ];
             for setting in others {
                 let s = run(&demands, &setting, cold);
@@ -391,8 +575,9 @@ mod tests {
 
         #[test]
         fn the_replay_is_deterministic(demands in arb_demands(), cold in 0u32..200) {
-            for family in [Family::KeepAlive, Family::Reactive, Family::Hybrid, Family::Oracle] {
-                let setting = Setting { family, knob: 2.0 };
+            for family in Family::ALL {
+                let knob = if family == Family::Chameleon { 0.01 } else { 2.0 };
+                let setting = Setting { family, knob };
                 let a = run(&demands, &setting, f64::from(cold));
                 let b = run(&demands, &setting, f64::from(cold));
                 prop_assert_eq!(a, b);

@@ -26,8 +26,10 @@ pub struct Demand {
     /// Seconds it holds them once started.
     pub run: f64,
     pub instances: u32,
-    /// The application whose history a learner keys on (an index).
+    /// The application whose history a learner keys on (an index): the user.
     pub app: usize,
+    /// The program the job ran (an index).
+    pub program: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,12 +100,12 @@ struct Pool<'a> {
 }
 
 /// Replays `demands` (in arrival order) against one pool; metrics count only what
-/// happens from `from` on (jobs arriving, starts, idle time).
+/// happens in `judged` (jobs arriving, starts, idle time).
 pub fn simulate(
     demands: &[Demand],
     strategy: &mut dyn Strategy,
     cold_start: f64,
-    from: f64,
+    judged: std::ops::Range<f64>,
 ) -> Metrics {
     let mut pool = Pool {
         cold_start,
@@ -113,7 +115,7 @@ pub fn simulate(
         token: 0,
         busy: 0,
         pending_arrivals: demands.len(),
-        metrics: Metrics::new(from),
+        metrics: Metrics::new(judged.start, judged.end),
         strategy,
     };
     for (j, d) in demands.iter().enumerate() {
@@ -285,6 +287,7 @@ mod tests {
             run,
             instances,
             app: 0,
+            program: 0,
         };
         vec![d(0.0, 100.0, 2), d(200.0, 50.0, 1), d(700.0, 10.0, 3)]
     }
@@ -305,7 +308,7 @@ mod tests {
             &jobs(),
             &mut KeepAlive { seconds: 600.0 },
             60.0,
-            f64::NEG_INFINITY,
+            f64::NEG_INFINITY..f64::INFINITY,
         );
         let s = m.summary();
         assert_eq!((s.jobs, s.delayed, s.instance_starts), (3, 2, 3));
@@ -319,7 +322,13 @@ mod tests {
     /// clipped at 300: A 300..700 and B 300..700 (400 each) and 3 x 600 after J2.
     #[test]
     fn a_cut_off_counts_only_what_follows_it() {
-        let s = simulate(&jobs(), &mut KeepAlive { seconds: 600.0 }, 60.0, 300.0).summary();
+        let s = simulate(
+            &jobs(),
+            &mut KeepAlive { seconds: 600.0 },
+            60.0,
+            300.0..f64::INFINITY,
+        )
+        .summary();
         assert_eq!((s.jobs, s.delayed, s.instance_starts), (1, 1, 1));
         assert_eq!(s.idle_instance_hours * 3600.0, 2600.0);
     }
@@ -335,11 +344,11 @@ mod tests {
             budget: 600.0,
             cold_start: 60.0,
         };
-        let s = simulate(&jobs(), &mut oracle, 60.0, f64::NEG_INFINITY).summary();
+        let s = simulate(&jobs(), &mut oracle, 60.0, f64::NEG_INFINITY..f64::INFINITY).summary();
         assert_eq!((s.delayed, s.instance_starts), (0, 6));
         assert_eq!(s.idle_instance_hours * 3600.0, 360.0);
         oracle.budget = 30.0;
-        let s = simulate(&jobs(), &mut oracle, 60.0, f64::NEG_INFINITY).summary();
+        let s = simulate(&jobs(), &mut oracle, 60.0, f64::NEG_INFINITY..f64::INFINITY).summary();
         assert_eq!(
             (s.delayed, s.instance_starts, s.idle_instance_hours),
             (3, 6, 0.0)

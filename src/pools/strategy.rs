@@ -5,12 +5,13 @@
 //! just released (keep them warm until a time, stop them, or stop them and pre-warm
 //! them later), how many unused warm instances it wants after each event (a target
 //! the simulator starts or stops instances to meet), when to be asked again without
-//! an event, and whether it sees the future. A predictor of pool demand (the issue's
-//! `seed` and `chameleon` strategies) plugs in through `idle_target` and
+//! an event, and whether it sees the future. The predictors of pool demand (`seed`
+//! and `chameleon`, in [`super::predictive`]) plug in through `idle_target` and
 //! `review_every`; a per-application learner like the hybrid histogram through
 //! `on_arrival` and `on_release`.
 
 use super::sim::Demand;
+use crate::profile::demand::Coverage;
 
 /// What happens to the instances a job releases at `now`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +45,10 @@ pub trait Strategy {
     /// finds the missing ones pre-warmed exactly in time, each costing `l` seconds of
     /// idle boot. Only the oracle says so.
     fn foresight(&self) -> Option<Foresight> {
+        None
+    }
+    /// How well a predicting strategy's quantiles covered the demand that came.
+    fn coverage(&self) -> Option<Coverage> {
         None
     }
 }

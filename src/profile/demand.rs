@@ -1,0 +1,516 @@
+//! The pool-demand predictor: how many instances the jobs arriving in a coming window
+//! will ask for, as a whole distribution, built from the profiles.
+//!
+//! Each user brings a Poisson number of jobs in the window, with a mean from one of
+//! three clocks. While one of their jobs runs, it is the chance that the stretch since
+//! their last arrival, now `s` long, ends in another arrival within the window rather
+//! than in the job running out (competing risks, from the two histograms). When none
+//! runs and their last release is at most [`SESSION_GAP`] ago, it is the hazard of
+//! their think-time distribution, `(F(s + H) − F(s)) / (1 − F(s))`. A chance `p` is
+//! the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`] observations use
+//! everyone's. Otherwise it is the user's rate of starting sessions at this hour of
+//! the week, smoothed toward their rate at any hour. Users not seen yet arrive at the
+//! pool's rate of newcomers. Each job takes the size of the user's job before with
+//! the share of repeats they have shown, else one of their last few jobs' sizes.
+//! The total is a compound Poisson variable, computed exactly by Panjer's recursion
+//! (a normal approximation when the mean count is large).
+//!
+//! Windows where nobody arrives are the common case, so a low quantile is 0; the
+//! [`Calibrator`] measures how often a quantile covered what came and adjusts the level
+//! it asks for (adaptive conformal inference, Gibbs and Candès 2021) so that the share
+//! covered matches the requested one.
+
+use super::{exposure, hour_of_week, Profiles, UserProfile, SESSION_GAP, WEEK_HOURS};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Think times a user needs before their own distribution is used.
+pub const MIN_GAPS: u64 = 5;
+/// Pseudo-hours pulling an hour-of-week rate toward the user's rate at any hour.
+const PRIOR_HOURS: f64 = 4.0;
+/// Jobs per window counted by [`expected_waiting`].
+pub const MAX_JOBS: usize = 12;
+/// Above this expected number of jobs, the normal approximation.
+const EXACT_UP_TO: f64 = 200.0;
+
+/// The distribution of the instances that jobs arriving in a window ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outlook {
+    /// `P(N = n)` for `n` up to where the rest is below 1e-9.
+    Exact(Vec<f64>),
+    /// Mean and standard deviation.
+    Normal(f64, f64),
+}
+
+impl Outlook {
+    /// The smallest `n` with `P(N <= n) >= q`.
+    pub fn quantile(&self, q: f64) -> u32 {
+        match self {
+            Outlook::Exact(p) => {
+                let mut cdf = 0.0;
+                for (n, &pn) in p.iter().enumerate() {
+                    cdf += pn;
+                    if cdf >= q - 1e-12 {
+                        return n as u32;
+                    }
+                }
+                p.len().saturating_sub(1) as u32
+            }
+            Outlook::Normal(m, sd) => {
+                let z = normal_quantile(q.clamp(1e-9, 1.0 - 1e-9));
+                (m + z * sd).ceil().max(0.0) as u32
+            }
+        }
+    }
+
+    /// `P(N <= n)`.
+    pub fn cdf(&self, n: u32) -> f64 {
+        match self {
+            Outlook::Exact(p) => p.iter().take(n as usize + 1).sum::<f64>().min(1.0),
+            Outlook::Normal(m, sd) => normal_cdf((f64::from(n) + 0.5 - m) / sd.max(1e-9)),
+        }
+    }
+
+    /// The expected number of instances.
+    pub fn mean(&self) -> f64 {
+        match self {
+            Outlook::Exact(p) => p.iter().enumerate().map(|(n, pn)| n as f64 * pn).sum(),
+            Outlook::Normal(m, _) => *m,
+        }
+    }
+}
+
+/// Expected number of `user`'s jobs arriving in `(now, now + horizon]`.
+fn user_jobs(
+    p: &Profiles,
+    u: &UserProfile,
+    now: f64,
+    horizon: f64,
+    hours: &[f64; WEEK_HOURS],
+) -> f64 {
+    if u.running_at(now) {
+        // Competing risks since the last arrival: another arrival, or running out.
+        let s = now - u.last;
+        let own = u.while_running.total() + u.ran_out.total() >= MIN_GAPS;
+        let (arrive, out) = if own {
+            (&u.while_running, &u.ran_out)
+        } else {
+            (&p.while_running, &p.ran_out)
+        };
+        let at_risk = arrive.above(s) + out.above(s);
+        if at_risk > 0.0 {
+            let events = arrive.above(s) - arrive.above(s + horizon);
+            return -(1.0 - (events / at_risk).clamp(0.0, 1.0 - 1e-9)).ln();
+        }
+        return 0.0;
+    }
+    let idle = now - u.last_activity(now);
+    if idle <= SESSION_GAP {
+        let think = if u.think.total() >= MIN_GAPS {
+            &u.think
+        } else {
+            &p.think
+        };
+        let (f0, f1) = (think.cdf(idle), think.cdf(idle + horizon));
+        if f0 < 1.0 {
+            let hazard = ((f1 - f0) / (1.0 - f0)).clamp(0.0, 1.0 - 1e-9);
+            return -(1.0 - hazard).ln();
+        }
+    }
+    let total_hours: f64 = hours.iter().sum();
+    let any_hour = u.sessions as f64 / total_hours.max(1.0);
+    let rate = |h: usize| {
+        (u.sessions_by_hour_of_week[h] as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
+    };
+    over_hours(now, horizon, rate)
+}
+
+/// The integral of an hourly rate (per hour of the week) over `(now, now + horizon]`.
+fn over_hours(now: f64, horizon: f64, rate: impl Fn(usize) -> f64) -> f64 {
+    let (mut t, end, mut sum) = (now, now + horizon, 0.0);
+    while t < end {
+        let next = (((t / 3600.0).floor() + 1.0) * 3600.0).min(end);
+        sum += rate(hour_of_week(t)) * (next - t) / 3600.0;
+        t = next;
+    }
+    sum
+}
+
+/// Adds `weight` spread over a size histogram into `mix`.
+fn spread(
+    mix: &mut BTreeMap<u32, f64>,
+    weight: f64,
+    sizes: impl Iterator<Item = (u32, f64)> + Clone,
+) {
+    let total: f64 = sizes.clone().map(|(_, c)| c).sum();
+    if total <= 0.0 || weight <= 0.0 {
+        return;
+    }
+    for (n, c) in sizes {
+        *mix.entry(n).or_default() += weight * c / total;
+    }
+}
+
+/// The demand (instances) of the jobs that will arrive in `(now, now + horizon]`.
+pub fn new_demand(p: &Profiles, now: f64, horizon: f64) -> Outlook {
+    compound(&job_mix(p, now, horizon))
+}
+
+/// Expected jobs arriving in `(now, now + horizon]` by instances taken.
+pub fn job_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
+    let Some(first) = p.first else {
+        return BTreeMap::new();
+    };
+    let hours = exposure(first, now.max(first));
+    // Rate-weighted size mix: sum over users of mean jobs x their size shares.
+    let mut mix: BTreeMap<u32, f64> = BTreeMap::new();
+    for u in p.users.values() {
+        let jobs = user_jobs(p, u, now, horizon, &hours);
+        // The size of the job before again, or one of the last few.
+        let repeat = u.repeat_share();
+        let last = u
+            .recent
+            .last()
+            .map(|&n| (n, repeat * u.recent.len() as f64 / (1.0 - repeat)));
+        let recent = u.recent.iter().map(|&n| (n, 1.0)).chain(last);
+        spread(&mut mix, jobs, recent);
+    }
+    let newcomer = |h: usize| p.newcomers.by_hour_of_week[h] as f64 / hours[h].max(1.0);
+    let newcomers = over_hours(now, horizon, newcomer);
+    spread(
+        &mut mix,
+        newcomers,
+        p.newcomers.sizes.iter().map(|(&n, &c)| (n, c as f64)),
+    );
+    mix
+}
+
+/// Jobs served in arrival order from `d` idle instances wait when the instances taken
+/// so far exceed `d`: the expected number that wait, for every `d` up to `max`, with
+/// jobs arriving as `mix` (Poisson counts; the first [`MAX_JOBS`] jobs counted).
+pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
+    let len = max as usize + 1;
+    let lambda: f64 = mix.values().sum();
+    let mut out = vec![0.0; len];
+    if lambda <= 0.0 {
+        return out;
+    }
+    let sizes: Vec<(usize, f64)> = mix
+        .iter()
+        .map(|(&n, &w)| (n as usize, w / lambda))
+        .collect();
+    // P(N >= j) for Poisson(lambda), and the law of S_j truncated at `max` (+ overflow).
+    let mut at_least = 1.0 - (-lambda).exp();
+    let mut pmf_n = (-lambda).exp();
+    let mut law = vec![0.0; len];
+    law[0] = 1.0;
+    for j in 1..=MAX_JOBS {
+        let mut next = vec![0.0; len];
+        for (n, &pn) in law.iter().enumerate().filter(|(_, &pn)| pn > 0.0) {
+            for &(k, w) in &sizes {
+                if n + k < len {
+                    next[n + k] += pn * w;
+                }
+            }
+        }
+        law = next;
+        // out[d] += P(N >= j) * P(S_j > d)
+        let mut cdf = 0.0;
+        for (d, o) in out.iter_mut().enumerate() {
+            cdf += law[d];
+            *o += at_least * (1.0 - cdf).max(0.0);
+        }
+        pmf_n *= lambda / j as f64;
+        at_least -= pmf_n;
+        if at_least < 1e-6 {
+            break;
+        }
+    }
+    out
+}
+
+/// The idle count that minimises expected waiting jobs plus `price` per idle instance.
+pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, price: f64, max: u32) -> u32 {
+    let waiting = expected_waiting(mix, max);
+    (0..waiting.len())
+        .min_by(|&a, &b| {
+            let cost = |d: usize| waiting[d] + price * d as f64;
+            cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
+        })
+        .unwrap_or(0) as u32
+}
+
+/// The compound Poisson distribution whose jobs of size `n` arrive at mean `mix[n]`.
+pub fn compound(mix: &BTreeMap<u32, f64>) -> Outlook {
+    let lambda: f64 = mix.values().sum();
+    if lambda <= 0.0 {
+        return Outlook::Exact(vec![1.0]);
+    }
+    if lambda > EXACT_UP_TO {
+        let m: f64 = mix.iter().map(|(&n, &w)| f64::from(n) * w).sum();
+        let v: f64 = mix.iter().map(|(&n, &w)| f64::from(n).powi(2) * w).sum();
+        return Outlook::Normal(m, v.sqrt());
+    }
+    // Panjer: g_0 = e^-lambda, g_n = (1/n) sum_k k lambda_k g_{n-k}.
+    let sizes: Vec<(usize, f64)> = mix
+        .iter()
+        .filter(|(&n, _)| n > 0)
+        .map(|(&n, &w)| (n as usize, w))
+        .collect();
+    let zero = mix.get(&0).copied().unwrap_or(0.0);
+    let mut g = vec![(-(lambda - zero)).exp()];
+    let mut cdf = g[0];
+    let mean: f64 = sizes.iter().map(|&(k, w)| k as f64 * w).sum();
+    let cap = ((mean + 12.0 * mean.max(1.0).sqrt() * 4.0) as usize + 64).min(1 << 20);
+    while cdf < 1.0 - 1e-9 && g.len() < cap {
+        let n = g.len();
+        let gn: f64 = sizes
+            .iter()
+            .filter(|&&(k, _)| k <= n)
+            .map(|&(k, w)| k as f64 * w * g[n - k])
+            .sum::<f64>()
+            / n as f64;
+        cdf += gn;
+        g.push(gn);
+    }
+    Outlook::Exact(g)
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    0.5 * (1.0 + erf(z / std::f64::consts::SQRT_2))
+}
+
+/// Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = 1.0
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
+            + 0.254_829_592)
+            * t
+            * (-x * x).exp();
+    y.copysign(x)
+}
+
+/// The standard normal quantile, by bisection on the cdf (enough for sizing pools).
+fn normal_quantile(q: f64) -> f64 {
+    let (mut lo, mut hi) = (-10.0, 10.0);
+    for _ in 0..80 {
+        let mid = 0.5 * (lo + hi);
+        if normal_cdf(mid) < q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// How well the quantile a calibrator asked for covered what arrived.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Coverage {
+    /// The requested share of windows covered.
+    pub target: f64,
+    /// Windows judged.
+    pub windows: u64,
+    /// The share whose arrivals stayed within the predicted quantile.
+    pub covered: f64,
+    /// The mean predicted probability of that (what the model expected before the
+    /// calibrator's adjustment).
+    pub expected: f64,
+    /// The level the calibrator ended at.
+    pub level: f64,
+}
+
+impl Coverage {
+    /// Both pools' windows together (shares weighted by windows; the later level).
+    pub fn merge(&self, other: &Coverage) -> Coverage {
+        let (a, b) = (self.windows as f64, other.windows as f64);
+        let mix = |x: f64, y: f64| {
+            if a + b > 0.0 {
+                (a * x + b * y) / (a + b)
+            } else {
+                x
+            }
+        };
+        Coverage {
+            target: self.target,
+            windows: self.windows + other.windows,
+            covered: mix(self.covered, other.covered),
+            expected: mix(self.expected, other.expected),
+            level: other.level,
+        }
+    }
+}
+
+/// Adaptive conformal calibration of the quantile level, over windows of `horizon`
+/// seconds starting every `step`.
+#[derive(Debug, Clone)]
+pub struct Calibrator {
+    target: f64,
+    level: f64,
+    gamma: f64,
+    horizon: f64,
+    step: f64,
+    next: Option<f64>,
+    /// Open windows: start, predicted quantile, its predicted probability, judged.
+    open: VecDeque<(f64, u32, f64, bool)>,
+    arrivals: VecDeque<(f64, u32)>,
+    windows: u64,
+    covered: u64,
+    expected: f64,
+}
+
+impl Calibrator {
+    /// Aims at `target` coverage from the level `target`, with windows of `horizon`
+    /// seconds opened every `step`.
+    pub fn new(target: f64, horizon: f64, step: f64) -> Calibrator {
+        Calibrator {
+            target,
+            level: target,
+            gamma: 0.005,
+            horizon,
+            step,
+            next: None,
+            open: VecDeque::new(),
+            arrivals: VecDeque::new(),
+            windows: 0,
+            covered: 0,
+            expected: 0.0,
+        }
+    }
+
+    /// The level to ask the predictor for now.
+    pub fn level(&self) -> f64 {
+        self.level
+    }
+
+    /// Jobs asking for `n` instances arrived at `t`.
+    pub fn arrival(&mut self, t: f64, n: u32) {
+        self.arrivals.push_back((t, n));
+    }
+
+    /// Closes the windows that ended by `now` and, at each step boundary, opens one with
+    /// the predictor's outlook for it; `judged` says whether it counts in the coverage.
+    pub fn tick(&mut self, now: f64, judged: bool, outlook: &Outlook) {
+        while let Some(&(start, q, expected, counts)) = self.open.front() {
+            if start + self.horizon > now {
+                break;
+            }
+            self.open.pop_front();
+            let end = start + self.horizon;
+            let came: u64 = self
+                .arrivals
+                .iter()
+                .filter(|&&(t, _)| t > start && t <= end)
+                .map(|&(_, n)| u64::from(n))
+                .sum();
+            let hit = came <= u64::from(q);
+            let miss = if hit { 0.0 } else { 1.0 };
+            self.level =
+                (self.level + self.gamma * (miss - (1.0 - self.target))).clamp(0.0, 1.0 - 1e-9);
+            if counts {
+                self.windows += 1;
+                self.covered += u64::from(hit);
+                self.expected += expected;
+            }
+        }
+        let oldest = self.open.front().map_or(now, |w| w.0);
+        while self.arrivals.front().is_some_and(|&(t, _)| t <= oldest) {
+            self.arrivals.pop_front();
+        }
+        let next = *self.next.get_or_insert(now);
+        if now >= next {
+            let q = outlook.quantile(self.level);
+            self.open.push_back((now, q, outlook.cdf(q), judged));
+            self.next = Some(next + self.step * ((now - next) / self.step).floor() + self.step);
+        }
+    }
+
+    /// The coverage of the judged windows so far.
+    pub fn coverage(&self) -> Coverage {
+        let n = self.windows.max(1) as f64;
+        Coverage {
+            target: self.target,
+            windows: self.windows,
+            covered: self.covered as f64 / n,
+            expected: self.expected / n,
+            level: self.level,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Poisson(1) jobs of size 1 and 2 with means 0.5 each: checked against a direct
+    /// convolution of the two Poisson laws.
+    #[test]
+    fn panjer_matches_a_direct_convolution() {
+        let mix = BTreeMap::from([(1, 0.5), (2, 0.5)]);
+        let Outlook::Exact(g) = compound(&mix) else {
+            panic!("exact expected")
+        };
+        let pois = |k: u32| {
+            (-0.5f64).exp() * 0.5f64.powi(k as i32) / (1..=k).map(f64::from).product::<f64>()
+        };
+        for n in 0..8u32 {
+            let direct: f64 = (0..=n / 2).map(|b| pois(b) * pois(n - 2 * b)).sum();
+            assert!(
+                (g[n as usize] - direct).abs() < 1e-12,
+                "n={n}: {} vs {direct}",
+                g[n as usize]
+            );
+        }
+        let o = Outlook::Exact(g);
+        assert!((o.mean() - 1.5).abs() < 1e-6);
+        assert_eq!(o.quantile(0.0), 0);
+        assert!(o.cdf(o.quantile(0.9)) >= 0.9 && o.cdf(o.quantile(0.9) - 1) < 0.9);
+    }
+
+    /// Poisson(0.5) one-instance jobs: with `d` idle, `E[(N - d)+]` wait, i.e. 0.5 at
+    /// 0 and `e^-0.5 - 0.5` at 1; the cheapest count follows the price. A rare wide job
+    /// is not worth holding its 64 instances for.
+    #[test]
+    fn expected_waiting_jobs_and_the_cheapest_idle_count() {
+        let mix = BTreeMap::from([(1, 0.5)]);
+        let w = expected_waiting(&mix, 3);
+        assert!((w[0] - 0.5).abs() < 1e-6, "{w:?}");
+        assert!((w[1] - ((-0.5f64).exp() - 0.5)).abs() < 1e-6, "{w:?}");
+        assert!(w.windows(2).all(|p| p[1] <= p[0]));
+        assert_eq!(cheapest_idle(&mix, 0.3, 3), 1);
+        assert_eq!(cheapest_idle(&mix, 0.45, 3), 0);
+        let wide = BTreeMap::from([(1, 0.5), (64, 0.1)]);
+        let d = cheapest_idle(&wide, 0.01, 192);
+        assert!((1..64).contains(&d), "{d}");
+    }
+
+    #[test]
+    fn the_normal_approximation_has_the_compound_moments() {
+        let mix = BTreeMap::from([(2, 300.0)]);
+        let o = compound(&mix);
+        assert_eq!(o, Outlook::Normal(600.0, (1200.0f64).sqrt()));
+        let q = o.quantile(0.5);
+        assert!((599..=601).contains(&q), "{q}");
+        assert!(o.quantile(0.99) > 650);
+    }
+
+    /// A calibrator whose predictor always says 0 while one job in four windows comes:
+    /// it misses about a quarter of windows and raises its level while it does.
+    #[test]
+    fn the_calibrator_counts_misses_and_raises_its_level() {
+        let mut c = Calibrator::new(0.9, 60.0, 60.0);
+        for k in 0..400 {
+            let t = f64::from(k) * 60.0;
+            if k % 4 == 1 {
+                c.arrival(t + 30.0, 1);
+            }
+            c.tick(t, k >= 100, &Outlook::Exact(vec![1.0]));
+        }
+        let cov = c.coverage();
+        assert_eq!(cov.windows, 299);
+        assert!((cov.covered - 0.75).abs() < 0.01, "{cov:?}");
+        assert_eq!(cov.expected, 1.0);
+        assert!(cov.level > 0.9);
+    }
+}
