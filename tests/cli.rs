@@ -1798,6 +1798,21 @@ fn plan_with_jobs_predicts_pool_targets() {
         .find(|a| a.instance == "web")
         .expect("a pool action");
     assert_eq!(pool.change, Change::Pool { from: 0.0, to: 1.0 });
+    // A missing warm instance that costs nothing is not worth starting one for.
+    let model = std::fs::read_to_string(root().join("models/default.toml")).unwrap();
+    let free = model.replace("cold_start_cost = 100.0", "cold_start_cost = 0.0");
+    std::fs::write(dir.path().join("free.toml"), free).unwrap();
+    let o = run_plan(
+        dir.path(),
+        NOW,
+        &["--jobs", "jobs.csv", "--model", "free.toml"],
+    );
+    let plan = chameleon::plan::Plan::read(&dir.path().join(stdout(&o).trim())).unwrap();
+    assert!(
+        !plan.actions.iter().any(|a| a.instance == "web"),
+        "{:?}",
+        plan.actions
+    );
     std::fs::write(
         dir.path().join("bad.csv"),
         jobs.replace(",2,,,false\n", ",-2,,,false\n"),

@@ -393,8 +393,9 @@ fn over_capacity(p: &Problem) -> Vec<PerResource<bool>> {
         .collect()
 }
 
-/// A pool with a profiler target: how many warm instances to start or stop. Too few or too
-/// many against the target is priced by two planes, exact at whole counts; any change pays
+/// A pool with a target: how many warm instances to start or stop. Too few or too many
+/// against the target is priced by two planes (`[pools] cold_start_cost` and
+/// `idle_warm_cost`), exact at whole counts; any change pays
 /// the fixed disruption cost once plus the per-unit cost of what starts or stops.
 fn add_pool(p: &Problem, m: &mut Program, d: &mut Decisions, k: usize) {
     let pool = &p.pools[k];
@@ -402,7 +403,7 @@ fn add_pool(p: &Problem, m: &mut Program, d: &mut Decisions, k: usize) {
         d.pools.push(None);
         return;
     };
-    let w = &p.policy.weights;
+    let (w, costs) = (&p.policy.weights, &p.policy.pools);
     let units: f64 = Resource::ALL
         .iter()
         .map(|&r| pool.size[r] / p.policy.unit[r])
@@ -417,11 +418,11 @@ fn add_pool(p: &Problem, m: &mut Program, d: &mut Decisions, k: usize) {
     let t = f64::from(target);
     m.row(
         format!("pool_short[{id}]"),
-        constraint!(mismatch - units * w.shortfall * (t - warm.clone()) >= 0.0),
+        constraint!(mismatch - units * costs.cold_start_cost * (t - warm.clone()) >= 0.0),
     );
     m.row(
         format!("pool_idle[{id}]"),
-        constraint!(mismatch - units * w.idle * (warm - t) >= 0.0),
+        constraint!(mismatch - units * costs.idle_warm_cost * (warm - t) >= 0.0),
     );
     m.row(
         format!("pool_change_link[{id}]"),
