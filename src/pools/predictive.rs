@@ -14,7 +14,8 @@ use super::sim::Demand;
 use super::strategy::{Release, Strategy};
 use crate::profile::demand::{self, Calibrator, Coverage};
 use crate::profile::seed::{SeedModel, SeedWeights};
-use crate::profile::Profiles;
+use crate::profile::{Profiles, ACTIVE_KEEP};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What the profile-based strategies need to know about the log.
@@ -52,6 +53,54 @@ pub struct Predictive {
     horizon: f64,
     price: f64,
     calibrator: Calibrator,
+    mix: Mix,
+    /// The last mix decided on and its idle count: most events leave the mix as is.
+    last: Option<(BTreeMap<u32, f64>, u32)>,
+}
+
+/// The predicted job mix, recomputed for every user at each review and, between
+/// reviews, only for the users with an arrival or a release since (the others'
+/// chances move little within a review period).
+#[derive(Default)]
+struct Mix {
+    at: Option<f64>,
+    total: BTreeMap<u32, f64>,
+    users: BTreeMap<String, Vec<(u32, f64)>>,
+    touched: BTreeSet<String>,
+}
+
+impl Mix {
+    fn update(
+        &mut self,
+        p: &Profiles,
+        now: f64,
+        t: f64,
+        horizon: f64,
+        review: f64,
+    ) -> &BTreeMap<u32, f64> {
+        if self.at.is_none_or(|at| now >= at + review) {
+            self.at = Some(now);
+            self.total = demand::session_mix(p, t, horizon);
+            self.users.clear();
+            for (name, u) in p.active.iter().map(|n| (n, &p.users[n])) {
+                let part = demand::user_mix(p, u, t, horizon);
+                demand::add(&mut self.total, &part, 1.0);
+                self.users.insert(name.clone(), part);
+            }
+            self.touched.clear();
+        }
+        for name in std::mem::take(&mut self.touched) {
+            if let Some(old) = self.users.remove(&name) {
+                demand::add(&mut self.total, &old, -1.0);
+            }
+            if let Some(u) = p.users.get(&name).filter(|_| p.active.contains(&name)) {
+                let part = demand::user_mix(p, u, t, horizon);
+                demand::add(&mut self.total, &part, 1.0);
+                self.users.insert(name, part);
+            }
+        }
+        &self.total
+    }
 }
 
 impl Predictive {
@@ -63,6 +112,8 @@ impl Predictive {
             profiles: Profiles::default(),
             horizon,
             price,
+            mix: Mix::default(),
+            last: None,
         }
     }
 }
@@ -71,10 +122,12 @@ impl Strategy for Predictive {
     fn on_arrival(&mut self, now: f64, d: &Demand) {
         self.ctx.arrive(&mut self.profiles, now, d);
         self.calibrator.arrival(now, d.instances);
+        self.mix.touched.insert(self.ctx.users[d.app].clone());
     }
 
     fn on_release(&mut self, now: f64, d: &Demand) -> Release {
         self.ctx.finish(&mut self.profiles, now, d);
+        self.mix.touched.insert(self.ctx.users[d.app].clone());
         Release::Keep {
             until: f64::INFINITY,
         }
@@ -82,15 +135,28 @@ impl Strategy for Predictive {
 
     fn idle_target(&mut self, now: f64, _busy: u32) -> Option<u32> {
         let t = self.ctx.origin + now;
-        let mix = demand::job_mix(&self.profiles, t, self.horizon);
+        let (p, review) = (&self.profiles, self.ctx.review);
+        let mix = self.mix.update(p, now, t, self.horizon, review);
         let judged = now >= self.ctx.judged_from;
-        self.calibrator.tick(now, judged, &demand::compound(&mix));
-        let largest = mix.keys().next_back().copied().unwrap_or(0);
-        Some(demand::cheapest_idle(
-            &mix,
-            self.price,
-            (3 * largest).min(1024),
-        ))
+        self.calibrator.tick(now, judged, || demand::compound(mix));
+        // Decided again when the mix moved by more than 1% of its jobs (or 0.001).
+        let lambda: f64 = mix.values().sum();
+        let moved = |seen: &BTreeMap<u32, f64>| {
+            let keys: BTreeSet<u32> = seen.keys().chain(mix.keys()).copied().collect();
+            let gap: f64 = keys
+                .iter()
+                .map(|n| (seen.get(n).unwrap_or(&0.0) - mix.get(n).unwrap_or(&0.0)).abs())
+                .sum();
+            gap > 0.01 * lambda + 1e-3
+        };
+        match &self.last {
+            Some((seen, idle)) if !moved(seen) => Some(*idle),
+            _ => {
+                let idle = demand::cheapest_idle(mix, self.price);
+                self.last = Some((mix.clone(), idle));
+                Some(idle)
+            }
+        }
     }
 
     fn review_every(&self) -> Option<f64> {
@@ -102,12 +168,14 @@ impl Strategy for Predictive {
     }
 }
 
-/// Warm = the seed formula's instances for every user active within `active` seconds.
+/// Warm = the seed formula's instances for every user active within `active` seconds
+/// (its scales refitted over all users at each review).
 pub struct Seed {
     ctx: Context,
     profiles: Profiles,
     weights: SeedWeights,
     active: f64,
+    model: Option<(f64, SeedModel)>,
 }
 
 impl Seed {
@@ -116,7 +184,8 @@ impl Seed {
             ctx,
             profiles: Profiles::default(),
             weights,
-            active: active_seconds,
+            active: active_seconds.min(ACTIVE_KEEP),
+            model: None,
         }
     }
 }
@@ -135,12 +204,19 @@ impl Strategy for Seed {
 
     fn idle_target(&mut self, now: f64, _busy: u32) -> Option<u32> {
         let t = self.ctx.origin + now;
-        let model = SeedModel::fit(&self.profiles, &self.weights, t);
+        let stale = self
+            .model
+            .as_ref()
+            .is_none_or(|(at, _)| now >= at + self.ctx.review);
+        if stale {
+            self.model = Some((now, SeedModel::fit(&self.profiles, &self.weights, t)));
+        }
+        let model = &self.model.as_ref().expect("fitted").1;
+        let window = self.active;
         let active = self
             .profiles
-            .users
-            .values()
-            .filter(|u| t - u.last_activity(t) <= self.active);
+            .active_users()
+            .filter(|u| t - u.last_activity(t) <= window);
         Some(active.map(|u| model.predict(u, t).1).sum())
     }
 

@@ -8,10 +8,12 @@
 //! runs and their last release is at most [`SESSION_GAP`] ago, it is the hazard of
 //! their think-time distribution, `(F(s + H) − F(s)) / (1 − F(s))`. A chance `p` is
 //! the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`] observations use
-//! everyone's. Otherwise it is the user's rate of starting sessions at this hour of
-//! the week, smoothed toward their rate at any hour. Users not seen yet arrive at the
-//! pool's rate of newcomers. Each job takes the size of the user's job before with
-//! the share of repeats they have shown, else one of their last few jobs' sizes.
+//! everyone's. Each of their jobs takes the size of the job before with the share of
+//! repeats they have shown, else one of their last few jobs' sizes. Users between
+//! sessions (and users not seen yet) come back at the pool's rate of session starts
+//! at this hour of the week, smoothed toward its rate at any hour, with the sizes
+//! sessions started with: one aggregate, so a prediction costs the active users
+//! only, however many the log has seen.
 //! The total is a compound Poisson variable, computed exactly by Panjer's recursion
 //! (a normal approximation when the mean count is large).
 //!
@@ -20,7 +22,7 @@
 //! it asks for (adaptive conformal inference, Gibbs and Candès 2021) so that the share
 //! covered matches the requested one.
 
-use super::{exposure, hour_of_week, Profiles, UserProfile, SESSION_GAP, WEEK_HOURS};
+use super::{exposure, hour_of_week, Profiles, UserProfile, SESSION_GAP};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -28,8 +30,10 @@ use std::collections::{BTreeMap, VecDeque};
 pub const MIN_GAPS: u64 = 5;
 /// Pseudo-hours pulling an hour-of-week rate toward the user's rate at any hour.
 const PRIOR_HOURS: f64 = 4.0;
-/// Jobs per window counted by [`expected_waiting`].
-pub const MAX_JOBS: usize = 12;
+/// Jobs per window counted by [`expected_waiting`], at most.
+pub const MAX_JOBS: usize = 400;
+/// The largest idle count [`cheapest_idle`] considers.
+pub const MAX_IDLE: u32 = 4096;
 /// Above this expected number of jobs, the normal approximation.
 const EXACT_UP_TO: f64 = 200.0;
 
@@ -80,14 +84,10 @@ impl Outlook {
     }
 }
 
-/// Expected number of `user`'s jobs arriving in `(now, now + horizon]`.
-fn user_jobs(
-    p: &Profiles,
-    u: &UserProfile,
-    now: f64,
-    horizon: f64,
-    hours: &[f64; WEEK_HOURS],
-) -> f64 {
+/// Expected number of an active user's jobs arriving in `(now, now + horizon]`, or
+/// `None` when they are between sessions (the pool's session rate covers them).
+fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<f64> {
+    let chance = |x: f64| -(1.0 - x.clamp(0.0, 1.0 - 1e-9)).ln();
     if u.running_at(now) {
         // Competing risks since the last arrival: another arrival, or running out.
         let s = now - u.last;
@@ -98,31 +98,24 @@ fn user_jobs(
             (&p.while_running, &p.ran_out)
         };
         let at_risk = arrive.above(s) + out.above(s);
-        if at_risk > 0.0 {
-            let events = arrive.above(s) - arrive.above(s + horizon);
-            return -(1.0 - (events / at_risk).clamp(0.0, 1.0 - 1e-9)).ln();
-        }
-        return 0.0;
+        let events = arrive.above(s) - arrive.above(s + horizon);
+        return Some(if at_risk > 0.0 {
+            chance(events / at_risk)
+        } else {
+            0.0
+        });
     }
     let idle = now - u.last_activity(now);
-    if idle <= SESSION_GAP {
-        let think = if u.think.total() >= MIN_GAPS {
-            &u.think
-        } else {
-            &p.think
-        };
-        let (f0, f1) = (think.cdf(idle), think.cdf(idle + horizon));
-        if f0 < 1.0 {
-            let hazard = ((f1 - f0) / (1.0 - f0)).clamp(0.0, 1.0 - 1e-9);
-            return -(1.0 - hazard).ln();
-        }
+    if idle > SESSION_GAP {
+        return None;
     }
-    let total_hours: f64 = hours.iter().sum();
-    let any_hour = u.sessions as f64 / total_hours.max(1.0);
-    let rate = |h: usize| {
-        (u.sessions_by_hour_of_week[h] as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
+    let think = if u.think.total() >= MIN_GAPS {
+        &u.think
+    } else {
+        &p.think
     };
-    over_hours(now, horizon, rate)
+    let (f0, f1) = (think.cdf(idle), think.cdf(idle + horizon));
+    (f0 < 1.0).then(|| chance((f1 - f0) / (1.0 - f0)))
 }
 
 /// The integral of an hourly rate (per hour of the week) over `(now, now + horizon]`.
@@ -158,55 +151,94 @@ pub fn new_demand(p: &Profiles, now: f64, horizon: f64) -> Outlook {
 
 /// Expected jobs arriving in `(now, now + horizon]` by instances taken.
 pub fn job_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
+    let mut mix = session_mix(p, now, horizon);
+    for u in p.active_users() {
+        add(&mut mix, &user_mix(p, u, now, horizon), 1.0);
+    }
+    mix
+}
+
+/// Adds `sign` times `part` into `mix`, dropping what cancels out.
+pub fn add(mix: &mut BTreeMap<u32, f64>, part: &[(u32, f64)], sign: f64) {
+    for &(n, w) in part {
+        let e = mix.entry(n).or_default();
+        *e += sign * w;
+        if *e <= 1e-12 {
+            mix.remove(&n);
+        }
+    }
+}
+
+/// One active user's expected jobs in `(now, now + horizon]` by instances taken:
+/// the size of their job before again, or one of their last few.
+pub fn user_mix(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Vec<(u32, f64)> {
+    let Some(jobs) = user_jobs(p, u, now, horizon).filter(|&j| j > 0.0) else {
+        return Vec::new();
+    };
+    let repeat = u.repeat_share();
+    let last = u
+        .recent
+        .last()
+        .map(|&n| (n, repeat * u.recent.len() as f64 / (1.0 - repeat)));
+    let recent = u.recent.iter().map(|&n| (n, 1.0)).chain(last);
+    let mut mix = BTreeMap::new();
+    spread(&mut mix, jobs, recent);
+    mix.into_iter().collect()
+}
+
+/// Users between sessions (and users not seen yet): the pool's session starts at this
+/// hour of the week, smoothed toward its rate at any hour, with their sizes.
+pub fn session_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
+    let mut mix = BTreeMap::new();
     let Some(first) = p.first else {
-        return BTreeMap::new();
+        return mix;
     };
     let hours = exposure(first, now.max(first));
-    // Rate-weighted size mix: sum over users of mean jobs x their size shares.
-    let mut mix: BTreeMap<u32, f64> = BTreeMap::new();
-    for u in p.users.values() {
-        let jobs = user_jobs(p, u, now, horizon, &hours);
-        // The size of the job before again, or one of the last few.
-        let repeat = u.repeat_share();
-        let last = u
-            .recent
-            .last()
-            .map(|&n| (n, repeat * u.recent.len() as f64 / (1.0 - repeat)));
-        let recent = u.recent.iter().map(|&n| (n, 1.0)).chain(last);
-        spread(&mut mix, jobs, recent);
-    }
-    let newcomer = |h: usize| p.newcomers.by_hour_of_week[h] as f64 / hours[h].max(1.0);
-    let newcomers = over_hours(now, horizon, newcomer);
+    let starts = &p.session_starts;
+    let total_hours: f64 = hours.iter().sum();
+    let any_hour = starts.by_hour_of_week.iter().sum::<u64>() as f64 / total_hours.max(1.0);
+    let rate = |h: usize| {
+        (starts.by_hour_of_week[h] as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
+    };
+    let sessions = over_hours(now, horizon, rate);
     spread(
         &mut mix,
-        newcomers,
-        p.newcomers.sizes.iter().map(|(&n, &c)| (n, c as f64)),
+        sessions,
+        starts.sizes.iter().map(|(&n, &c)| (n, c as f64)),
     );
     mix
 }
 
 /// Jobs served in arrival order from `d` idle instances wait when the instances taken
 /// so far exceed `d`: the expected number that wait, for every `d` up to `max`, with
-/// jobs arriving as `mix` (Poisson counts; the first [`MAX_JOBS`] jobs counted).
+/// jobs arriving as `mix` (Poisson counts, up to where fewer than 1e-6 of the
+/// windows have more jobs, at most [`MAX_JOBS`]).
 pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
-    let len = max as usize + 1;
     let lambda: f64 = mix.values().sum();
-    let mut out = vec![0.0; len];
     if lambda <= 0.0 {
-        return out;
+        return vec![0.0; max as usize + 1];
     }
-    let sizes: Vec<(usize, f64)> = mix
-        .iter()
-        .map(|(&n, &w)| (n as usize, w / lambda))
-        .collect();
-    // P(N >= j) for Poisson(lambda), and the law of S_j truncated at `max` (+ overflow).
+    // Counted in cells of `g` instances (at most CELLS of them), sizes rounded up to
+    // their class and then to whole cells: a wide or busy pool costs no more than a
+    // small one, and the count only errs toward waiting.
+    let g = (max as usize + 1).div_ceil(CELLS).max(1);
+    let len = max as usize / g + 1;
+    let mut classes: BTreeMap<usize, f64> = BTreeMap::new();
+    for (&n, &w) in mix {
+        *classes
+            .entry((size_class(n) as usize).div_ceil(g))
+            .or_default() += w / lambda;
+    }
+    let sizes: Vec<(usize, f64)> = classes.into_iter().collect();
+    // P(N >= j) for Poisson(lambda), and the law of S_j truncated at `len` cells.
     let mut at_least = 1.0 - (-lambda).exp();
     let mut pmf_n = (-lambda).exp();
     let mut law = vec![0.0; len];
     law[0] = 1.0;
+    let mut cells = vec![0.0; len];
     for j in 1..=MAX_JOBS {
         let mut next = vec![0.0; len];
-        for (n, &pn) in law.iter().enumerate().filter(|(_, &pn)| pn > 0.0) {
+        for (n, &pn) in law.iter().enumerate().filter(|(_, &pn)| pn > 1e-15) {
             for &(k, w) in &sizes {
                 if n + k < len {
                     next[n + k] += pn * w;
@@ -214,10 +246,10 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
             }
         }
         law = next;
-        // out[d] += P(N >= j) * P(S_j > d)
+        // cells[m] += P(N >= j) * P(S_j > m cells)
         let mut cdf = 0.0;
-        for (d, o) in out.iter_mut().enumerate() {
-            cdf += law[d];
+        for (m, o) in cells.iter_mut().enumerate() {
+            cdf += law[m];
             *o += at_least * (1.0 - cdf).max(0.0);
         }
         pmf_n *= lambda / j as f64;
@@ -226,11 +258,31 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
             break;
         }
     }
-    out
+    // `d` idle instances fill `d / g` whole cells.
+    (0..=max as usize).map(|d| cells[d / g]).collect()
+}
+
+/// Cells [`expected_waiting`] counts in, at most.
+const CELLS: usize = 512;
+
+/// A size rounded up to its class: exact up to 8, then `2^k` times 1, 1.25, 1.5 or
+/// 1.75 (powers of two stay as they are).
+fn size_class(n: u32) -> u32 {
+    if n <= 8 {
+        return n;
+    }
+    let quarter = (1u32 << (31 - n.leading_zeros())) / 4;
+    n.div_ceil(quarter) * quarter
 }
 
 /// The idle count that minimises expected waiting jobs plus `price` per idle instance.
-pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, price: f64, max: u32) -> u32 {
+///
+/// Sizes are at least 1, so the running total of instances taken passes each count
+/// at most once: one more idle instance spares at most one job, and only when demand
+/// reaches it. No count above the `1 - price` quantile of the demand can pay for
+/// itself, so the search stops there (and at [`MAX_IDLE`]).
+pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, price: f64) -> u32 {
+    let max = compound(mix).quantile(1.0 - price).min(MAX_IDLE);
     let waiting = expected_waiting(mix, max);
     (0..waiting.len())
         .min_by(|&a, &b| {
@@ -390,8 +442,9 @@ impl Calibrator {
     }
 
     /// Closes the windows that ended by `now` and, at each step boundary, opens one with
-    /// the predictor's outlook for it; `judged` says whether it counts in the coverage.
-    pub fn tick(&mut self, now: f64, judged: bool, outlook: &Outlook) {
+    /// the predictor's outlook for it (asked for only then); `judged` says whether it
+    /// counts in the coverage.
+    pub fn tick(&mut self, now: f64, judged: bool, outlook: impl FnOnce() -> Outlook) {
         while let Some(&(start, q, expected, counts)) = self.open.front() {
             if start + self.horizon > now {
                 break;
@@ -420,6 +473,7 @@ impl Calibrator {
         }
         let next = *self.next.get_or_insert(now);
         if now >= next {
+            let outlook = outlook();
             let q = outlook.quantile(self.level);
             self.open.push_back((now, q, outlook.cdf(q), judged));
             self.next = Some(next + self.step * ((now - next) / self.step).floor() + self.step);
@@ -478,11 +532,38 @@ mod tests {
         assert!((w[0] - 0.5).abs() < 1e-6, "{w:?}");
         assert!((w[1] - ((-0.5f64).exp() - 0.5)).abs() < 1e-6, "{w:?}");
         assert!(w.windows(2).all(|p| p[1] <= p[0]));
-        assert_eq!(cheapest_idle(&mix, 0.3, 3), 1);
-        assert_eq!(cheapest_idle(&mix, 0.45, 3), 0);
+        assert_eq!(cheapest_idle(&mix, 0.3), 1);
+        assert_eq!(cheapest_idle(&mix, 0.45), 0);
         let wide = BTreeMap::from([(1, 0.5), (64, 0.1)]);
-        let d = cheapest_idle(&wide, 0.01, 192);
+        let d = cheapest_idle(&wide, 0.01);
         assert!((1..64).contains(&d), "{d}");
+    }
+
+    /// Twenty one-instance jobs expected: with `d` idle, about `E[(N - d)+]` wait, so
+    /// well past twelve jobs are counted, and holding about twenty is cheapest at a
+    /// low price.
+    #[test]
+    fn size_classes_round_up_and_keep_powers_of_two() {
+        let got: Vec<u32> = [1, 8, 9, 10, 11, 16, 17, 20, 21, 100, 128, 129]
+            .into_iter()
+            .map(size_class)
+            .collect();
+        assert_eq!(got, [1, 8, 10, 10, 12, 16, 20, 20, 24, 112, 128, 160]);
+        // A wide pool is counted in cells, erring toward waiting.
+        let mix = BTreeMap::from([(300, 2.0)]);
+        let coarse = expected_waiting(&mix, 3000);
+        assert!((coarse[0] - 2.0).abs() < 1e-6 && coarse[2999] <= coarse[300]);
+        assert!(coarse[320] >= coarse[1000] && coarse[320] > 0.0);
+    }
+
+    #[test]
+    fn busy_windows_count_every_likely_job() {
+        let mix = BTreeMap::from([(1, 20.0)]);
+        let w = expected_waiting(&mix, 60);
+        assert!((w[0] - 20.0).abs() < 1e-6, "{}", w[0]);
+        assert!(w[30] < 0.05 && w[30] > 0.0, "{}", w[30]);
+        let d = cheapest_idle(&mix, 0.01);
+        assert!((25..=40).contains(&d), "{d}");
     }
 
     #[test]
@@ -505,7 +586,7 @@ mod tests {
             if k % 4 == 1 {
                 c.arrival(t + 30.0, 1);
             }
-            c.tick(t, k >= 100, &Outlook::Exact(vec![1.0]));
+            c.tick(t, k >= 100, || Outlook::Exact(vec![1.0]));
         }
         let cov = c.coverage();
         assert_eq!(cov.windows, 299);

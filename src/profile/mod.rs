@@ -19,11 +19,13 @@ pub mod seed;
 use crate::jobs::Job;
 use histogram::LogHistogram;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// A gap between a user's jobs longer than this (seconds) starts a new session.
 pub const SESSION_GAP: f64 = 1800.0;
+/// Users inactive this long (seconds) leave the active set.
+pub const ACTIVE_KEEP: f64 = 4.0 * 3600.0;
 /// Sizes remembered per user for the recent size mix.
 const RECENT: usize = 20;
 /// Hours in a week.
@@ -64,13 +66,21 @@ pub struct Profiles {
     pub think: LogHistogram,
     pub while_running: LogHistogram,
     pub ran_out: LogHistogram,
-    /// First jobs of users not seen before: how the pool's population grows.
-    pub newcomers: Newcomers,
+    /// Session starts of every user (first jobs included), by hour of the week, and
+    /// their sizes: the rate at which users who are not active now come back.
+    pub session_starts: SessionStarts,
+    /// Users active (a job running, or an arrival or release) within [`ACTIVE_KEEP`]
+    /// of the latest arrival: the only ones predicted one by one.
+    #[serde(default)]
+    pub active: BTreeSet<String>,
+    /// When the active set was last pruned.
+    #[serde(default)]
+    pruned_at: Option<f64>,
 }
 
-/// First jobs of new users, by hour of the week, and their sizes.
+/// Session starts by hour of the week, and the instances their first jobs took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Newcomers {
+pub struct SessionStarts {
     pub by_hour_of_week: Vec<u64>,
     pub sizes: BTreeMap<u32, u64>,
 }
@@ -173,10 +183,12 @@ impl Default for Profiles {
             think: LogHistogram::default(),
             while_running: LogHistogram::default(),
             ran_out: LogHistogram::default(),
-            newcomers: Newcomers {
+            session_starts: SessionStarts {
                 by_hour_of_week: vec![0; WEEK_HOURS],
                 sizes: BTreeMap::new(),
             },
+            active: BTreeSet::new(),
+            pruned_at: None,
         }
     }
 }
@@ -348,8 +360,8 @@ impl Book {
                     format!("user `{user}`: a histogram has the wrong number of bins"),
                 ));
             }
-            if p.newcomers.by_hour_of_week.len() != WEEK_HOURS {
-                return Err(parse(1, "newcomers: wrong number of hours".to_owned()));
+            if p.session_starts.by_hour_of_week.len() != WEEK_HOURS {
+                return Err(parse(1, "session_starts: wrong number of hours".to_owned()));
             }
         }
         Ok(book)
@@ -454,10 +466,6 @@ impl Profiles {
         self.last = Some(t);
         self.jobs += 1;
         let how = hour_of_week(t);
-        if !self.users.contains_key(user) {
-            self.newcomers.by_hour_of_week[how] += 1;
-            *self.newcomers.sizes.entry(instances).or_default() += 1;
-        }
         let u = self
             .users
             .entry(user.to_owned())
@@ -490,6 +498,8 @@ impl Profiles {
         if u.jobs == 0 || think.is_some_and(|gap| gap > SESSION_GAP) {
             u.sessions += 1;
             u.sessions_by_hour_of_week[how] += 1;
+            self.session_starts.by_hour_of_week[how] += 1;
+            *self.session_starts.sizes.entry(instances).or_default() += 1;
         }
         u.open += 1;
         u.jobs += 1;
@@ -504,6 +514,21 @@ impl Profiles {
         if u.last_program != program {
             u.last_program = program.to_owned();
         }
+        // Pruned at most once a minute: a set of thousands is not walked per job.
+        if self.pruned_at.is_none_or(|at| t >= at + 60.0) {
+            self.pruned_at = Some(t);
+            let users = &self.users;
+            self.active.retain(|name| {
+                let u = &users[name];
+                u.running_at(t) || t - u.last_activity(t) <= ACTIVE_KEEP
+            });
+        }
+        self.active.insert(user.to_owned());
+    }
+
+    /// The active users: those with a job running or active within [`ACTIVE_KEEP`].
+    pub fn active_users(&self) -> impl Iterator<Item = &UserProfile> {
+        self.active.iter().map(|name| &self.users[name])
     }
 
     /// A job of `user` running `program` released its instances at `t` after running
@@ -708,7 +733,8 @@ mod tests {
         assert_eq!(parts, whole);
         assert_eq!(whole.users["b"].sessions, 1);
         assert_eq!(whole.users["a"].sessions, 2);
-        assert_eq!(whole.newcomers.by_hour_of_week.iter().sum::<u64>(), 3);
+        assert_eq!(whole.session_starts.by_hour_of_week.iter().sum::<u64>(), 4);
+        assert_eq!(whole.active.len(), 1);
     }
 
     #[test]
