@@ -8,7 +8,10 @@
 //! instance stays where the first interval leaves it, and one that may migrate now keeps
 //! its first-interval size (the next run plans again with fresh forecasts anyway).
 
-use super::{leave_expr, limits, pool_expr, steps, toward_forecast, Decisions, Program, Steps};
+use super::instance::leave_expr;
+use super::pool::pool_expr;
+use super::steps::{limits, steps, toward_forecast};
+use super::{Decisions, Program, Steps};
 use crate::problem::{Problem, Solution};
 use crate::resource::{PerResource, Resource};
 use crate::units::round6;
@@ -518,77 +521,9 @@ pub(super) fn start(p: &Problem, d: &Decisions, s: &Solution, v: &mut [f64]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::Policy;
-    use crate::problem::{HostSpec, InstanceSpec, Problem};
-    use crate::resource::PerResource;
+    use crate::problem::Problem;
+    use crate::solve::mip::formulation::tests::{myopic, problem};
     use crate::solve::mip::solve;
-
-    /// One host of `cap` cores; per instance its cores now, credits, and the CPU forecast of
-    /// each interval (the first is this one). Memory and network are not forecast.
-    fn problem(cap: f64, instances: &[(f64, f64, [f64; 4])]) -> Problem {
-        let mut policy = Policy::default();
-        policy.disruption.max_changes_percent = 100.0;
-        policy.solver.relative_gap = 0.0;
-        let cpu = |cpu: f64| PerResource {
-            cpu,
-            mem: 1024.0,
-            net: 100.0,
-        };
-        let instances = instances
-            .iter()
-            .enumerate()
-            .map(|(k, &(now, credits, slices))| InstanceSpec {
-                id: format!("vm-{k}"),
-                host: 0,
-                current: cpu(now),
-                min: cpu(0.25),
-                max: cpu(4.0),
-                demand: PerResource {
-                    cpu: Some(slices[0]),
-                    mem: None,
-                    net: None,
-                },
-                floor: PerResource::default(),
-                credits,
-                credit_cap: 1000.0,
-                // Baseline one core: no burn at or below it.
-                earn_rate: 60.0,
-                frozen: false,
-                cooling: 0,
-                ahead: slices[1..]
-                    .iter()
-                    .map(|&c| PerResource {
-                        cpu: Some(c),
-                        mem: None,
-                        net: None,
-                    })
-                    .collect(),
-                candidates: Vec::new(),
-            })
-            .collect();
-        Problem {
-            hosts: vec![HostSpec {
-                id: "h0".into(),
-                cell: "c0".into(),
-                capacity: PerResource {
-                    cpu: cap,
-                    mem: 8192.0,
-                    net: 1000.0,
-                },
-            }],
-            instances,
-            pools: Vec::new(),
-            policy,
-        }
-    }
-
-    /// The same problem planned one interval at a time: the first interval's forecast only.
-    fn myopic(mut p: Problem) -> Problem {
-        for inst in &mut p.instances {
-            inst.ahead.clear();
-        }
-        p
-    }
 
     /// CPU of instance `i` in each interval of the solution.
     fn cpu_path(p: &Problem, i: usize) -> Vec<f64> {
