@@ -1607,17 +1607,23 @@ fn cooldown_keeps_recent_changes_unless_short() {
     assert!(touched_recent > 0);
 }
 
-/// The profiler hook: with a warm target, the plan starts pool instances where the host has
+/// Adds a pool `web` of `cold` cold instances on `h0` to the workspace's fleet; its path.
+fn with_web_pool(dir: &Path, cold: u32) -> PathBuf {
+    let fleet = dir.join("fleet.toml");
+    let mut text = std::fs::read_to_string(&fleet).unwrap();
+    text.push_str(&format!(
+        "\n[[pool]]\nid = \"web\"\nhost = \"h0\"\nwarm = 0\ncold = {cold}\ncpu = 0.0\nmem = 256.0\nnet = 0.0\n"
+    ));
+    std::fs::write(&fleet, text).unwrap();
+    fleet
+}
+
+/// An operator's pool targets: with a warm target, the plan starts pool instances where the host has
 /// room, apply carries them out, and an unknown pool in the targets file names its line.
 #[test]
 fn pool_targets_drive_warm_counts() {
     let dir = workspace();
-    let fleet = dir.path().join("fleet.toml");
-    let mut text = std::fs::read_to_string(&fleet).unwrap();
-    text.push_str(
-        "\n[[pool]]\nid = \"web\"\nhost = \"h0\"\nwarm = 0\ncold = 3\ncpu = 0.0\nmem = 256.0\nnet = 0.0\n",
-    );
-    std::fs::write(&fleet, text).unwrap();
+    let fleet = with_web_pool(dir.path(), 3);
     std::fs::write(dir.path().join("targets.toml"), "# profiler\nweb = 2\n").unwrap();
     let path = plan(dir.path(), &["--pool-targets", "targets.toml"]);
     let plan = chameleon::plan::Plan::read(&path).unwrap();
@@ -1741,12 +1747,7 @@ fn pools_replay_rejects_an_unknown_strategy() {
 #[test]
 fn plan_with_jobs_predicts_pool_targets() {
     let dir = workspace();
-    let fleet = dir.path().join("fleet.toml");
-    let mut text = std::fs::read_to_string(&fleet).unwrap();
-    text.push_str(
-        "\n[[pool]]\nid = \"web\"\nhost = \"h0\"\nwarm = 0\ncold = 8\ncpu = 0.0\nmem = 256.0\nnet = 0.0\n",
-    );
-    std::fs::write(&fleet, text).unwrap();
+    with_web_pool(dir.path(), 8);
     let now = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .timestamp();

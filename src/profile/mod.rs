@@ -662,7 +662,8 @@ mod tests {
         assert_eq!(e[30], 1.0);
     }
 
-    fn job(user: &str, t: i64, run: f64, n: u32) -> Job {
+    /// A job of `user` running program `p` at Unix second `t` on `n` instances.
+    pub(super) fn job(user: &str, t: i64, run: f64, n: u32) -> Job {
         let at = chrono::DateTime::from_timestamp(t, 0).unwrap();
         Job {
             submit: at,

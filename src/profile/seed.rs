@@ -131,6 +131,7 @@ impl SeedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::tests::job;
 
     #[test]
     fn the_step_mapping_is_the_seeds() {
@@ -143,20 +144,6 @@ mod tests {
 
     #[test]
     fn the_busiest_heaviest_user_gets_ten_and_the_lightest_one() {
-        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
-        let job = |user: &str, t: i64, run: f64, n: u32| crate::jobs::Job {
-            submit: at(t),
-            start: Some(at(t)),
-            user: user.into(),
-            program: "p".into(),
-            code: None,
-            pool: "default".into(),
-            run_seconds: run,
-            instances: n,
-            cpu: None,
-            mem: None,
-            censored: false,
-        };
         let mut jobs = vec![job("light", 0, 10.0, 1)];
         jobs.extend((0..20).map(|k| job("heavy", 100 * k, 3600.0, 64)));
         jobs.push(job("mid", 50, 600.0, 8));
