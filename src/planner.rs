@@ -169,7 +169,7 @@ impl Run {
         };
         let clock = Instant::now();
         let forecasts = Forecasts::build_with_state(&telemetry, now, &policy.forecast, &mut state);
-        let warnings = telemetry_warnings(&telemetry, now);
+        let mut warnings = telemetry_warnings(&telemetry, now);
         // The samples are not needed once forecast; at fleet scale they are most of the memory.
         telemetry.series.clear();
         release_freed_memory();
@@ -186,7 +186,6 @@ impl Run {
         let mut targets = BTreeMap::new();
         let mut book = None;
         let mut predictions = Vec::new();
-        let mut warnings = warnings;
         if let Some(path) = &inputs.jobs {
             let jobs = crate::jobs::read(path)?;
             let mut profiles = match policy.pools.state.as_str() {

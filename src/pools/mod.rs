@@ -20,6 +20,7 @@ pub mod strategy;
 use crate::jobs::Job;
 use crate::pool::PoolSettings;
 use crate::profile::demand::Coverage;
+use crate::units::unix_seconds;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hybrid::{Hybrid, HybridParams};
 use metrics::{Metrics, Summary};
@@ -316,8 +317,7 @@ impl Log {
         judged: std::ops::Range<f64>,
     ) -> (Summary, Option<Coverage>) {
         let ctx = Context {
-            origin: self.origin.timestamp() as f64
-                + f64::from(self.origin.timestamp_subsec_micros()) / 1e6,
+            origin: unix_seconds(self.origin),
             users: Arc::clone(&self.users),
             programs: Arc::clone(&self.programs),
             review: config.settings.review_seconds,
@@ -407,12 +407,7 @@ pub fn replay(jobs: &[Job], config: &Config) -> Report {
         None => f.reported(&config.settings),
     };
     let judged = from..f64::INFINITY;
-    let rows = families
-        .iter()
-        .flat_map(|&f| reported(f).into_iter().map(move |k| (f, k)))
-        .map(|(f, k)| row(f, k, judged.clone()))
-        .collect();
-    let curves = families
+    let curves: Vec<Curve> = families
         .iter()
         .map(|&family| {
             let (knob, values) = family.sweep();
@@ -425,6 +420,16 @@ pub fn replay(jobs: &[Job], config: &Config) -> Report {
                     .collect(),
             }
         })
+        .collect();
+    // A reported setting on its family's curve is not replayed again.
+    let swept = |f: Family, k: f64| {
+        let curve = curves.iter().find(|c| c.family == f)?;
+        curve.points.iter().find(|p| p.knob == k).cloned()
+    };
+    let rows = families
+        .iter()
+        .flat_map(|&f| reported(f).into_iter().map(move |k| (f, k)))
+        .map(|(f, k)| swept(f, k).unwrap_or_else(|| row(f, k, judged.clone())))
         .collect();
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     Report {

@@ -142,12 +142,14 @@ impl Strategy for Predictive {
         // Decided again when the mix moved by more than 1% of its jobs (or 0.001).
         let lambda: f64 = mix.values().sum();
         let moved = |seen: &BTreeMap<u32, f64>| {
-            let keys: BTreeSet<u32> = seen.keys().chain(mix.keys()).copied().collect();
-            let gap: f64 = keys
+            let changed = mix
                 .iter()
-                .map(|n| (seen.get(n).unwrap_or(&0.0) - mix.get(n).unwrap_or(&0.0)).abs())
-                .sum();
-            gap > 0.01 * lambda + 1e-3
+                .map(|(n, w)| (w - seen.get(n).unwrap_or(&0.0)).abs());
+            let gone = seen
+                .iter()
+                .filter(|(n, _)| !mix.contains_key(n))
+                .map(|(_, w)| w.abs());
+            changed.chain(gone).sum::<f64>() > 0.01 * lambda + 1e-3
         };
         match &self.last {
             Some((seen, idle)) if !moved(seen) => Some(*idle),

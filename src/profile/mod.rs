@@ -641,8 +641,7 @@ impl Profiles {
 
 /// A job's arrival in Unix seconds: its start where the log has one, else its submit.
 pub fn arrival(job: &Job) -> f64 {
-    let t = job.start.unwrap_or(job.submit);
-    t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6
+    crate::units::unix_seconds(job.start.unwrap_or(job.submit))
 }
 
 #[cfg(test)]
