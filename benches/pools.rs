@@ -9,7 +9,9 @@
 use chameleon::jobs::import::{import, Options, Source};
 use chameleon::jobs::{self, Job};
 use chameleon::pool::PoolSettings;
-use chameleon::profile::{arrival, demand, Book};
+use chameleon::profile::tracker::Tracker;
+use chameleon::profile::{arrival, Book};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -43,9 +45,23 @@ fn logs() -> Vec<(String, Vec<Job>)> {
     out
 }
 
+/// Seconds spent in each part of the online replay.
+#[derive(Default)]
+struct Parts {
+    predictions: usize,
+    /// Profiling arrivals and releases.
+    events: f64,
+    /// Keeping each pool's job mix current.
+    mix: f64,
+    /// The demand distribution and its quantile.
+    outlook: f64,
+    /// The idle count (decided again when the mix moved).
+    decide: f64,
+}
+
 /// Profiles every arrival and release when it happens and predicts every pool at every
-/// review; returns the number of predictions.
-fn replay(jobs: &[Job], settings: &PoolSettings, horizon: f64) -> usize {
+/// review.
+fn replay(jobs: &[Job], settings: &PoolSettings, horizon: f64) -> Parts {
     // (time, 0 = release / 1 = arrival, job): releases first at one instant.
     let mut events: Vec<(f64, u8, usize)> = Vec::with_capacity(2 * jobs.len());
     for (k, j) in jobs.iter().enumerate() {
@@ -56,14 +72,20 @@ fn replay(jobs: &[Job], settings: &PoolSettings, horizon: f64) -> usize {
     events.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
     let (start, end) = (events[0].0, events.last().expect("events").0);
     let mut book = Book::default();
+    let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
     let mut next = 0;
-    let mut predictions = 0;
+    let mut parts = Parts::default();
     let mut t = start;
     while t <= end {
+        let clock = Instant::now();
         while next < events.len() && events[next].0 <= t {
             let (at, kind, k) = events[next];
             let j = &jobs[k];
             let p = book.pools.entry(j.pool.clone()).or_default();
+            trackers
+                .entry(j.pool.clone())
+                .or_insert_with(|| Tracker::new(horizon, settings.review_seconds))
+                .touch(&j.user);
             if kind == 1 {
                 p.arrive(&j.user, &j.program, at, j.instances);
             } else {
@@ -71,23 +93,42 @@ fn replay(jobs: &[Job], settings: &PoolSettings, horizon: f64) -> usize {
             }
             next += 1;
         }
-        for p in book.pools.values() {
-            let mix = demand::job_mix(p, t, horizon);
-            std::hint::black_box(demand::cheapest_idle(&mix, settings.idle_price));
-            std::hint::black_box(demand::compound(&mix).quantile(settings.quantile));
-            predictions += 1;
+        parts.events += clock.elapsed().as_secs_f64();
+        for (pool, p) in &book.pools {
+            let tracker = trackers.get_mut(pool).expect("a tracker per pool");
+            let clock = Instant::now();
+            tracker.mix(p, t);
+            let mixed = Instant::now();
+            std::hint::black_box(tracker.outlook().quantile(settings.quantile));
+            let outlooked = Instant::now();
+            std::hint::black_box(tracker.cheapest_idle(settings.idle_price));
+            parts.mix += (mixed - clock).as_secs_f64();
+            parts.outlook += (outlooked - mixed).as_secs_f64();
+            parts.decide += outlooked.elapsed().as_secs_f64();
+            parts.predictions += 1;
         }
         t += settings.review_seconds;
     }
-    predictions
+    parts
 }
 
 fn main() {
     let settings = PoolSettings::default();
     let horizon = settings.cold_start_seconds + settings.review_seconds;
     println!(
-        "{:<24} {:>7} {:>7} {:>6} {:>10} {:>12} {:>12} {:>10}",
-        "log", "jobs", "days", "pools", "profile_s", "predictions", "replay_s", "s_per_day"
+        "{:<24} {:>7} {:>6} {:>5} {:>9} {:>11} {:>8} {:>8} {:>6} {:>9} {:>8} {:>9}",
+        "log",
+        "jobs",
+        "days",
+        "pools",
+        "profile_s",
+        "predictions",
+        "replay_s",
+        "events_s",
+        "mix_s",
+        "outlook_s",
+        "decide_s",
+        "s_per_day"
     );
     for (name, jobs) in logs() {
         let times: Vec<f64> = jobs.iter().map(arrival).collect();
@@ -99,17 +140,21 @@ fn main() {
         book.update(&jobs, None);
         let profile = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
-        let predictions = replay(&jobs, &settings, horizon);
+        let parts = replay(&jobs, &settings, horizon);
         let seconds = clock.elapsed().as_secs_f64();
         println!(
-            "{:<24} {:>7} {:>7.2} {:>6} {:>10.3} {:>12} {:>12.2} {:>10.3}",
+            "{:<24} {:>7} {:>6.2} {:>5} {:>9.3} {:>11} {:>8.2} {:>8.2} {:>6.2} {:>9.2} {:>8.2} {:>9.3}",
             name,
             jobs.len(),
             days,
             book.pools.len(),
             profile,
-            predictions,
+            parts.predictions,
             seconds,
+            parts.events,
+            parts.mix,
+            parts.outlook,
+            parts.decide,
             (profile + seconds) / days
         );
     }

@@ -12,10 +12,11 @@
 
 use super::sim::Demand;
 use super::strategy::{Release, Strategy};
-use crate::profile::demand::{self, Calibrator, Coverage};
+use crate::profile::demand::{Calibrator, Coverage};
 use crate::profile::seed::{SeedModel, SeedWeights};
+use crate::profile::tracker::Tracker;
 use crate::profile::{Profiles, ACTIVE_KEEP};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// What the profile-based strategies need to know about the log.
@@ -50,57 +51,9 @@ impl Context {
 pub struct Predictive {
     ctx: Context,
     profiles: Profiles,
-    horizon: f64,
     price: f64,
     calibrator: Calibrator,
-    mix: Mix,
-    /// The last mix decided on and its idle count: most events leave the mix as is.
-    last: Option<(BTreeMap<u32, f64>, u32)>,
-}
-
-/// The predicted job mix, recomputed for every user at each review and, between
-/// reviews, only for the users with an arrival or a release since (the others'
-/// chances move little within a review period).
-#[derive(Default)]
-struct Mix {
-    at: Option<f64>,
-    total: BTreeMap<u32, f64>,
-    users: BTreeMap<String, Vec<(u32, f64)>>,
-    touched: BTreeSet<String>,
-}
-
-impl Mix {
-    fn update(
-        &mut self,
-        p: &Profiles,
-        now: f64,
-        t: f64,
-        horizon: f64,
-        review: f64,
-    ) -> &BTreeMap<u32, f64> {
-        if self.at.is_none_or(|at| now >= at + review) {
-            self.at = Some(now);
-            self.total = demand::session_mix(p, t, horizon);
-            self.users.clear();
-            for (name, u) in p.active.iter().map(|n| (n, &p.users[n])) {
-                let part = demand::user_mix(p, u, t, horizon);
-                demand::add(&mut self.total, &part, 1.0);
-                self.users.insert(name.clone(), part);
-            }
-            self.touched.clear();
-        }
-        for name in std::mem::take(&mut self.touched) {
-            if let Some(old) = self.users.remove(&name) {
-                demand::add(&mut self.total, &old, -1.0);
-            }
-            if let Some(u) = p.users.get(&name).filter(|_| p.active.contains(&name)) {
-                let part = demand::user_mix(p, u, t, horizon);
-                demand::add(&mut self.total, &part, 1.0);
-                self.users.insert(name, part);
-            }
-        }
-        &self.total
-    }
+    tracker: Tracker,
 }
 
 impl Predictive {
@@ -108,12 +61,10 @@ impl Predictive {
         let horizon = cold_start + ctx.review;
         Predictive {
             calibrator: Calibrator::new(quantile, horizon, ctx.review),
+            tracker: Tracker::new(horizon, ctx.review),
             ctx,
             profiles: Profiles::default(),
-            horizon,
             price,
-            mix: Mix::default(),
-            last: None,
         }
     }
 }
@@ -122,43 +73,24 @@ impl Strategy for Predictive {
     fn on_arrival(&mut self, now: f64, d: &Demand) {
         self.ctx.arrive(&mut self.profiles, now, d);
         self.calibrator.arrival(now, d.instances);
-        self.mix.touched.insert(self.ctx.users[d.app].clone());
+        self.tracker.touch(&self.ctx.users[d.app]);
     }
 
     fn on_release(&mut self, now: f64, d: &Demand) -> Release {
         self.ctx.finish(&mut self.profiles, now, d);
-        self.mix.touched.insert(self.ctx.users[d.app].clone());
+        self.tracker.touch(&self.ctx.users[d.app]);
         Release::Keep {
             until: f64::INFINITY,
         }
     }
 
     fn idle_target(&mut self, now: f64, _busy: u32) -> Option<u32> {
-        let t = self.ctx.origin + now;
-        let (p, review) = (&self.profiles, self.ctx.review);
-        let mix = self.mix.update(p, now, t, self.horizon, review);
+        self.tracker.mix(&self.profiles, self.ctx.origin + now);
         let judged = now >= self.ctx.judged_from;
-        self.calibrator.tick(now, judged, || demand::compound(mix));
-        // Decided again when the mix moved by more than 1% of its jobs (or 0.001).
-        let lambda: f64 = mix.values().sum();
-        let moved = |seen: &BTreeMap<u32, f64>| {
-            let changed = mix
-                .iter()
-                .map(|(n, w)| (w - seen.get(n).unwrap_or(&0.0)).abs());
-            let gone = seen
-                .iter()
-                .filter(|(n, _)| !mix.contains_key(n))
-                .map(|(_, w)| w.abs());
-            changed.chain(gone).sum::<f64>() > 0.01 * lambda + 1e-3
-        };
-        match &self.last {
-            Some((seen, idle)) if !moved(seen) => Some(*idle),
-            _ => {
-                let idle = demand::cheapest_idle(mix, self.price);
-                self.last = Some((mix.clone(), idle));
-                Some(idle)
-            }
-        }
+        let tracker = &mut self.tracker;
+        self.calibrator
+            .tick(now, judged, || tracker.outlook().clone());
+        Some(self.tracker.cheapest_idle(self.price))
     }
 
     fn review_every(&self) -> Option<f64> {
@@ -170,14 +102,23 @@ impl Strategy for Predictive {
     }
 }
 
-/// Warm = the seed formula's instances for every user active within `active` seconds
-/// (its scales refitted over all users at each review).
+/// Seconds between refits of the seed's scales.
+const SEED_REFIT: f64 = 3600.0;
+
+/// Warm = the seed formula's instances for every user active (an arrival or a
+/// release) within `active` seconds. Its scales, the factors' least and greatest over
+/// all users, are refitted hourly, and the users in the window are kept as their
+/// events enter and leave it: a log of tens of thousands of users is not walked at
+/// every review.
 pub struct Seed {
     ctx: Context,
     profiles: Profiles,
     weights: SeedWeights,
     active: f64,
     model: Option<(f64, SeedModel)>,
+    /// Events within the window (replay seconds, user index), and users by events.
+    events: VecDeque<(f64, usize)>,
+    in_window: BTreeMap<usize, u32>,
 }
 
 impl Seed {
@@ -188,17 +129,26 @@ impl Seed {
             weights,
             active: active_seconds.min(ACTIVE_KEEP),
             model: None,
+            events: VecDeque::new(),
+            in_window: BTreeMap::new(),
         }
+    }
+
+    fn saw(&mut self, now: f64, app: usize) {
+        self.events.push_back((now, app));
+        *self.in_window.entry(app).or_default() += 1;
     }
 }
 
 impl Strategy for Seed {
     fn on_arrival(&mut self, now: f64, d: &Demand) {
         self.ctx.arrive(&mut self.profiles, now, d);
+        self.saw(now, d.app);
     }
 
     fn on_release(&mut self, now: f64, d: &Demand) -> Release {
         self.ctx.finish(&mut self.profiles, now, d);
+        self.saw(now, d.app);
         Release::Keep {
             until: f64::INFINITY,
         }
@@ -209,16 +159,28 @@ impl Strategy for Seed {
         let stale = self
             .model
             .as_ref()
-            .is_none_or(|(at, _)| now >= at + self.ctx.review);
+            .is_none_or(|(at, _)| now >= at + SEED_REFIT);
         if stale {
             self.model = Some((now, SeedModel::fit(&self.profiles, &self.weights, t)));
         }
+        while let Some(&(at, app)) = self.events.front() {
+            if now - at <= self.active {
+                break;
+            }
+            self.events.pop_front();
+            if let Some(n) = self.in_window.get_mut(&app) {
+                *n -= 1;
+                if *n == 0 {
+                    self.in_window.remove(&app);
+                }
+            }
+        }
         let model = &self.model.as_ref().expect("fitted").1;
-        let window = self.active;
+        let users = &self.profiles.users;
         let active = self
-            .profiles
-            .active_users()
-            .filter(|u| t - u.last_activity(t) <= window);
+            .in_window
+            .keys()
+            .filter_map(|&app| users.get(&self.ctx.users[app]));
         Some(active.map(|u| model.predict(u, t).1).sum())
     }
 

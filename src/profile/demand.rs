@@ -11,8 +11,9 @@
 //! everyone's. Each of their jobs takes the size of the job before with the share of
 //! repeats they have shown, else one of their last few jobs' sizes. Users between
 //! sessions (and users not seen yet) come back at the pool's rate of session starts
-//! at this hour of the week, smoothed toward its rate at any hour, with the sizes
-//! sessions started with: one aggregate, so a prediction costs the active users
+//! at this hour of the week, smoothed toward its rate at any hour and scaled by how
+//! much busier than that the last hour or so has been, with the sizes sessions
+//! started with: one aggregate, so a prediction costs the active users
 //! only, however many the log has seen.
 //! The total is a compound Poisson variable, computed exactly by Panjer's recursion
 //! (a normal approximation when the mean count is large).
@@ -22,7 +23,7 @@
 //! it asks for (adaptive conformal inference, Gibbs and Candès 2021) so that the share
 //! covered matches the requested one.
 
-use super::{exposure, hour_of_week, Profiles, UserProfile, SESSION_GAP};
+use super::{exposure, hour_of_week, Profiles, SessionStarts, UserProfile, SESSION_GAP};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -34,6 +35,10 @@ const PRIOR_HOURS: f64 = 4.0;
 pub const MAX_JOBS: usize = 400;
 /// The largest idle count [`cheapest_idle`] considers.
 pub const MAX_IDLE: u32 = 4096;
+/// Logs stamp whole seconds (the Azure VM log whole 5-minute bins): what came within
+/// this many seconds of the last event came with it and has been seen, so the gaps
+/// shorter than it (a batch's jobs, 0 s apart) are not waited for again.
+const SAME_TIME: f64 = 1.0;
 /// Above this expected number of jobs, the normal approximation.
 const EXACT_UP_TO: f64 = 200.0;
 
@@ -84,28 +89,31 @@ impl Outlook {
     }
 }
 
-/// Expected number of an active user's jobs arriving in `(now, now + horizon]`, or
-/// `None` when they are between sessions (the pool's session rate covers them).
-fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<f64> {
+/// Expected number of an active user's jobs arriving in `(now, now + horizon]`, and
+/// whether it is quiet (see [`UserPart`]); `None` when they are between sessions (the
+/// pool's session rate covers them).
+fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<(f64, bool)> {
     let chance = |x: f64| -(1.0 - x.clamp(0.0, 1.0 - 1e-9)).ln();
     if u.running_at(now) {
         // Competing risks since the last arrival: another arrival, or running out.
-        let s = now - u.last;
+        let s = (now - u.last).max(SAME_TIME);
         let own = u.while_running.total() + u.ran_out.total() >= MIN_GAPS;
         let (arrive, out) = if own {
             (&u.while_running, &u.ran_out)
         } else {
             (&p.while_running, &p.ran_out)
         };
-        let at_risk = arrive.above(s) + out.above(s);
-        let events = arrive.above(s) - arrive.above(s + horizon);
-        return Some(if at_risk > 0.0 {
+        let arriving = arrive.above(s);
+        let at_risk = arriving + out.above(s);
+        let events = arriving - arrive.above(s + horizon);
+        let jobs = if at_risk > 0.0 {
             chance(events / at_risk)
         } else {
             0.0
-        });
+        };
+        return Some((jobs, arriving <= 0.0));
     }
-    let idle = now - u.last_activity(now);
+    let idle = (now - u.last_activity(now)).max(SAME_TIME);
     if idle > SESSION_GAP {
         return None;
     }
@@ -115,11 +123,15 @@ fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<f6
         &p.think
     };
     let (f0, f1) = (think.cdf(idle), think.cdf(idle + horizon));
-    (f0 < 1.0).then(|| chance((f1 - f0) / (1.0 - f0)))
+    Some(if f0 < 1.0 {
+        (chance((f1 - f0) / (1.0 - f0)), false)
+    } else {
+        (0.0, true)
+    })
 }
 
 /// The integral of an hourly rate (per hour of the week) over `(now, now + horizon]`.
-fn over_hours(now: f64, horizon: f64, rate: impl Fn(usize) -> f64) -> f64 {
+fn over_hours(now: f64, horizon: f64, rate: &impl Fn(usize) -> f64) -> f64 {
     let (mut t, end, mut sum) = (now, now + horizon, 0.0);
     while t < end {
         let next = (((t / 3600.0).floor() + 1.0) * 3600.0).min(end);
@@ -152,8 +164,11 @@ pub fn new_demand(p: &Profiles, now: f64, horizon: f64) -> Outlook {
 /// Expected jobs arriving in `(now, now + horizon]` by instances taken.
 pub fn job_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
     let mut mix = session_mix(p, now, horizon);
-    for u in p.active_users() {
-        add(&mut mix, &user_mix(p, u, now, horizon), 1.0);
+    for part in p
+        .active_users()
+        .filter_map(|u| user_part(p, u, now, horizon))
+    {
+        add(&mut mix, &part.mix, 1.0);
     }
     mix
 }
@@ -169,44 +184,104 @@ pub fn add(mix: &mut BTreeMap<u32, f64>, part: &[(u32, f64)], sign: f64) {
     }
 }
 
-/// One active user's expected jobs in `(now, now + horizon]` by instances taken:
-/// the size of their job before again, or one of their last few.
-pub fn user_mix(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Vec<(u32, f64)> {
-    let Some(jobs) = user_jobs(p, u, now, horizon).filter(|&j| j > 0.0) else {
+/// One active user's expected jobs in a window, by instances taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPart {
+    pub mix: Vec<(u32, f64)>,
+    /// Time alone brings nothing more: no gap behind their chance is as long as the
+    /// time since their last event, so only their next arrival or release (or the
+    /// pooled histograms growing, for users who read those) can change it.
+    pub quiet: bool,
+}
+
+/// One active user's expected jobs in `(now, now + horizon]` by instances taken (the
+/// size of their job before again, or one of their last few), or `None` between
+/// sessions.
+pub fn user_part(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<UserPart> {
+    let (jobs, quiet) = user_jobs(p, u, now, horizon)?;
+    Some(UserPart {
+        mix: sizes_of(u, jobs),
+        quiet,
+    })
+}
+
+/// `jobs` of `u`'s spread over their sizes: the size of the job before with their
+/// share of repeats, else one of their last few jobs'.
+fn sizes_of(u: &UserProfile, jobs: f64) -> Vec<(u32, f64)> {
+    if jobs <= 0.0 {
         return Vec::new();
-    };
+    }
     let repeat = u.repeat_share();
     let last = u
         .recent
         .last()
         .map(|&n| (n, repeat * u.recent.len() as f64 / (1.0 - repeat)));
-    let recent = u.recent.iter().map(|&n| (n, 1.0)).chain(last);
-    let mut mix = BTreeMap::new();
-    spread(&mut mix, jobs, recent);
-    mix.into_iter().collect()
+    let mut mix: Vec<(u32, f64)> = u.recent.iter().map(|&n| (n, 1.0)).chain(last).collect();
+    let total: f64 = mix.iter().map(|x| x.1).sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    mix.sort_unstable_by_key(|x| x.0);
+    mix.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    for x in &mut mix {
+        x.1 *= jobs / total;
+    }
+    mix
 }
 
 /// Users between sessions (and users not seen yet): the pool's session starts at this
-/// hour of the week, smoothed toward its rate at any hour, with their sizes.
+/// hour of the week, smoothed toward its rate at any hour and scaled by how busy the
+/// pool has been lately against that ([`Level`](super::Level)), with their sizes.
 pub fn session_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
     let mut mix = BTreeMap::new();
     let Some(first) = p.first else {
         return mix;
     };
-    let hours = exposure(first, now.max(first));
     let starts = &p.session_starts;
-    let total_hours: f64 = hours.iter().sum();
-    let any_hour = starts.by_hour_of_week.iter().sum::<u64>() as f64 / total_hours.max(1.0);
-    let rate = |h: usize| {
-        (starts.by_hour_of_week[h] as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
-    };
-    let sessions = over_hours(now, horizon, rate);
+    let rate = session_rates(first, starts, now);
+    let level = &starts.level;
+    let since = level.at.unwrap_or(now).min(now);
+    let factor = level.factor(now, mean_rate(&rate, since, now));
+    let sessions = over_hours(now, horizon, &rate) * factor;
     spread(
         &mut mix,
         sessions,
         starts.sizes.iter().map(|(&n, &c)| (n, c as f64)),
     );
     mix
+}
+
+/// The pool's session starts per hour at each hour of the week, as seen from `first`
+/// to `now`, smoothed toward its rate at any hour.
+fn session_rates(first: f64, starts: &SessionStarts, now: f64) -> impl Fn(usize) -> f64 + '_ {
+    let hours = exposure(first, now.max(first));
+    let total_hours: f64 = hours.iter().sum();
+    let any_hour = starts.by_hour_of_week.iter().sum::<u64>() as f64 / total_hours.max(1.0);
+    move |h: usize| {
+        (starts.by_hour_of_week[h] as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
+    }
+}
+
+/// The mean of an hourly rate over `(from, to]` (its value at `to` when that is empty).
+fn mean_rate(rate: impl Fn(usize) -> f64, from: f64, to: f64) -> f64 {
+    if to > from {
+        over_hours(from, to - from, &rate) / ((to - from) / 3600.0)
+    } else {
+        rate(hour_of_week(to))
+    }
+}
+
+/// The pool's mean rate of session starts per hour over `(from, to]`, as seen by `to`.
+pub fn mean_session_rate(first: Option<f64>, starts: &SessionStarts, from: f64, to: f64) -> f64 {
+    first.map_or(0.0, |first| {
+        mean_rate(session_rates(first, starts, to), from, to)
+    })
 }
 
 /// Jobs served in arrival order from `d` idle instances wait when the instances taken
@@ -281,8 +356,9 @@ fn size_class(n: u32) -> u32 {
 /// at most once: one more idle instance spares at most one job, and only when demand
 /// reaches it. No count above the `1 - price` quantile of the demand can pay for
 /// itself, so the search stops there (and at [`MAX_IDLE`]).
-pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, price: f64) -> u32 {
-    let max = compound(mix).quantile(1.0 - price).min(MAX_IDLE);
+/// `outlook` is `compound(mix)`.
+pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, outlook: &Outlook, price: f64) -> u32 {
+    let max = outlook.quantile(1.0 - price).min(MAX_IDLE);
     let waiting = expected_waiting(mix, max);
     (0..waiting.len())
         .min_by(|&a, &b| {
@@ -304,22 +380,23 @@ pub fn compound(mix: &BTreeMap<u32, f64>) -> Outlook {
         return Outlook::Normal(m, v.sqrt());
     }
     // Panjer: g_0 = e^-lambda, g_n = (1/n) sum_k k lambda_k g_{n-k}.
+    // (size, size × mean), ascending.
     let sizes: Vec<(usize, f64)> = mix
         .iter()
         .filter(|(&n, _)| n > 0)
-        .map(|(&n, &w)| (n as usize, w))
+        .map(|(&n, &w)| (n as usize, f64::from(n) * w))
         .collect();
     let zero = mix.get(&0).copied().unwrap_or(0.0);
     let mut g = vec![(-(lambda - zero)).exp()];
     let mut cdf = g[0];
-    let mean: f64 = sizes.iter().map(|&(k, w)| k as f64 * w).sum();
+    let mean: f64 = sizes.iter().map(|&(_, kw)| kw).sum();
     let cap = ((mean + 12.0 * mean.max(1.0).sqrt() * 4.0) as usize + 64).min(1 << 20);
     while cdf < 1.0 - 1e-9 && g.len() < cap {
         let n = g.len();
         let gn: f64 = sizes
             .iter()
-            .filter(|&&(k, _)| k <= n)
-            .map(|&(k, w)| k as f64 * w * g[n - k])
+            .take_while(|&&(k, _)| k <= n)
+            .map(|&(k, kw)| kw * g[n - k])
             .sum::<f64>()
             / n as f64;
         cdf += gn;
@@ -532,10 +609,10 @@ mod tests {
         assert!((w[0] - 0.5).abs() < 1e-6, "{w:?}");
         assert!((w[1] - ((-0.5f64).exp() - 0.5)).abs() < 1e-6, "{w:?}");
         assert!(w.windows(2).all(|p| p[1] <= p[0]));
-        assert_eq!(cheapest_idle(&mix, 0.3), 1);
-        assert_eq!(cheapest_idle(&mix, 0.45), 0);
+        assert_eq!(cheapest_idle(&mix, &compound(&mix), 0.3), 1);
+        assert_eq!(cheapest_idle(&mix, &compound(&mix), 0.45), 0);
         let wide = BTreeMap::from([(1, 0.5), (64, 0.1)]);
-        let d = cheapest_idle(&wide, 0.01);
+        let d = cheapest_idle(&wide, &compound(&wide), 0.01);
         assert!((1..64).contains(&d), "{d}");
     }
 
@@ -562,7 +639,7 @@ mod tests {
         let w = expected_waiting(&mix, 60);
         assert!((w[0] - 20.0).abs() < 1e-6, "{}", w[0]);
         assert!(w[30] < 0.05 && w[30] > 0.0, "{}", w[30]);
-        let d = cheapest_idle(&mix, 0.01);
+        let d = cheapest_idle(&mix, &compound(&mix), 0.01);
         assert!((25..=40).contains(&d), "{d}");
     }
 

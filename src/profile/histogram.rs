@@ -11,27 +11,23 @@ const PER_DECADE: f64 = 8.0;
 /// 57 bins reach 10^7 s (116 days); longer durations go in the last.
 const BINS: usize = 57;
 
-/// Counts of durations (seconds) in log-spaced bins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Counts of durations (seconds) in log-spaced bins; none are kept until the first
+/// duration (most users of a large log never fill most of theirs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogHistogram {
     counts: Vec<u64>,
 }
 
-impl Default for LogHistogram {
-    fn default() -> Self {
-        LogHistogram {
-            counts: vec![0; BINS],
-        }
-    }
-}
-
 /// The lower edge of bin `k`, in seconds.
 fn lower(k: usize) -> f64 {
-    if k == 0 {
-        0.0
-    } else {
-        10f64.powf((k as f64 - 1.0) / PER_DECADE)
-    }
+    static EDGES: std::sync::LazyLock<[f64; BINS + 1]> = std::sync::LazyLock::new(|| {
+        let mut e = [0.0; BINS + 1];
+        for (k, x) in e.iter_mut().enumerate().skip(1) {
+            *x = 10f64.powf((k as f64 - 1.0) / PER_DECADE);
+        }
+        e
+    });
+    EDGES[k]
 }
 
 fn bin(seconds: f64) -> usize {
@@ -46,6 +42,7 @@ impl LogHistogram {
     /// Counts one duration; negative and non-finite ones count as 0 s and as the longest.
     pub fn add(&mut self, seconds: f64) {
         let s = if seconds.is_nan() { 0.0 } else { seconds };
+        self.counts.resize(BINS, 0);
         self.counts[bin(s.max(0.0))] += 1;
     }
 
@@ -61,20 +58,23 @@ impl LogHistogram {
         if total == 0 || seconds < 0.0 {
             return 0.0;
         }
-        let k = bin(seconds);
-        let below: u64 = self.counts[..k].iter().sum();
+        1.0 - self.above(seconds) / total as f64
+    }
+
+    /// How many durations were counted above `seconds` (interpolated inside a bin).
+    pub fn above(&self, seconds: f64) -> f64 {
+        if self.counts.is_empty() {
+            return 0.0;
+        }
+        let k = bin(seconds.max(0.0));
+        let beyond: u64 = self.counts[k + 1..].iter().sum();
         let (lo, hi) = (lower(k), lower(k + 1));
         let within = if k == BINS - 1 {
             0.0
         } else {
             ((seconds - lo) / (hi - lo)).clamp(0.0, 1.0)
         };
-        (below as f64 + within * self.counts[k] as f64) / total as f64
-    }
-
-    /// How many durations were counted above `seconds` (interpolated inside a bin).
-    pub fn above(&self, seconds: f64) -> f64 {
-        self.total() as f64 * (1.0 - self.cdf(seconds))
+        beyond as f64 + (1.0 - within) * self.counts[k] as f64
     }
 
     /// The `q` quantile: the bin of the nearest rank, at the rank's place among the
@@ -98,7 +98,7 @@ impl LogHistogram {
 
     /// Whether the file's counters have the expected shape.
     pub fn is_valid(&self) -> bool {
-        self.counts.len() == BINS
+        self.counts.is_empty() || self.counts.len() == BINS
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod demand;
 pub mod histogram;
 pub mod seed;
+pub mod tracker;
 
 use crate::jobs::Job;
 use histogram::LogHistogram;
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 pub const SESSION_GAP: f64 = 1800.0;
 /// Users inactive this long (seconds) leave the active set.
 pub const ACTIVE_KEEP: f64 = 4.0 * 3600.0;
+/// The least time (seconds) between two prunings of the active set.
+const PRUNE_EVERY: f64 = 3600.0;
 /// Sizes remembered per user for the recent size mix.
 const RECENT: usize = 20;
 /// Hours in a week.
@@ -70,12 +73,15 @@ pub struct Profiles {
     /// their sizes: the rate at which users who are not active now come back.
     pub session_starts: SessionStarts,
     /// Users active (a job running, or an arrival or release) within [`ACTIVE_KEEP`]
-    /// of the latest arrival: the only ones predicted one by one.
+    /// of the latest arrival, and some since (until the set has doubled): the only
+    /// ones predicted one by one.
     #[serde(default)]
     pub active: BTreeSet<String>,
-    /// When the active set was last pruned.
+    /// When the active set was last pruned, and its size then.
     #[serde(default)]
     pruned_at: Option<f64>,
+    #[serde(default)]
+    pruned_size: usize,
 }
 
 /// Session starts by hour of the week, and the instances their first jobs took.
@@ -83,6 +89,56 @@ pub struct Profiles {
 pub struct SessionStarts {
     pub by_hour_of_week: Vec<u64>,
     pub sizes: BTreeMap<u32, u64>,
+    /// How much busier than usual for the hour the pool has been lately.
+    #[serde(default)]
+    pub level: Level,
+}
+
+/// Session starts lately against what the hour-of-week rates expected for the same
+/// stretch, both decayed with a half-life of [`LEVEL_HALF_LIFE`]: sessions come in
+/// waves (a deadline, an outage elsewhere, a tenant scaling out) that a weekly
+/// profile averages away.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    /// When it was last brought up to date (Unix seconds).
+    pub at: Option<f64>,
+    pub starts: f64,
+    pub expected: f64,
+}
+
+/// The half-life (seconds) of the level's memory; fixed, not fitted.
+pub const LEVEL_HALF_LIFE: f64 = 3600.0;
+/// Expected starts the level's ratio is shrunk with, toward 1.
+const LEVEL_PRIOR: f64 = 2.0;
+
+impl Level {
+    /// Starts and expected starts decayed to `now`, where `mean_rate` is the
+    /// expected starts per hour since `at`.
+    fn decayed(&self, now: f64, mean_rate: f64) -> (f64, f64) {
+        let Some(at) = self.at else {
+            return (0.0, 0.0);
+        };
+        let tau = LEVEL_HALF_LIFE / std::f64::consts::LN_2;
+        let keep = (-(now - at).max(0.0) / tau).exp();
+        let added = mean_rate / 3600.0 * tau * (1.0 - keep);
+        (self.starts * keep, self.expected * keep + added)
+    }
+
+    /// The ratio of starts to expected starts lately, shrunk toward 1.
+    pub fn factor(&self, now: f64, mean_rate: f64) -> f64 {
+        let (starts, expected) = self.decayed(now, mean_rate);
+        (starts + LEVEL_PRIOR) / (expected + LEVEL_PRIOR)
+    }
+
+    /// A session started at `now`.
+    fn start(&mut self, now: f64, mean_rate: f64) {
+        let (starts, expected) = self.decayed(now, mean_rate);
+        *self = Level {
+            at: Some(now),
+            starts: starts + 1.0,
+            expected,
+        };
+    }
 }
 
 /// One user's tallies.
@@ -94,7 +150,8 @@ pub struct UserProfile {
     pub last: f64,
     /// The latest release of instances at or before `last`, if any.
     pub last_release: Option<f64>,
-    /// Releases of jobs still running at `last` (their end is known to the log).
+    /// Releases of jobs still running at `last` (their end is known to the log), each
+    /// time once.
     pub running: Vec<f64>,
     /// Jobs arrived and not yet finished (a replay learns a run time only at its end).
     pub open: u32,
@@ -186,9 +243,11 @@ impl Default for Profiles {
             session_starts: SessionStarts {
                 by_hour_of_week: vec![0; WEEK_HOURS],
                 sizes: BTreeMap::new(),
+                level: Level::default(),
             },
             active: BTreeSet::new(),
             pruned_at: None,
+            pruned_size: 0,
         }
     }
 }
@@ -498,6 +557,9 @@ impl Profiles {
         if u.jobs == 0 || think.is_some_and(|gap| gap > SESSION_GAP) {
             u.sessions += 1;
             u.sessions_by_hour_of_week[how] += 1;
+            let since = self.session_starts.level.at.unwrap_or(t);
+            let rate = demand::mean_session_rate(self.first, &self.session_starts, since, t);
+            self.session_starts.level.start(t, rate);
             self.session_starts.by_hour_of_week[how] += 1;
             *self.session_starts.sizes.entry(instances).or_default() += 1;
         }
@@ -514,14 +576,18 @@ impl Profiles {
         if u.last_program != program {
             u.last_program = program.to_owned();
         }
-        // Pruned at most once a minute: a set of thousands is not walked per job.
-        if self.pruned_at.is_none_or(|at| t >= at + 60.0) {
+        // Pruned when it has doubled since it was last (and an hour has passed): a set
+        // of thousands is walked once per as many arrivals, and a user kept a little
+        // longer costs nothing (predictions skip them).
+        let grown = self.active.len() >= 2 * self.pruned_size + 64;
+        if grown && self.pruned_at.is_none_or(|at| t >= at + PRUNE_EVERY) {
             self.pruned_at = Some(t);
             let users = &self.users;
             self.active.retain(|name| {
                 let u = &users[name];
                 u.running_at(t) || t - u.last_activity(t) <= ACTIVE_KEEP
             });
+            self.pruned_size = self.active.len();
         }
         self.active.insert(user.to_owned());
     }
@@ -545,7 +611,10 @@ impl Profiles {
         let Some(u) = self.users.get_mut(user) else {
             return;
         };
-        u.running.push(t);
+        // Jobs of one batch often end together: one entry says as much.
+        if !u.running.contains(&t) {
+            u.running.push(t);
+        }
         u.open = u.open.saturating_sub(1);
         u.finished += 1;
         u.run.add(run);
@@ -734,7 +803,45 @@ mod tests {
         assert_eq!(whole.users["b"].sessions, 1);
         assert_eq!(whole.users["a"].sessions, 2);
         assert_eq!(whole.session_starts.by_hour_of_week.iter().sum::<u64>(), 4);
-        assert_eq!(whole.active.len(), 1);
+        assert!(whole.active.contains("c"));
+    }
+
+    /// Starts at the expected rate keep the level near 1; a burst raises it and a
+    /// quiet spell lowers it, each fading with the half-life.
+    #[test]
+    fn the_level_follows_starts_against_the_expected_rate() {
+        let per_hour = 12.0;
+        let mut level = Level::default();
+        let mut t = 0.0;
+        for _ in 0..120 {
+            t += 300.0;
+            level.start(t, per_hour);
+        }
+        let steady = level.factor(t, per_hour);
+        assert!((steady - 1.0).abs() < 0.05, "{steady}");
+        for _ in 0..36 {
+            t += 100.0;
+            level.start(t, per_hour);
+        }
+        let burst = level.factor(t, per_hour);
+        assert!(burst > 1.8, "{burst}");
+        let later = level.factor(t + 3.0 * LEVEL_HALF_LIFE, per_hour);
+        assert!(later < 0.5, "{later}");
+        let halfway = level.factor(t + LEVEL_HALF_LIFE, per_hour);
+        assert!(halfway < burst && halfway > later, "{halfway}");
+    }
+
+    /// The active set drops users idle for over [`ACTIVE_KEEP`] once it has doubled.
+    #[test]
+    fn the_active_set_is_pruned_when_it_has_doubled() {
+        let mut jobs: Vec<Job> = (0..100)
+            .map(|k| job(&format!("u{k:03}"), k, 10.0, 1))
+            .collect();
+        jobs.extend((0..100).map(|k| job(&format!("v{k:03}"), 20_000 + k, 10.0, 1)));
+        let mut p = Profiles::default();
+        p.update(&jobs, None);
+        assert_eq!(p.active.len(), 100);
+        assert!(p.active.iter().all(|name| name.starts_with('v')));
     }
 
     #[test]
