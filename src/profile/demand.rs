@@ -305,34 +305,52 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
             .or_default() += w / lambda;
     }
     let sizes: Vec<(usize, f64)> = classes.into_iter().collect();
-    // P(N >= j) for Poisson(lambda), and the law of S_j truncated at `len` cells.
+    // P(N >= j) for Poisson(lambda), and the law of S_j truncated at `len` cells on
+    // its support `lo..hi`. The expected waiting count in cell m is
+    // sum_j P(N >= j) P(S_j > m) = sum_j P(N >= j) - sum_{i <= m} sum_j P(N >= j) P(S_j = i),
+    // so each job count adds its law once, and one running sum ends it.
     let mut at_least = 1.0 - (-lambda).exp();
     let mut pmf_n = (-lambda).exp();
-    let mut law = vec![0.0; len];
+    let (mut law, mut next) = (vec![0.0; len], vec![0.0; len]);
     law[0] = 1.0;
-    let mut cells = vec![0.0; len];
+    let (mut lo, mut hi) = (0, 1);
+    let mut weighted = vec![0.0; len];
+    let mut total = 0.0;
+    let (k_min, k_max) = (sizes[0].0, sizes[sizes.len() - 1].0);
     for j in 1..=MAX_JOBS {
-        let mut next = vec![0.0; len];
-        for (n, &pn) in law.iter().enumerate().filter(|(_, &pn)| pn > 1e-15) {
+        // Once every sum is past the last cell, later jobs all wait: only `total` grows.
+        if lo < hi {
+            next[lo..(hi + k_max).min(len)].fill(0.0);
             for &(k, w) in &sizes {
-                if n + k < len {
-                    next[n + k] += pn * w;
+                for n in lo..hi.min(len.saturating_sub(k)) {
+                    next[n + k] += law[n] * w;
                 }
             }
+            std::mem::swap(&mut law, &mut next);
+            lo = (lo + k_min).min(len);
+            hi = (hi + k_max).min(len);
+            while lo < hi && law[lo] <= 1e-15 {
+                lo += 1;
+            }
+            for (o, &pn) in weighted[lo..hi].iter_mut().zip(&law[lo..hi]) {
+                *o += at_least * pn;
+            }
         }
-        law = next;
-        // cells[m] += P(N >= j) * P(S_j > m cells)
-        let mut cdf = 0.0;
-        for (m, o) in cells.iter_mut().enumerate() {
-            cdf += law[m];
-            *o += at_least * (1.0 - cdf).max(0.0);
-        }
+        total += at_least;
         pmf_n *= lambda / j as f64;
         at_least -= pmf_n;
         if at_least < 1e-6 {
             break;
         }
     }
+    let mut below = 0.0;
+    let cells: Vec<f64> = weighted
+        .iter()
+        .map(|&w| {
+            below += w;
+            (total - below).max(0.0)
+        })
+        .collect();
     // `d` idle instances fill `d / g` whole cells.
     (0..=max as usize).map(|d| cells[d / g]).collect()
 }
@@ -631,6 +649,57 @@ mod tests {
         let coarse = expected_waiting(&mix, 3000);
         assert!((coarse[0] - 2.0).abs() < 1e-6 && coarse[2999] <= coarse[300]);
         assert!(coarse[320] >= coarse[1000] && coarse[320] > 0.0);
+    }
+
+    /// The support-tracking recursion equals the definition, summed term by term:
+    /// `sum_j P(N >= j) P(S_j > m)` over whole cells, for narrow, wide and busy mixes.
+    #[test]
+    fn expected_waiting_equals_its_definition() {
+        let reference = |mix: &BTreeMap<u32, f64>, max: u32| -> Vec<f64> {
+            let lambda: f64 = mix.values().sum();
+            let g = (max as usize + 1).div_ceil(CELLS).max(1);
+            let len = max as usize / g + 1;
+            let mut law = vec![0.0; len];
+            law[0] = 1.0;
+            let (mut pmf, mut out) = ((-lambda).exp(), vec![0.0; len]);
+            let mut at_least = 1.0 - pmf;
+            for j in 1..=MAX_JOBS {
+                let mut next = vec![0.0; len];
+                for (n, &pn) in law.iter().enumerate() {
+                    for (&size, &w) in mix {
+                        let k = (size_class(size) as usize).div_ceil(g);
+                        if n + k < len {
+                            next[n + k] += pn * w / lambda;
+                        }
+                    }
+                }
+                law = next;
+                let mut cdf = 0.0;
+                for (m, o) in out.iter_mut().enumerate() {
+                    cdf += law[m];
+                    *o += at_least * (1.0 - cdf).max(0.0);
+                }
+                pmf *= lambda / j as f64;
+                at_least -= pmf;
+                if at_least < 1e-6 {
+                    break;
+                }
+            }
+            (0..=max as usize).map(|d| out[d / g]).collect()
+        };
+        let mixes = [
+            (BTreeMap::from([(1, 0.5)]), 6),
+            (BTreeMap::from([(1, 2.0), (3, 0.7), (12, 0.1)]), 40),
+            (BTreeMap::from([(2, 30.0), (5, 4.0)]), 90),
+            (BTreeMap::from([(300, 2.0), (7, 1.0)]), 3000),
+            (BTreeMap::from([(40, 6.0)]), 50),
+        ];
+        for (mix, max) in mixes {
+            let (got, want) = (expected_waiting(&mix, max), reference(&mix, max));
+            for (d, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-9, "{mix:?} d={d}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]
