@@ -17,6 +17,7 @@ pub mod id;
 pub mod jobs;
 pub mod ledger;
 pub mod lock;
+mod named;
 pub mod plan;
 pub mod planner;
 pub mod policy;

@@ -97,6 +97,8 @@ mod tests {
             "{e}"
         );
         drop(first);
-        FleetLock::acquire(&fleet, Duration::ZERO).unwrap();
+        // Released at once; the wait covers a child that another test forks while the
+        // descriptor is open, which shares the lock until it execs.
+        FleetLock::acquire(&fleet, Duration::from_secs(5)).unwrap();
     }
 }

@@ -8,6 +8,7 @@ use crate::fleet::{Fleet, FleetError};
 use crate::forecast::state::{State, StateError};
 use crate::forecast::Forecasts;
 use crate::jobs::JobsError;
+use crate::named::named_enum;
 use crate::policy::{Policy, PolicyError};
 use crate::pool::{self, PoolError};
 use crate::problem::{Problem, Solution};
@@ -64,24 +65,18 @@ pub enum PlannerError {
     Lookahead(String),
 }
 
-/// A planning strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Strategy {
-    /// The joint mixed-integer program, solved with HiGHS.
-    Mip,
-    /// The seed's greedy `decide_swap`.
-    Greedy,
-}
+named_enum!(
+    /// A planning strategy, by the name written into plans.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    pub enum Strategy: "planning strategy" {
+        /// The joint mixed-integer program, solved with HiGHS.
+        Mip = "mip",
+        /// The seed's greedy `decide_swap`.
+        Greedy = "greedy",
+    }
+);
 
 impl Strategy {
-    /// The name written into plans.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Mip => "mip",
-            Strategy::Greedy => "greedy",
-        }
-    }
-
     /// Solves `p`; the MIP is warm-started from greedy (per part), so it is never worse.
     pub fn solve(self, p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         match self {

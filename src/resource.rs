@@ -3,59 +3,27 @@
 //! Every stage (telemetry, forecasts, the MIP, plans) indexes by resource, so one
 //! `Copy` enum with a stable order keeps iteration deterministic and cheap.
 
+use crate::named::named_enum;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// A plannable resource. Units: `cpu` in cores, `mem` in MiB, `net` in Mbps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Resource {
-    Cpu,
-    Mem,
-    Net,
-}
+named_enum!(
+    /// A plannable resource. Units: `cpu` in cores, `mem` in MiB, `net` in Mbps.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Resource: "resource" {
+        Cpu = "cpu",
+        Mem = "mem",
+        Net = "net",
+    }
+);
 
 impl Resource {
-    /// All resources in their canonical order.
-    pub const ALL: [Resource; 3] = [Resource::Cpu, Resource::Mem, Resource::Net];
-
-    /// The canonical lowercase name, as written in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Resource::Cpu => "cpu",
-            Resource::Mem => "mem",
-            Resource::Net => "net",
-        }
-    }
-
     /// The unit the resource is measured in.
     pub fn unit(self) -> &'static str {
         match self {
             Resource::Cpu => "cores",
             Resource::Mem => "MiB",
             Resource::Net => "Mbps",
-        }
-    }
-}
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Resource {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cpu" => Ok(Resource::Cpu),
-            "mem" => Ok(Resource::Mem),
-            "net" => Ok(Resource::Net),
-            other => Err(format!(
-                "unknown resource `{other}` (expected cpu, mem or net)"
-            )),
         }
     }
 }

@@ -51,7 +51,7 @@ pub(super) fn apply(req: &Request) -> Result<ExitCode> {
     for s in &report.steps {
         let word = match s.status {
             StepStatus::Done => "applied",
-            other => other.as_str(),
+            other => other.name(),
         };
         *counts.entry(word).or_insert(0) += 1;
         match s.message.as_str() {
@@ -63,7 +63,7 @@ pub(super) fn apply(req: &Request) -> Result<ExitCode> {
     println!(
         "plan {} {}{}: {}; fleet written to {} (total credits {:.2}), journal and ledger in {}",
         report.plan_id,
-        report.status.as_str(),
+        report.status.name(),
         if report.resumed { " (resumed)" } else { "" },
         counts.join(", "),
         req.fleet.display(),
@@ -76,7 +76,7 @@ pub(super) fn apply(req: &Request) -> Result<ExitCode> {
         eprintln!(
             "error: plan {} was {}: an action failed",
             report.plan_id,
-            report.status.as_str()
+            report.status.name()
         );
         Ok(ExitCode::from(1))
     }

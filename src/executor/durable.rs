@@ -106,7 +106,7 @@ pub fn apply(req: &Request) -> Result<Report, ApplyError> {
                     return Err(ApplyError::AlreadyRan {
                         path: plan_path.to_owned(),
                         id,
-                        status: status.as_str(),
+                        status: status.name(),
                     })
                 }
                 None => {}

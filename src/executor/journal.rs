@@ -9,35 +9,34 @@
 use super::OnFailure;
 use crate::fleet::Fleet;
 use crate::ledger::{post, sqlite, Ledger, LedgerError};
+use crate::named::named_enum;
 use crate::plan::Plan;
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::path::Path;
-use std::str::FromStr;
 
-macro_rules! status_enum {
-    ($(#[$m:meta])* $name:ident { $($v:ident = $s:literal),* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($v),* }
-        impl $name {
-            pub fn as_str(self) -> &'static str { match self { $($name::$v => $s),* } }
-        }
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($s => Ok($name::$v),)* _ => Err(format!("unknown status `{s}`")) }
-            }
-        }
-    };
-}
-
-status_enum!(
+named_enum!(
     /// Where a run is.
-    RunStatus { Running = "running", RollingBack = "rolling_back", Applied = "applied", Stopped = "stopped", RolledBack = "rolled_back" }
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RunStatus: "run status" {
+        Running = "running",
+        RollingBack = "rolling_back",
+        Applied = "applied",
+        Stopped = "stopped",
+        RolledBack = "rolled_back",
+    }
 );
-status_enum!(
+named_enum!(
     /// Where one action is.
-    StepStatus { Pending = "pending", Started = "started", Done = "done", Failed = "failed", Skipped = "skipped", Reverting = "reverting", Reverted = "reverted" }
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum StepStatus: "step status" {
+        Pending = "pending",
+        Started = "started",
+        Done = "done",
+        Failed = "failed",
+        Skipped = "skipped",
+        Reverting = "reverting",
+        Reverted = "reverted",
+    }
 );
 
 /// One action's record.
@@ -100,7 +99,7 @@ impl Journal<'_> {
                 plan.plan.digest,
                 plan.to_text(),
                 backend,
-                on_failure.as_str(),
+                on_failure.name(),
                 fleet.to_toml(),
                 self.at
             ],
@@ -288,7 +287,7 @@ impl Journal<'_> {
         l.conn
             .execute(
                 "UPDATE run SET status = ?2 WHERE id = ?1",
-                params![run, status.as_str()],
+                params![run, status.name()],
             )
             .map(|_| ())
             .map_err(|e| l.sqlite_error(e))
@@ -305,7 +304,7 @@ fn update_step(
 ) -> Result<(), LedgerError> {
     tx.execute(
         "UPDATE step SET status = ?3, message = ?4 WHERE run = ?1 AND action = ?2",
-        params![run, action, status.as_str(), message],
+        params![run, action, status.name(), message],
     )
     .map(|_| ())
     .map_err(|e| sqlite(path, e))

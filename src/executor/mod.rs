@@ -17,6 +17,7 @@ pub use durable::{apply, Report, Request};
 use crate::fleet::{Fleet, FleetError, Instance, Pool};
 use crate::ledger::{from_micro, micro, LedgerError};
 use crate::lock::LockError;
+use crate::named::named_enum;
 use crate::plan::{Action, Change, Kind, PlanError, VerifiedPlan};
 use crate::resource::Resource;
 use crate::units::round6;
@@ -91,35 +92,16 @@ enum StepError {
     NoRoom,
 }
 
-/// What happens to the completed part of a plan when an action fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnFailure {
-    /// Keep the completed actions; run nothing more.
-    Stop,
-    /// Undo the completed actions, newest first.
-    Rollback,
-}
-
-impl OnFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Stop => "stop",
-            OnFailure::Rollback => "rollback",
-        }
+named_enum!(
+    /// What happens to the completed part of a plan when an action fails.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    pub enum OnFailure: "on_failure" {
+        /// Keep the completed actions; run nothing more.
+        Stop = "stop",
+        /// Undo the completed actions, newest first.
+        Rollback = "rollback",
     }
-}
-
-impl std::str::FromStr for OnFailure {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "stop" => Ok(OnFailure::Stop),
-            "rollback" => Ok(OnFailure::Rollback),
-            _ => Err(format!("unknown on_failure `{s}`")),
-        }
-    }
-}
+);
 
 /// The scheduler's choice among pending actions.
 enum Picked {

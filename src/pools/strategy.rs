@@ -96,10 +96,13 @@ impl Strategy for Reactive {
 /// (otherwise it is stopped at its release), and when `L <= B` a job short of warm
 /// instances finds them pre-warmed exactly in time (an idle boot of `L` each).
 ///
-/// What it bounds: no strategy in which every warm-and-unused stretch of an instance
-/// (pre-warm boots included) lasts at most `B` delays fewer jobs than the oracle at `B`
-/// (when `L <= B` the oracle delays none; below, it serves warm exactly the jobs that a
-/// `B` keep-alive serves warm, at no idle cost for the instances nobody takes).
+/// What it bounds: when `L <= B` it delays no job, so no strategy whose every
+/// warm-and-unused stretch (pre-warm boots included) lasts at most `B` delays fewer.
+/// Below (`B < L`) no instance can be booted ahead within the budget, and it serves
+/// warm the jobs a `B` keep-alive does; that is a reference, not a bound: a job's
+/// delay moves its release, so another policy can delay one job longer, release later
+/// and catch the next arrival warm (`tests::below_a_boot_the_oracle_is_a_reference`).
+/// Every replay sweep has `B >= 1 min >= L` at the default 60 s start-up.
 #[derive(Debug, Clone)]
 pub struct Oracle {
     pub budget: f64,

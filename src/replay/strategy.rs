@@ -13,13 +13,12 @@
 //! the cost of the rules.
 
 use crate::forecast::method::{Candidate, Vpa};
+use crate::named::named_enum;
 use crate::planner::Strategy;
 use crate::problem::{Problem, Solution};
 use crate::resource::{PerResource, Resource};
 use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
 use crate::units::round6;
-use std::fmt;
-use std::str::FromStr;
 
 /// `reactive` provisions the last interval's peak plus this share.
 pub const REACTIVE_MARGIN: f64 = 0.15;
@@ -30,50 +29,30 @@ pub const VPA_HALF_LIFE_SECONDS: i64 = 86_400;
 /// Intervals `foresight` plans jointly, on the realised peaks of each.
 pub const FORESIGHT_INTERVALS: u32 = 4;
 
-/// A replayed strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// Keeps the initial allocation.
-    Static,
-    /// The last interval's peak plus [`REACTIVE_MARGIN`].
-    Reactive,
-    /// A decaying p90 plus 15%, as the Kubernetes VPA recommender.
-    Vpa,
-    /// The seed's `decide_swap` on the forecasts.
-    Greedy,
-    /// Chameleon's MIP on the forecasts.
-    Mip,
-    /// The MIP under the same rules on the realised demand: a myopic reference, not a bound.
-    Oracle,
-    /// The MIP under the same rules, with look-ahead, on the realised demand of the coming
-    /// intervals: perfect foresight.
-    Foresight,
-}
+named_enum!(
+    /// A replayed strategy.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Kind: "strategy" {
+        /// Keeps the initial allocation.
+        Static = "static",
+        /// The last interval's peak plus [`REACTIVE_MARGIN`].
+        Reactive = "reactive",
+        /// A decaying p90 plus 15%, as the Kubernetes VPA recommender.
+        Vpa = "vpa",
+        /// The seed's `decide_swap` on the forecasts.
+        Greedy = "greedy",
+        /// Chameleon's MIP on the forecasts.
+        Mip = "mip",
+        /// The MIP under the same rules on the realised demand: a myopic reference, not
+        /// a bound.
+        Oracle = "oracle",
+        /// The MIP under the same rules, with look-ahead, on the realised demand of the
+        /// coming intervals: perfect foresight.
+        Foresight = "foresight",
+    }
+);
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Static,
-        Kind::Reactive,
-        Kind::Vpa,
-        Kind::Greedy,
-        Kind::Mip,
-        Kind::Oracle,
-        Kind::Foresight,
-    ];
-
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Static => "static",
-            Kind::Reactive => "reactive",
-            Kind::Vpa => "vpa",
-            Kind::Greedy => "greedy",
-            Kind::Mip => "mip",
-            Kind::Oracle => "oracle",
-            Kind::Foresight => "foresight",
-        }
-    }
-
     /// Whether the strategy plans for the forecast engine's quantiles.
     pub fn uses_forecasts(self) -> bool {
         matches!(self, Kind::Greedy | Kind::Mip)
@@ -91,25 +70,6 @@ impl Kind {
             Kind::Greedy => Strategy::Greedy.solve(p),
             Kind::Mip | Kind::Oracle | Kind::Foresight => Strategy::Mip.solve(p),
         }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Kind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                format!("unknown strategy `{s}` (expected static, reactive, vpa, greedy, mip, oracle or foresight)")
-            })
     }
 }
 

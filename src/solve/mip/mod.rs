@@ -12,6 +12,7 @@ mod start;
 
 pub use start::{host_budgets, plan as warm_start};
 
+use crate::named::named_enum;
 use crate::problem::{Problem, Solution};
 use crate::resource::Resource;
 use formulation::{build, read_solution, start_values, Decisions};
@@ -37,35 +38,20 @@ pub enum SolveError {
     },
 }
 
-/// How a plan's solve ended, as the plan's `solver.status` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SolveStatus {
-    /// Every part was solved to its gap.
-    Optimal,
-    /// Some part stopped at its time limit with a feasible plan.
-    TimeLimit,
-    /// Some part stopped before HiGHS found any plan, and kept greedy's.
-    GreedyFallback,
-    /// No solver ran: greedy or a baseline's rule.
-    Heuristic,
-}
-
-impl SolveStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            SolveStatus::Optimal => "optimal",
-            SolveStatus::TimeLimit => "time_limit",
-            SolveStatus::GreedyFallback => "time_limit_greedy_fallback",
-            SolveStatus::Heuristic => "heuristic",
-        }
+named_enum!(
+    /// How a plan's solve ended, as the plan's `solver.status` spells it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SolveStatus: "solver status" {
+        /// Every part was solved to its gap.
+        Optimal = "optimal",
+        /// Some part stopped at its time limit with a feasible plan.
+        TimeLimit = "time_limit",
+        /// Some part stopped before HiGHS found any plan, and kept greedy's.
+        GreedyFallback = "time_limit_greedy_fallback",
+        /// No solver ran: greedy or a baseline's rule.
+        Heuristic = "heuristic",
     }
-}
-
-impl std::fmt::Display for SolveStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+);
 
 /// What HiGHS reported, written into every plan.
 #[derive(Debug, Clone, PartialEq)]
