@@ -289,11 +289,6 @@ impl Fleet {
         Ok(())
     }
 
-    /// Looks up a pool by id, mutably.
-    pub fn pool_mut(&mut self, id: &str) -> Option<&mut Pool> {
-        self.pools.iter_mut().find(|p| p.id == id)
-    }
-
     /// Looks up a host by id.
     pub fn host(&self, id: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.id == id)
