@@ -428,18 +428,7 @@ mod tests {
     use crate::policy::Policy;
     use crate::problem::HostSpec;
     use crate::solve::decompose;
-
-    fn host(id: &str, cpu: f64) -> HostSpec {
-        HostSpec {
-            id: id.into(),
-            cell: "c0".into(),
-            capacity: PerResource {
-                cpu,
-                mem: 8192.0,
-                net: 1000.0,
-            },
-        }
-    }
+    use crate::solve::mip::host;
 
     /// An instance on `host` with `cpu` cores, forecast to need `demand`.
     fn instance(id: &str, host: usize, cpu: f64, demand: f64) -> InstanceSpec {

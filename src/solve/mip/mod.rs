@@ -8,6 +8,8 @@
 //! and explains infeasibility in terms of hosts and rows.
 
 mod formulation;
+#[cfg(test)]
+pub(crate) use formulation::tests::host;
 mod start;
 
 pub use start::{host_budgets, plan as warm_start};

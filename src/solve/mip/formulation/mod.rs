@@ -325,8 +325,8 @@ pub(super) fn start_values(p: &Problem, d: &Decisions, s: &Solution, n: usize) -
 }
 
 #[cfg(test)]
-mod tests {
-    //! Fixtures the families' tests share: a small problem, and its program read by name.
+pub(super) mod tests {
+    //! Fixtures the families' tests share (and `host`, the rescue's tests too): a small problem, and its program read by name.
 
     use super::{build, read_solution, start_values, Decisions, Program};
     use crate::policy::Policy;
@@ -405,7 +405,7 @@ mod tests {
 
     /// A host `id` in the same cell as [`problem`]'s, with `cpu` cores and the same memory
     /// and network.
-    pub(super) fn host(id: &str, cpu: f64) -> HostSpec {
+    pub(crate) fn host(id: &str, cpu: f64) -> HostSpec {
         HostSpec {
             id: id.into(),
             cell: "c0".into(),
