@@ -8,7 +8,7 @@
 
 use chameleon::jobs::import::{import, Options, Source};
 use chameleon::jobs::{self, Job};
-use chameleon::pool::PoolSettings;
+use chameleon::pools::targets::PoolSettings;
 use chameleon::profile::tracker::Tracker;
 use chameleon::profile::{arrival, Book};
 use std::collections::BTreeMap;

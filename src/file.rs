@@ -1,19 +1,87 @@
-//! Small file-level helpers shared by every reader and writer.
+//! Small file-level helpers shared by every reader and writer, and the one error
+//! every input and output file reports through.
 //!
 //! Atomic replacement is what makes `apply` crash-safe; line numbers are what
-//! make a bad input's error point at the right place.
+//! make a bad input's error point at the right place. Every boundary's error type
+//! wraps [`FileError`], so a file that cannot be read or whose content is wrong is
+//! reported the same way everywhere: the path, the line where one applies, the problem.
 
+use serde::de::DeserializeOwned;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A file that could not be read or written, or whose content is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The operating system refused to read or write it.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its content is wrong at one line (1-based; 0 when no line applies).
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the problem.
+        line: usize,
+        /// What is wrong there.
+        message: String,
+    },
+}
+
+impl FileError {
+    /// An I/O failure on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> FileError {
+        FileError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// A problem at `line` of `path`.
+    pub fn invalid(path: &Path, line: usize, message: impl Into<String>) -> FileError {
+        FileError::Invalid {
+            path: path.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            FileError::Io { path, .. } | FileError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+/// Parses TOML text read from `path`; a syntax error, a wrong type or an unknown key is
+/// an error naming the line it is on.
+pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, FileError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, message) = toml_error(text, &e);
+        FileError::invalid(path, line, message)
+    })
+}
+
+/// Reads a text file whole, as [`read_text`], with the path in the error.
+pub(crate) fn read(path: &Path) -> Result<String, FileError> {
+    read_text(path).map_err(|source| FileError::io(path, source))
+}
+
 /// The 1-based line of a byte offset in `text`.
-pub fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// The line and message of a TOML parse error. An unknown key is pointed at its own line,
 /// not at the table holding it, where the parser's span starts.
-pub fn toml_error(text: &str, e: &toml::de::Error) -> (usize, String) {
+fn toml_error(text: &str, e: &toml::de::Error) -> (usize, String) {
     let message = e.message().trim().to_owned();
     let Some(span) = e.span() else {
         return (1, message);
@@ -29,7 +97,7 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> (usize, String) {
 }
 
 /// The 1-based line of the first `key = …` (bare or quoted key) or `[… key]` table header.
-pub fn key_line(text: &str, key: &str) -> Option<usize> {
+pub(crate) fn key_line(text: &str, key: &str) -> Option<usize> {
     let quoted = format!("\"{key}\"");
     text.lines()
         .position(|l| {
@@ -47,13 +115,13 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
 
 /// Reads a text input whole; a file that is not UTF-8 is an error naming the line of the
 /// first bad byte.
-pub fn read_text(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
     text(std::fs::read(path)?)
 }
 
 /// The bytes as text; bytes that are not UTF-8 are an error naming the line of the first
 /// bad one.
-pub fn text(bytes: Vec<u8>) -> std::io::Result<String> {
+pub(crate) fn text(bytes: Vec<u8>) -> std::io::Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
@@ -66,21 +134,21 @@ pub fn text(bytes: Vec<u8>) -> std::io::Result<String> {
 }
 
 /// Lowercase hex of a byte string.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The file `path` names, through any symlinks, when it exists; `path` itself otherwise.
 /// Locks, ledgers and temp files are derived from it, so that a fleet reached through a
 /// link and through its real name is one fleet.
-pub fn real_path(path: &Path) -> PathBuf {
+pub(crate) fn real_path(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Replaces `path` with `bytes` so that readers see the old or the new file, never a mix.
 /// A symlink stays a symlink (the file it names is replaced), and the file keeps its
 /// permissions and, where the process may set them, its owner and group.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let real = real_path(path);
     let path = real.as_path();
     let before = std::fs::metadata(path).ok();

@@ -7,10 +7,10 @@
 //! no `{` (a placeholder in an exec template).
 
 /// The longest id accepted.
-pub const MAX_LEN: usize = 128;
+pub(crate) const MAX_LEN: usize = 128;
 
 /// Checks `id` against the rule; the error says what is wrong with it.
-pub fn check(id: &str) -> Result<(), String> {
+pub(crate) fn check(id: &str) -> Result<(), String> {
     let shown = id.escape_default();
     if id.is_empty() || id.len() > MAX_LEN {
         return Err(format!(

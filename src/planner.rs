@@ -4,15 +4,18 @@
 //! forecasts and problem. Cross-file checks live here: telemetry naming an
 //! instance the fleet does not have is an error at the line where it appears.
 
-use crate::fleet::{Fleet, FleetError};
-use crate::forecast::state::{State, StateError};
+use crate::file::FileError;
+use crate::fleet::ledger::Ledger;
+use crate::fleet::lock::FleetLock;
+use crate::fleet::Fleet;
+use crate::forecast::state::State;
 use crate::forecast::Forecasts;
 use crate::jobs::JobsError;
 use crate::named::named_enum;
-use crate::policy::{Policy, PolicyError};
-use crate::pool::{self, PoolError};
+use crate::policy::Policy;
+use crate::pools::targets;
 use crate::problem::{Problem, Solution};
-use crate::profile::{Book, ProfileError};
+use crate::profile::Book;
 use crate::solve::decompose;
 use crate::solve::greedy;
 use crate::solve::mip::{SolveError, SolveStatus, SolverStats};
@@ -21,53 +24,67 @@ use crate::units::rfc3339;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why a planning run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum PlannerError {
+    /// Reading, writing or parsing a file failed.
     #[error(transparent)]
-    Fleet(#[from] FleetError),
+    File(#[from] FileError),
+    /// The telemetry could not be read.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
-    #[error(transparent)]
-    Policy(#[from] PolicyError),
+    /// The solver failed.
     #[error("{fleet}: {source}")]
     Solve {
+        /// The fleet file.
         fleet: PathBuf,
+        /// The solver's error.
         #[source]
         source: SolveError,
     },
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error(transparent)]
-    Pool(#[from] PoolError),
+    /// The jobs could not be read.
     #[error(transparent)]
     Jobs(#[from] JobsError),
-    #[error(transparent)]
-    Profile(#[from] ProfileError),
+    /// The telemetry names an instance the fleet does not have.
     #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
     UnknownInstance {
+        /// The telemetry file.
         path: PathBuf,
+        /// The line that names it.
         line: u64,
+        /// The instance's name.
         instance: String,
+        /// The fleet file.
         fleet: PathBuf,
     },
+    /// The telemetry has no samples in the forecast's history window.
     #[error(
         "{path}: no samples in the {days} days before {now}: telemetry is stale or --now is wrong"
     )]
     StaleTelemetry {
+        /// The telemetry file.
         path: PathBuf,
+        /// The history window, in days.
         days: u32,
+        /// The current time.
         now: String,
     },
+    /// The `--lookahead` option is invalid; the message says how.
     #[error("--lookahead: {0}")]
     Lookahead(String),
+    /// The fleet lock was not taken.
+    #[error(transparent)]
+    Lock(#[from] crate::fleet::lock::LockError),
+    /// The ledger refused the operation.
+    #[error(transparent)]
+    Ledger(#[from] crate::fleet::ledger::LedgerError),
 }
 
 named_enum!(
     /// A planning strategy, by the name written into plans.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Strategy: "planning strategy" {
         /// The joint mixed-integer program, solved with HiGHS.
         Mip = "mip",
@@ -93,36 +110,39 @@ impl Strategy {
 }
 
 /// Where a run's inputs come from.
-#[derive(Debug, Clone, PartialEq, clap::Args)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunInputs {
-    #[arg(long)]
+    /// Fleet state file (TOML): hosts, instances, pools and credit balances.
     pub fleet: PathBuf,
-    #[arg(long)]
+    /// Canonical telemetry CSV (`timestamp,instance,resource,value`).
     pub telemetry: PathBuf,
     /// Planning model file (default: the built-in models/default.toml).
-    #[arg(long)]
     pub model: Option<PathBuf>,
     /// Warm-instance target per pool (`web = 3`), brought by the operator; overrides
     /// the predicted target of each pool it names.
-    #[arg(long)]
     pub pool_targets: Option<PathBuf>,
     /// A canonical jobs CSV: profile its users and predict each pool's warm target.
-    #[arg(long)]
     pub jobs: Option<PathBuf>,
     /// Plan N intervals jointly and emit only the first (default: the model file's
     /// `lookahead_intervals`).
-    #[arg(long, value_name = "N")]
     pub lookahead: Option<u32>,
 }
 
 /// The loaded, cross-checked inputs of a run and the problem they define.
 pub struct Run {
+    /// Held for the whole run: no apply changes the fleet while it is planned for.
+    _lock: FleetLock,
+    /// The paths and options the run was given.
     pub inputs: RunInputs,
+    /// The fleet state as read, before this run's plan.
     pub fleet: Fleet,
     /// Its path and ingest counts; the samples are dropped once forecast.
     pub telemetry: Telemetry,
+    /// The planning model file (or the built-in default), with `--lookahead` applied.
     pub policy: Policy,
+    /// Every series' demand, with the shrink floors and recent peaks.
     pub forecasts: Forecasts,
+    /// The problem to solve, with cool-downs and pool targets applied.
     pub problem: Problem,
     /// Seconds spent forecasting.
     pub forecast_seconds: f64,
@@ -131,16 +151,21 @@ pub struct Run {
     /// The pools' user profiles, updated with `--jobs`.
     pub profiles: Option<Book>,
     /// The pool targets predicted from `--jobs`.
-    pub predictions: Vec<pool::Prediction>,
+    pub predictions: Vec<targets::Prediction>,
     /// What was accepted but looks wrong, said on stderr before the plan is written.
     pub warnings: Vec<String>,
 }
 
 impl Run {
-    /// Loads fleet, telemetry and model file, checks them against each other and forecasts.
+    /// Takes the fleet's lock (failing at once if an apply or another plan holds it),
+    /// refuses a fleet with an unfinished apply, then loads fleet, telemetry and model
+    /// file, checks them against each other and forecasts. The lock is held until the
+    /// run is dropped, so a plan and its saved state come from one fleet state.
     pub fn prepare(inputs: &RunInputs, now: DateTime<Utc>) -> Result<Run, PlannerError> {
         let (fleet_path, telemetry_path) = (inputs.fleet.as_path(), inputs.telemetry.as_path());
         let model = inputs.model.as_deref();
+        let lock = FleetLock::acquire(fleet_path, Duration::ZERO)?;
+        Ledger::check_settled(fleet_path, &Ledger::default_path(fleet_path))?;
         let fleet = Fleet::read(fleet_path)?;
         fleet.check_changed_before(fleet_path, now)?;
         // What parsing the fleet's TOML freed goes back before the samples are read.
@@ -192,7 +217,7 @@ impl Run {
             let horizon =
                 f64::from(policy.interval_minutes) * 60.0 + policy.pools.cold_start_seconds;
             predictions =
-                pool::predict_targets(&profiles, &fleet, &jobs, t, horizon, &policy.pools);
+                targets::predict_targets(&profiles, &fleet, &jobs, t, horizon, &policy.pools);
             targets.extend(predictions.iter().map(|p| (p.pool.clone(), p.target)));
             let unknown: BTreeSet<&str> = jobs
                 .iter()
@@ -210,12 +235,13 @@ impl Run {
             book = Some(profiles);
         }
         if let Some(path) = &inputs.pool_targets {
-            targets.extend(pool::read_targets(path, &fleet)?);
+            targets.extend(targets::read_targets(path, &fleet)?);
         }
         if !targets.is_empty() {
             problem.set_pool_targets(&targets);
         }
         Ok(Run {
+            _lock: lock,
             inputs: inputs.clone(),
             fleet,
             telemetry,
@@ -280,5 +306,40 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::lock::LockError;
+
+    #[test]
+    fn a_run_holds_the_fleet_lock_and_refuses_a_held_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let fleet = dir.path().join("fleet.toml");
+        std::fs::copy(root.join("fleet.toml"), &fleet).unwrap();
+        let inputs = RunInputs {
+            fleet: fleet.clone(),
+            telemetry: root.join("telemetry.csv"),
+            model: None,
+            pool_targets: None,
+            jobs: None,
+            lookahead: None,
+        };
+        let now = "2024-03-07T00:00:00Z".parse().unwrap();
+        let held = FleetLock::acquire(&fleet, Duration::ZERO).unwrap();
+        let Err(PlannerError::Lock(LockError::Busy { .. })) = Run::prepare(&inputs, now) else {
+            panic!("a run started while the lock was held");
+        };
+        drop(held);
+        let run = Run::prepare(&inputs, now).unwrap();
+        assert!(matches!(
+            FleetLock::acquire(&fleet, Duration::ZERO),
+            Err(LockError::Busy { .. })
+        ));
+        drop(run);
+        FleetLock::acquire(&fleet, Duration::ZERO).unwrap();
     }
 }

@@ -4,29 +4,12 @@
 //! and disruption budgets live in one reviewed file, so a plan can always be
 //! traced back to the numbers that produced it. Unknown keys are errors.
 
-use crate::file::{key_line, toml_error};
+use crate::file::{key_line, parse_toml, FileError};
 use crate::forecast;
-use crate::pool::PoolSettings;
+use crate::pools::targets::PoolSettings;
 use crate::resource::{PerResource, Resource};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-
-/// Errors reading a planning model file.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
+use std::path::Path;
 
 /// The whole planning model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,12 +27,17 @@ pub struct Policy {
     pub granularity: PerResource<f64>,
     /// The size of one cost unit per resource (1 core, 1 GiB, 100 Mbps by default).
     pub unit: PerResource<f64>,
+    /// Objective weights (`[weights]`).
     pub weights: Weights,
     /// Credits a receiver pays a donor per cost unit swapped, per hour of the interval.
     pub credit_price: PerResource<f64>,
+    /// How demand is forecast (`[forecast]`).
     pub forecast: forecast::Settings,
+    /// HiGHS limits and partitioning into parts (`[solver]`).
     pub solver: SolverLimits,
+    /// Limits on churn: change budgets, hysteresis, cool-down (`[disruption]`).
     pub disruption: Disruption,
+    /// Which migrations the optimiser considers (`[migration]`).
     pub migration: Migration,
     /// Warm pools: predicting their targets from job history and pricing them.
     #[serde(default)]
@@ -82,7 +70,9 @@ pub struct Weights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolverLimits {
+    /// Wall-clock limit of each HiGHS solve (each part, and the rescue), in seconds.
     pub time_limit_seconds: f64,
+    /// HiGHS stops once its relative gap to the best bound is at most this (1e-4 = 0.01%).
     pub relative_gap: f64,
     /// 1 keeps solves reproducible.
     pub threads: u32,
@@ -125,6 +115,7 @@ impl Disruption {
 pub struct Migration {
     /// Candidate hosts per instance besides its own (0 disables migration).
     pub candidates: usize,
+    /// Whether instances may migrate across cells; without it each cell is its own program.
     pub allow_cross_cell: bool,
 }
 
@@ -143,33 +134,21 @@ pub const DEFAULT: &str = include_str!("../models/default.toml");
 
 impl Policy {
     /// Reads and validates a planning model file.
-    pub fn read(path: &Path) -> Result<Policy, PolicyError> {
-        let text = crate::file::read_text(path).map_err(|source| PolicyError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
+    pub fn read(path: &Path) -> Result<Policy, FileError> {
+        Self::parse(path, &crate::file::read(path)?)
     }
 
     /// Reads `path`, or returns the built-in default when there is none.
-    pub fn load(path: Option<&Path>) -> Result<Policy, PolicyError> {
+    pub fn load(path: Option<&Path>) -> Result<Policy, FileError> {
         path.map_or_else(|| Ok(Policy::default()), Policy::read)
     }
 
     /// Parses and validates model TOML; `path` is used in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
-        let invalid = |line, message| PolicyError::Invalid {
-            path: path.to_owned(),
-            line,
-            message,
-        };
-        let policy: Policy = toml::from_str(text).map_err(|e| {
-            let (line, message) = toml_error(text, &e);
-            invalid(line, message)
-        })?;
+    pub fn parse(path: &Path, text: &str) -> Result<Policy, FileError> {
+        let policy: Policy = parse_toml(path, text)?;
         policy
             .validate()
-            .map_err(|(key, m)| invalid(key_line(text, key).unwrap_or(1), m))?;
+            .map_err(|(key, m)| FileError::invalid(path, key_line(text, key).unwrap_or(1), m))?;
         Ok(policy)
     }
 

@@ -11,8 +11,11 @@ named_enum!(
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
     #[serde(rename_all = "lowercase")]
     pub enum Resource: "resource" {
+        /// Processor, in cores.
         Cpu = "cpu",
+        /// Memory, in MiB.
         Mem = "mem",
+        /// Network bandwidth, in Mbps.
         Net = "net",
     }
 );
@@ -31,8 +34,11 @@ impl Resource {
 /// One value per resource, serialised as a `{ cpu, mem, net }` table.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct PerResource<T> {
+    /// The value for `cpu` (in cores, when it is an amount of the resource).
     pub cpu: T,
+    /// The value for `mem` (in MiB, when it is an amount of the resource).
     pub mem: T,
+    /// The value for `net` (in Mbps, when it is an amount of the resource).
     pub net: T,
 }
 

@@ -3,19 +3,23 @@
 //! Every plot uses `plotters`' SVG backend and no font feature, so it needs no system fonts
 //! or libraries: text is written as SVG `<text>` and the viewer renders it.
 
+use crate::file::FileError;
 use std::path::{Path, PathBuf};
 
 /// Why a plot was not written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
+    /// Drawing the plot failed.
     #[error("{path}: cannot draw the plot: {message}")]
-    Draw { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
+    Draw {
+        /// The plot file.
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Why drawing failed.
+        message: String,
     },
+    /// Writing the plot file failed.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// Draws with `draw` into a string and writes it to `path`.
@@ -28,10 +32,7 @@ pub fn write(
         path: path.to_owned(),
         message,
     })?;
-    std::fs::write(path, svg).map_err(|source| PlotError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::write(path, svg).map_err(|source| FileError::io(path, source).into())
 }
 
 /// A drawing error as text.

@@ -2,24 +2,12 @@
 //! cgroup v2 tree, which exercises the file formats, detection and read-back. The real
 //! cgroups are tested in tests/cgroups.rs.
 
+use crate::util::{forge, model_without_percentage_budget, text, workspace, LATER, MIB, NOW};
 use chameleon::executor::backend::Cgroup;
 use chameleon::fleet::Fleet;
-use chameleon::plan::{Kind, Plan};
+use chameleon::plan::Kind;
 use chameleon::resource::Resource;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const NOW: &str = "2024-03-07T00:00:00Z";
-const LATER: &str = "2024-03-07T00:05:00Z";
-const MIB: f64 = 1_048_576.0;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::path::Path;
 
 /// A fake cgroup v2 tree holding the fleet's allocations.
 fn fake_tree(root: &Path, fleet: &Fleet) {
@@ -58,17 +46,12 @@ fn tree(root: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn cgroup_backend_through_the_binary_on_a_fake_v2_tree() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for f in ["fleet.toml", "telemetry.csv"] {
-        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
-    }
+    let dir = workspace();
     // No percentage budget, so the plan includes the migration cgroups cannot do.
-    let model = chameleon::policy::DEFAULT
-        .replace("max_changes_percent = 50.0", "max_changes_percent = 100.0");
+    let model = model_without_percentage_budget();
     std::fs::write(dir.path().join("model.toml"), model).unwrap();
     let bin = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_chameleon"));
+        let mut c = crate::util::bin();
         c.current_dir(dir.path());
         c
     };
@@ -121,13 +104,12 @@ fn cgroup_backend_through_the_binary_on_a_fake_v2_tree() {
     assert_eq!(Fleet::read(&dir.path().join("fleet.toml")).unwrap(), fleet);
 
     // Skip those: the cpu and mem changes land in the tree and match the fleet file.
-    let mut plan = Plan::read(&plan_path).unwrap();
-    plan.plan.id += "-cg";
-    for a in &mut plan.actions {
-        a.skip = a.kind() == Kind::Migrate || a.resource() == Some(Resource::Net);
-    }
-    plan.plan.digest = plan.compute_digest();
-    std::fs::write(&plan_path, plan.to_text()).unwrap();
+    forge(&plan_path, |plan| {
+        plan.plan.id += "-cg";
+        for a in &mut plan.actions {
+            a.skip = a.kind() == Kind::Migrate || a.resource() == Some(Resource::Net);
+        }
+    });
     let o = apply(&[]);
     assert!(o.status.success(), "{}", text(&o));
     let after = Fleet::read(&dir.path().join("fleet.toml")).unwrap();

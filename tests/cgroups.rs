@@ -3,13 +3,16 @@
 //! Where groups cannot be created (no cgroup tree, not root) the test is reported as
 //! ignored, with the reason, not as passed; `CHAMELEON_CGROUP_ROOT` points it elsewhere.
 
+// The `tests` binary's helpers; this binary uses few of them.
+#[allow(dead_code)]
+mod util;
+
 use chameleon::executor::backend::{Backend, Cgroup, Context, Effect, Op};
 use chameleon::resource::Resource;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-const MIB: f64 = 1_048_576.0;
+use util::MIB;
 
 fn main() {
     let args = Arguments::from_args();

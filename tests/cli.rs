@@ -1,40 +1,11 @@
 //! End-to-end tests of the real `chameleon` binary on the shipped fixtures.
 
+use crate::util::{
+    assert_golden, bin, chameleon, forge, root, stderr, stdout, workspace, LATER, NOW,
+};
 use chameleon::plan::Change;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const NOW: &str = "2024-03-07T00:00:00Z";
-const LATER: &str = "2024-03-07T00:05:00Z";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chameleon(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chameleon"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A scratch directory holding copies of the fixture fleet and telemetry.
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["fleet.toml", "telemetry.csv"] {
-        std::fs::copy(root().join("fixtures").join(f), dir.path().join(f)).unwrap();
-    }
-    dir
-}
+use std::process::Output;
 
 /// Runs `plan` on the workspace's fleet and telemetry at `now`, with `extra` flags.
 fn run_plan(dir: &Path, now: &str, extra: &[&str]) -> Output {
@@ -117,30 +88,6 @@ fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "`{from}` not in {}", path.display());
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
-
-/// Compares `actual` with a golden file, rewriting it under `UPDATE_GOLDEN=1`.
-fn assert_golden(name: &str, actual: &str) {
-    let golden = root().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap();
-    if actual != expected {
-        let diff: Vec<String> = expected
-            .lines()
-            .zip(actual.lines())
-            .enumerate()
-            .filter(|(_, (e, a))| e != a)
-            .take(10)
-            .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
-            .collect();
-        panic!(
-            "output differs from {} (rerun with UPDATE_GOLDEN=1 to accept):\n{}",
-            golden.display(),
-            diff.join("\n")
-        );
-    }
 }
 
 #[test]
@@ -663,7 +610,7 @@ fn ids_that_could_escape_a_path_are_refused_at_load() {
 #[test]
 fn a_closed_pipe_ends_a_command_quietly() {
     let golden = root().join("tests/golden/fixture.plan.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chameleon"))
+    let mut child = bin()
         .args(["show", golden.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -996,15 +943,7 @@ fn export_model_matches_golden() {
             && actual.contains("give(58,cpu)")
             && actual.contains("swap_balance(h0,cpu)")
     );
-    let golden = root().join("tests/golden/fixture.lp");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &actual).unwrap();
-    }
-    assert!(
-        actual == std::fs::read_to_string(&golden).unwrap(),
-        "exported model differs from {}",
-        golden.display()
-    );
+    assert_golden("fixture.lp", &actual);
     let o = run_plan(dir.path(), NOW, &["--export-model", "model.txt"]);
     assert_fails(&o, "model.txt", ".lp or .mps");
 }
@@ -1302,14 +1241,6 @@ fn malformed_plan_file_names_file_and_line() {
         &format!(".plan.toml:{line}:"),
         "unknown variant `teleport`",
     );
-}
-
-/// Edits a plan through the library and re-signs it, as a forger who knows the digest scheme could.
-fn forge(path: &Path, change: impl FnOnce(&mut chameleon::plan::Plan)) {
-    let mut plan = chameleon::plan::Plan::read(path).unwrap();
-    change(&mut plan);
-    plan.plan.digest = plan.compute_digest();
-    std::fs::write(path, plan.to_text()).unwrap();
 }
 
 /// Inputs that were accepted silently: an instance in an unknown pool, a pool whose size

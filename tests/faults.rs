@@ -6,6 +6,7 @@
 //! append-only log, one line per change. An append is the change's commit point, so the
 //! log shows exactly which ops ran, and how often.
 
+use crate::util::{copy_fixtures, model_without_percentage_budget, text, LATER, NOW};
 use chameleon::fleet::Fleet;
 use chameleon::resource::Resource;
 use chameleon::synth::rng::SplitMix;
@@ -13,9 +14,6 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const NOW: &str = "2024-03-07T00:00:00Z";
-const LATER: &str = "2024-03-07T00:05:00Z";
 
 /// The fake hypervisor: `set LOG ACTION INSTANCE KEY VALUE` appends a line (after
 /// `$FAKEVIRT_SLEEP` seconds; failing with exit 7 when `$FAKEVIRT_FAIL` is the action, or
@@ -46,16 +44,9 @@ fn scratch() -> tempfile::TempDir {
     }
 }
 
+/// `chameleon` built with the fault hooks.
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chameleon-faults"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A plan for the fixture, made once and copied into each trial's directory.
@@ -66,14 +57,10 @@ struct Template {
 
 fn template() -> Template {
     let dir = scratch();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for f in ["fleet.toml", "telemetry.csv"] {
-        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
-    }
+    copy_fixtures(dir.path());
     // No percentage budget and no shrink floor: a longer plan (swaps, resizes and a
     // migration) to crash inside.
-    let model = chameleon::policy::DEFAULT
-        .replace("max_changes_percent = 50.0", "max_changes_percent = 100.0")
+    let model = model_without_percentage_budget()
         .replace("shrink_floor_hours = 12", "shrink_floor_hours = 0");
     std::fs::write(dir.path().join("model.toml"), model).unwrap();
     let o = bin()
@@ -455,7 +442,8 @@ fn stop_keeps_the_completed_part_and_skips_dependants() {
     // The fleet file holds the completed part, and its credits agree with the ledger.
     let fleet = Fleet::read(&trial.path("fleet.toml")).unwrap();
     assert!(fleet.last_plan.is_none());
-    let ledger = chameleon::ledger::Ledger::open(&trial.path("fleet.ledger.sqlite")).unwrap();
+    let ledger =
+        chameleon::fleet::ledger::Ledger::open(&trial.path("fleet.ledger.sqlite")).unwrap();
     ledger.check_fleet(&fleet, Path::new("fleet.toml")).unwrap();
     let again = trial.apply(&[]).output().unwrap();
     assert!(
@@ -602,7 +590,8 @@ fn a_second_apply_or_plan_waits_for_the_lock_or_fails_clearly() {
     let t = template();
     let trial = t.trial();
     let lock =
-        chameleon::lock::FleetLock::acquire(&trial.path("fleet.toml"), Duration::ZERO).unwrap();
+        chameleon::fleet::lock::FleetLock::acquire(&trial.path("fleet.toml"), Duration::ZERO)
+            .unwrap();
     let before = trial.fleet();
     let o = trial.apply(&[]).output().unwrap();
     assert!(
@@ -909,7 +898,7 @@ fn credits_at_the_micro_credit_edge_are_judged_by_the_ledger_rule_before_anythin
             None => {
                 assert!(o.status.success(), "{case}: {}", text(&o));
                 let after = Fleet::read(&trial.path("fleet.toml")).unwrap();
-                chameleon::ledger::Ledger::open(&trial.path("fleet.ledger.sqlite"))
+                chameleon::fleet::ledger::Ledger::open(&trial.path("fleet.ledger.sqlite"))
                     .unwrap()
                     .check_fleet(&after, Path::new("fleet.toml"))
                     .unwrap();

@@ -12,22 +12,22 @@
 //! `CHAMELEON_FUZZ_SEED`. By hand, as long as you like:
 //! `CHAMELEON_FUZZ_SECS=600 cargo test --release --test fuzz`.
 
-mod common;
+// The `tests` binary's helpers; this binary uses some of them.
+#[allow(dead_code)]
+mod util;
 
 use chameleon::executor::backend::Spec;
 use chameleon::fleet::Fleet;
 use chameleon::plan::Plan;
 use chameleon::policy::Policy;
 use chameleon::telemetry::Telemetry;
-use common::Rng;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use util::{bin, fixtures, model_without_percentage_budget, Rng, LATER, NOW};
 
-const NOW: &str = "2024-03-07T00:00:00Z";
-const LATER: &str = "2024-03-07T00:05:00Z";
 /// A read taking longer than this is a hang.
 const HANG: Duration = Duration::from_secs(20);
 /// One in this many mutants also goes through the binary.
@@ -73,14 +73,6 @@ fn main() {
         .map(|&input| Trial::test(format!("fuzz_{}", input.file()), move || fuzz(input)))
         .collect();
     libtest_mimic::run(&args, trials).exit();
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chameleon"))
 }
 
 /// The fixture fleet with a pool, so that pool targets have something to aim at.
@@ -131,9 +123,7 @@ fn workspace() -> tempfile::TempDir {
     let p = |f: &str| dir.path().join(f);
     std::fs::write(p("fleet.toml"), fleet_text()).unwrap();
     std::fs::write(p("telemetry.csv"), telemetry_text()).unwrap();
-    let model = chameleon::policy::DEFAULT
-        .replace("max_changes_percent = 50.0", "max_changes_percent = 100.0");
-    std::fs::write(p("model.toml"), model).unwrap();
+    std::fs::write(p("model.toml"), model_without_percentage_budget()).unwrap();
     std::fs::write(p("targets.toml"), "# warm targets\nweb = 2\n").unwrap();
     std::fs::write(p("exec.toml"), exec_text()).unwrap();
     let o = plan_args(&mut bin())
@@ -245,7 +235,7 @@ fn read(input: Input, path: &Path, fleet: &Fleet) -> Result<(), String> {
             f.check_changed_before(path, now).map_err(|x| e(&x))
         }
         Input::Model => Policy::read(path).map(drop).map_err(|x| e(&x)),
-        Input::PoolTargets => chameleon::pool::read_targets(path, fleet)
+        Input::PoolTargets => chameleon::pools::targets::read_targets(path, fleet)
             .map(drop)
             .map_err(|x| e(&x)),
         Input::ExecConfig => Spec::Exec(path.to_owned())

@@ -14,8 +14,7 @@ use chameleon::solve::greedy;
 use chameleon::solve::mip::{self, SolveStatus};
 use chameleon::units::round6;
 
-mod common;
-use common::Rng;
+use crate::util::Rng;
 
 const TOL: f64 = 1e-9;
 

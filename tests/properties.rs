@@ -5,9 +5,9 @@
 //! so a failing case can be replayed exactly.
 
 use chameleon::executor::{self, backend::Spec, OnFailure};
+use chameleon::fleet::ledger::Ledger;
 use chameleon::fleet::{Allocation, Fleet, Host, Instance, Pool};
 use chameleon::forecast::{Demand, Forecasts, Method};
-use chameleon::ledger::Ledger;
 use chameleon::plan::{self, Plan, PlanError};
 use chameleon::planner::Strategy;
 use chameleon::policy::Policy;
@@ -20,8 +20,7 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-mod common;
-use common::Rng;
+use crate::util::Rng;
 
 const EPS: f64 = 1e-6;
 const STRATEGIES: [Strategy; 2] = [Strategy::Mip, Strategy::Greedy];

@@ -1,11 +1,12 @@
 //! `chameleon replay`: metric arithmetic checked by hand, and the real binary on the fixtures.
 
+use crate::util::{chameleon, fixtures};
 use chameleon::fleet::Fleet;
 use chameleon::policy::Policy;
 use chameleon::replay::{self, Kind, Options};
 use chameleon::telemetry::Telemetry;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 const FLEET: &str = r#"
 [[host]]
@@ -212,22 +213,10 @@ proptest::proptest! {
     }
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chameleon(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chameleon"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
 /// Replays the fixtures from 06:00 on 6 March, writing `report`; six hours and every
 /// strategy unless `extra` says otherwise.
 fn replay_fixtures(dir: &Path, report: &str, extra: &[&str]) -> Output {
-    let fixtures = root().join("fixtures");
+    let fixtures = fixtures();
     let (fleet, telemetry) = (fixtures.join("fleet.toml"), fixtures.join("telemetry.csv"));
     let mut args = vec![
         "replay",

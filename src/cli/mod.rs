@@ -7,6 +7,7 @@ mod pools;
 mod profile;
 mod sources;
 mod telemetry_replay;
+mod words;
 
 use apply::{apply, BackendArgs};
 use ledger::show_ledger;
@@ -15,24 +16,25 @@ use pools::{pools, PoolsCommand};
 use profile::{profile, ProfileArgs};
 use sources::ImportSource;
 use telemetry_replay::{replay, ReplayArgs};
+use words::words;
 
 use anyhow::{Context, Result};
-use chameleon::compare;
 use chameleon::executor::{
     self, backend::Spec, journal::RunStatus, journal::StepStatus, OnFailure, Request,
 };
+use chameleon::fleet::ledger::Ledger;
+use chameleon::fleet::lock::FleetLock;
 use chameleon::fleet::Fleet;
 use chameleon::forecast;
 use chameleon::jobs::{
     self,
     import::{Options as JobOptions, Source as JobSource},
 };
-use chameleon::ledger::Ledger;
-use chameleon::lock::FleetLock;
 use chameleon::plan::{Plan, PlanError};
 use chameleon::planner::{Run, RunInputs, Strategy};
 use chameleon::policy::Policy;
 use chameleon::replay;
+use chameleon::replay::compare;
 use chameleon::solve::decompose;
 use chameleon::synth::scenario::{self, ScenarioOptions};
 use chameleon::synth::{synth_fleet, SynthOptions};
@@ -90,7 +92,7 @@ enum Command {
     Plan {
         #[command(flatten)]
         inputs: Inputs,
-        #[arg(long, value_enum, default_value = "mip")]
+        #[arg(long, value_parser = words::<Strategy>(), default_value = "mip")]
         strategy: Strategy,
         #[arg(long, default_value = "plans")]
         out_dir: PathBuf,
@@ -121,7 +123,7 @@ enum Command {
         #[arg(long)]
         ledger: Option<PathBuf>,
         /// What to do with the completed part when an action fails.
-        #[arg(long, value_enum, default_value = "stop")]
+        #[arg(long, value_parser = words::<OnFailure>(), default_value = "stop")]
         on_failure: OnFailure,
         /// Finish an interrupted apply (then apply PLAN, if given and not yet applied).
         #[arg(long)]
@@ -150,7 +152,7 @@ enum Command {
     /// Write a synthetic fleet and telemetry shaped like the real traces, at any scale.
     Synth {
         #[command(flatten)]
-        scenario: ScenarioOptions,
+        scenario: SynthArgs,
         #[arg(long)]
         out_dir: PathBuf,
     },
@@ -200,13 +202,89 @@ enum Command {
     Profile(ProfileArgs),
 }
 
+/// The inputs of `plan` and `compare`.
 #[derive(clap::Args)]
 struct Inputs {
-    #[command(flatten)]
-    run: RunInputs,
+    /// Fleet state file (TOML): hosts, instances, pools and credit balances.
+    #[arg(long)]
+    fleet: PathBuf,
+    /// Canonical telemetry CSV (`timestamp,instance,resource,value`).
+    #[arg(long)]
+    telemetry: PathBuf,
+    /// Planning model file (default: the built-in models/default.toml).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Warm-instance target per pool (`web = 3`), brought by the operator; overrides
+    /// the predicted target of each pool it names.
+    #[arg(long)]
+    pool_targets: Option<PathBuf>,
+    /// A canonical jobs CSV: profile its users and predict each pool's warm target.
+    #[arg(long)]
+    jobs: Option<PathBuf>,
+    /// Plan N intervals jointly and emit only the first (default: the model file's
+    /// `lookahead_intervals`).
+    #[arg(long, value_name = "N")]
+    lookahead: Option<u32>,
     /// Plan as of this time; pins the run so the plan is byte-for-byte reproducible.
     #[arg(long)]
     now: Option<DateTime<Utc>>,
+}
+
+impl Inputs {
+    fn run(&self) -> RunInputs {
+        RunInputs {
+            fleet: self.fleet.clone(),
+            telemetry: self.telemetry.clone(),
+            model: self.model.clone(),
+            pool_targets: self.pool_targets.clone(),
+            jobs: self.jobs.clone(),
+            lookahead: self.lookahead,
+        }
+    }
+}
+
+/// What `chameleon synth` generates.
+#[derive(clap::Args)]
+struct SynthArgs {
+    /// Instances to generate.
+    #[arg(long)]
+    instances: usize,
+    /// Hosts to place them on.
+    #[arg(long)]
+    hosts: usize,
+    /// Cells the hosts are divided into.
+    #[arg(long, default_value_t = 1)]
+    cells: usize,
+    /// Days of telemetry per series.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Random seed: the same seed gives the same fleet and telemetry.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Telemetry step in minutes (a multiple of 5).
+    #[arg(long, default_value_t = 5)]
+    step_minutes: u32,
+    /// Summed peak demand over capacity on each host.
+    #[arg(long, default_value_t = 1.3)]
+    overcommit: f64,
+    /// Time of the first sample.
+    #[arg(long, default_value = "2024-01-01T00:00:00Z")]
+    start: DateTime<Utc>,
+}
+
+impl From<SynthArgs> for ScenarioOptions {
+    fn from(a: SynthArgs) -> ScenarioOptions {
+        ScenarioOptions {
+            instances: a.instances,
+            hosts: a.hosts,
+            cells: a.cells,
+            days: a.days,
+            seed: a.seed,
+            step_minutes: a.step_minutes,
+            overcommit: a.overcommit,
+            start: a.start,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -354,6 +432,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             scenario: opts,
             out_dir,
         } => {
+            let opts = ScenarioOptions::from(opts);
             scenario::write(&opts, &Policy::default(), &out_dir)?;
             eprintln!(
                 "wrote {} instances on {} hosts to {}",
@@ -379,7 +458,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             settings.horizon_minutes = horizon.unwrap_or(settings.horizon_minutes);
             if evaluate && !plans.is_empty() {
                 let plans = read_plans(&plans)?;
-                let r = chameleon::feedback::evaluate_plans(&t, &plans, &settings);
+                let r = chameleon::replay::feedback::evaluate_plans(&t, &plans, &settings);
                 eprintln!("scored the forecasts of {} plans", plans.len());
                 write_report(&r, report.as_deref())
             } else if evaluate {
@@ -393,7 +472,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pools { command } => pools(command),
         Command::Profile(args) => profile(&args),
         Command::Compare { inputs } => {
-            let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
+            let run = Run::prepare(&inputs.run(), resolve_now(inputs.now))?;
             print!("{}", compare::render(&compare::compare(&run)?));
             Ok(ExitCode::SUCCESS)
         }

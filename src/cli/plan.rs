@@ -9,10 +9,7 @@ pub(super) fn plan(
     detailed: bool,
     export_model: Option<(&Path, bool)>,
 ) -> Result<ExitCode> {
-    let _lock = FleetLock::acquire(&inputs.run.fleet, Duration::ZERO)?;
-    let fleet = &inputs.run.fleet;
-    Ledger::check_settled(fleet, &Ledger::default_path(fleet))?;
-    let run = Run::prepare(&inputs.run, resolve_now(inputs.now))?;
+    let run = Run::prepare(&inputs.run(), resolve_now(inputs.now))?;
     run.save_state()?;
     match export_model {
         Some((path, true)) => {

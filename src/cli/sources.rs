@@ -23,8 +23,8 @@ impl ValueEnum for ImportSource {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         match self {
-            ImportSource::Telemetry(s) => s.to_possible_value(),
-            ImportSource::Jobs(s) => s.to_possible_value(),
+            ImportSource::Telemetry(s) => Some(super::words::possible(*s)),
+            ImportSource::Jobs(s) => Some(super::words::possible(*s)),
         }
     }
 }

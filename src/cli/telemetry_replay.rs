@@ -40,7 +40,7 @@ pub(super) struct ReplayArgs {
     #[arg(long)]
     no_timing: bool,
     /// How credit balances move: with realised cpu usage, or only by swaps.
-    #[arg(long, value_enum, default_value = "usage")]
+    #[arg(long, value_parser = super::words::<replay::Credits>(), default_value = "usage")]
     credits: replay::Credits,
 }
 

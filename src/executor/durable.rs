@@ -13,9 +13,10 @@
 use super::backend::{Backend, Context, Effect, Op, Spec};
 use super::journal::{Journal, Run, RunStatus, StepStatus};
 use super::{execute, ApplyError, OnFailure, Picked, Places, Schedule, Undo};
-use crate::fleet::{Fleet, FleetError};
-use crate::ledger::{Ledger, LedgerError};
-use crate::lock::FleetLock;
+use crate::file::FileError;
+use crate::fleet::ledger::{Ledger, LedgerError};
+use crate::fleet::lock::FleetLock;
+use crate::fleet::Fleet;
 use crate::plan::{Plan, PlanError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::{HashMap, HashSet};
@@ -27,35 +28,47 @@ use std::time::Duration;
 pub struct Request<'a> {
     /// The plan; optional with `resume`.
     pub plan: Option<&'a Path>,
+    /// The fleet state file the plan is applied to.
     pub fleet: &'a Path,
     /// The ledger database (default: next to the fleet file).
     pub ledger: Option<&'a Path>,
+    /// Where changes are made real; a resume must name the backend the run began with.
     pub backend: &'a Spec,
+    /// What to do with the completed actions when one fails.
     pub on_failure: OnFailure,
+    /// Finish the interrupted run recorded in the journal (`--resume`).
     pub resume: bool,
     /// How long to wait for another apply or plan to release the fleet.
     pub wait: Duration,
+    /// The time the plan's expiry is checked against and the journal is stamped with.
     pub now: DateTime<Utc>,
 }
 
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
+    /// The action's id, as `a01`.
     pub action: String,
+    /// Where it ended.
     pub status: StepStatus,
+    /// Why it failed or was skipped; empty otherwise.
     pub message: String,
 }
 
 /// What a durable apply did.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The id of the plan applied.
     pub plan_id: String,
+    /// How the run ended.
     pub status: RunStatus,
     /// Whether this finished an interrupted run.
     pub resumed: bool,
     /// Per action, in the order they ran, then those that did not run.
     pub steps: Vec<StepReport>,
+    /// The ledger database the run was journalled in.
     pub ledger: PathBuf,
+    /// The fleet state after the run, as written to the fleet file.
     pub fleet: Fleet,
 }
 
@@ -261,10 +274,8 @@ impl<'a, 'j> Driver<'a, 'j> {
         // The plan was verified before it was journalled, and the journal is checked on read.
         let at = DateTime::parse_from_rfc3339(&run.plan.plan.created_at)
             .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc));
-        let on_disk = std::fs::read_to_string(fleet_path).map_err(|source| FleetError::Io {
-            path: fleet_path.to_owned(),
-            source,
-        })?;
+        let on_disk = std::fs::read_to_string(fleet_path)
+            .map_err(|source| FileError::io(fleet_path, source))?;
         let disk = resumed
             .then(|| Fleet::parse(fleet_path, &on_disk))
             .transpose()?;
@@ -414,10 +425,7 @@ impl<'a, 'j> Driver<'a, 'j> {
 
     /// Writes `state` to the fleet file, which must still hold what was last read or written.
     fn write(&mut self) -> Result<(), ApplyError> {
-        let io = |source| FleetError::Io {
-            path: self.fleet_path.to_owned(),
-            source,
-        };
+        let io = |source| FileError::io(self.fleet_path, source);
         if std::fs::read_to_string(self.fleet_path).map_err(io)? != self.on_disk {
             return Err(ApplyError::Changed {
                 path: self.fleet_path.to_owned(),

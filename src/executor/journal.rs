@@ -7,8 +7,8 @@
 //! which action was in flight and the ledger never holds half a transfer.
 
 use super::OnFailure;
+use crate::fleet::ledger::{post, sqlite, Ledger, LedgerError};
 use crate::fleet::Fleet;
-use crate::ledger::{post, sqlite, Ledger, LedgerError};
 use crate::named::named_enum;
 use crate::plan::Plan;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -18,10 +18,15 @@ named_enum!(
     /// Where a run is.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum RunStatus: "run status" {
+        /// Actions are being applied; if the process died, `apply --resume` finishes the run.
         Running = "running",
+        /// An action failed and the completed ones are being undone; unfinished.
         RollingBack = "rolling_back",
+        /// Every action not skipped is done.
         Applied = "applied",
+        /// An action failed and the run ended there, keeping the completed actions.
         Stopped = "stopped",
+        /// An action failed and every completed one was undone.
         RolledBack = "rolled_back",
     }
 );
@@ -29,12 +34,19 @@ named_enum!(
     /// Where one action is.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum StepStatus: "step status" {
+        /// Not started yet.
         Pending = "pending",
+        /// Its ops are being applied; after a crash, the one action in doubt.
         Started = "started",
+        /// In effect, with its credit movements posted.
         Done = "done",
+        /// It failed; its ops that took effect were undone (the message says if that failed).
         Failed = "failed",
+        /// Never run: skipped in the plan, or left out after a failure.
         Skipped = "skipped",
+        /// Being undone in a rollback.
         Reverting = "reverting",
+        /// Undone in a rollback, with its credit movements reversed.
         Reverted = "reverted",
     }
 );
@@ -42,21 +54,30 @@ named_enum!(
 /// One action's record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
+    /// The action's id, as `a01`.
     pub action: String,
     /// The order it was started in.
     pub seq: Option<i64>,
+    /// How far it got.
     pub status: StepStatus,
+    /// Why it failed or was skipped; empty otherwise.
     pub message: String,
 }
 
 /// One apply of one plan.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// Its key in the `run` table.
     pub id: i64,
+    /// The plan applied, as recorded in full; its digest is checked on read.
     pub plan: Plan,
+    /// The backend's name (`sim`, `cgroup`, `exec`); a resume must use the same one.
     pub backend: String,
+    /// What the run does when an action fails.
     pub on_failure: OnFailure,
+    /// The fleet as it was before the run, which a resume replays the journal on.
     pub fleet_before: Fleet,
+    /// Where the run is.
     pub status: RunStatus,
     /// In plan order.
     pub steps: Vec<Step>,
@@ -64,7 +85,9 @@ pub struct Run {
 
 /// A journal on a ledger database.
 pub struct Journal<'a> {
+    /// The database holding the journal and the credit ledger.
     pub ledger: &'a mut Ledger,
+    /// RFC 3339 UTC time stamped on the run and its ledger entries: the apply's `--now`.
     pub at: String,
 }
 
@@ -313,7 +336,7 @@ fn update_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::micro;
+    use crate::fleet::ledger::micro;
 
     fn plan() -> Plan {
         let path = concat!(

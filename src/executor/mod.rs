@@ -14,9 +14,9 @@ pub mod journal;
 pub use backend::BackendError;
 pub use durable::{apply, Report, Request};
 
-use crate::fleet::{Fleet, FleetError, Instance, Pool};
-use crate::ledger::{from_micro, micro, LedgerError};
-use crate::lock::LockError;
+use crate::fleet::ledger::{from_micro, micro, LedgerError};
+use crate::fleet::lock::LockError;
+use crate::fleet::{Fleet, Instance, Pool};
 use crate::named::named_enum;
 use crate::plan::{Action, Change, Kind, PlanError, VerifiedPlan};
 use crate::resource::Resource;
@@ -31,48 +31,89 @@ const EPS: f64 = 1e-6;
 /// Why a plan was not applied (or not completely).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// The plan could not be read or verified.
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error(transparent)]
-    Fleet(#[from] FleetError),
+    /// The ledger refused the change.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The fleet lock was not taken.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The backend could not be set up or an op failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// An earlier apply was interrupted and must be resumed before a new plan is applied.
     #[error("{path}: an apply of plan {plan} was interrupted; finish it with `chameleon apply --resume` before applying another plan")]
-    Interrupted { path: PathBuf, plan: String },
+    Interrupted {
+        /// The ledger database.
+        path: PathBuf,
+        /// The interrupted plan's id.
+        plan: String,
+    },
+    /// A resume was asked with another backend than the interrupted apply used.
     #[error("{path}: the interrupted apply used the {recorded} backend; resume it with `--backend {recorded}` (not {given})")]
     OtherBackend {
+        /// The ledger database.
         path: PathBuf,
+        /// The backend the interrupted apply used.
         recorded: String,
+        /// The backend asked for now.
         given: &'static str,
     },
+    /// A resume was asked but no apply was interrupted.
     #[error("{path}: no interrupted apply to resume")]
-    NothingToResume { path: PathBuf },
+    NothingToResume {
+        /// The ledger database.
+        path: PathBuf,
+    },
+    /// The plan already ran on this fleet.
     #[error("{path}: plan {id} already ran on this fleet and was {status}; make a new plan")]
     AlreadyRan {
+        /// The plan file.
         path: PathBuf,
+        /// The plan's id.
         id: String,
+        /// How its run ended.
         status: &'static str,
     },
+    /// Undoing a completed action failed during a rollback.
     #[error("{path}: rollback of action {id} failed: {message}; fix the backend and run `chameleon apply --resume`")]
     RollbackFailed {
+        /// The ledger database.
         path: PathBuf,
+        /// The action's id.
         id: String,
+        /// Why undoing it failed.
         message: String,
     },
+    /// An action was invalid or failed.
     #[error("{path}: action {id}: {message}")]
     Action {
+        /// The file the failure is reported against.
         path: PathBuf,
+        /// The action's id.
         id: String,
+        /// Why it failed.
         message: String,
     },
+    /// The fleet file changed while the plan was being applied.
     #[error("{path}: the fleet changed while the plan was being applied")]
-    Changed { path: PathBuf },
+    Changed {
+        /// The fleet file.
+        path: PathBuf,
+    },
+    /// No order of the remaining actions stays within every host's capacity.
     #[error("{path}: actions {} cannot run without exceeding a host's capacity", ids.join(", "))]
-    Unorderable { path: PathBuf, ids: Vec<String> },
+    Unorderable {
+        /// The file the failure is reported against.
+        path: PathBuf,
+        /// The ids of the actions left.
+        ids: Vec<String>,
+    },
 }
 
 /// What an apply did.
@@ -82,6 +123,7 @@ pub struct Outcome {
     pub applied: Vec<String>,
     /// Skipped action ids, with why.
     pub skipped: Vec<(String, String)>,
+    /// The fleet state after the plan, with `last_plan` set to its id.
     pub fleet: Fleet,
 }
 
@@ -94,7 +136,7 @@ enum StepError {
 
 named_enum!(
     /// What happens to the completed part of a plan when an action fails.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum OnFailure: "on_failure" {
         /// Keep the completed actions; run nothing more.
         Stop = "stop",

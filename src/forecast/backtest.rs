@@ -24,7 +24,9 @@ pub const ENSEMBLE: [Method; 4] = [
 pub struct Window {
     /// Where the history was cut.
     pub origin: usize,
+    /// The samples that followed the origin, one horizon of them.
     pub actual: Vec<f64>,
+    /// Each candidate's forecast from the origin; a candidate that failed is absent.
     pub paths: BTreeMap<Method, Path>,
     /// The in-sample MASE scale: mean absolute seasonal difference before the origin.
     pub scale: f64,
@@ -102,10 +104,15 @@ pub fn rolling(
 /// Where a rolling backtest cuts.
 #[derive(Debug, Clone, Copy)]
 pub struct Origins {
+    /// Origins to try, the latest a horizon before the end; one too early is skipped.
     pub count: usize,
+    /// Samples between consecutive origins.
     pub spacing: usize,
+    /// Samples forecast from each origin.
     pub horizon: usize,
+    /// The fewest samples of history an origin must leave before it.
     pub min_train: usize,
+    /// Seasonal lag of the MASE scale, in samples (1 when the history is not seasonal).
     pub season: usize,
 }
 
@@ -150,6 +157,7 @@ pub fn score(windows: &[Window], method: Method) -> Option<f64> {
     (!logs.is_empty()).then(|| logs.iter().sum::<f64>() / logs.len() as f64)
 }
 
+/// Mean absolute error of a forecast against the actuals, forecasts clamped at zero.
 pub fn mae(forecast: &[f64], actual: &[f64]) -> f64 {
     let total: f64 = forecast
         .iter()

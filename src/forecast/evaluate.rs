@@ -39,8 +39,11 @@ struct Score {
 /// Aggregate accuracy of one method (or of the selection) over windows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
+    /// Windows scored.
     pub windows: usize,
+    /// Median over windows of MASE: MAE over the in-sample mean absolute seasonal difference.
     pub mase_median: f64,
+    /// Share of windows with a MASE below 1.
     pub share_mase_below_1: f64,
     /// Geometric mean over windows of MAE(method) / MAE(seasonal naive).
     pub rel_error_geomean: f64,
@@ -49,6 +52,7 @@ pub struct Metrics {
     pub rel_error_clipped_geomean: f64,
     /// Against seasonal naive on the raw history, before spike cleaning.
     pub rel_error_raw_geomean: f64,
+    /// Share of windows whose MAE is below seasonal naive's.
     pub share_beats_seasonal_naive: f64,
     /// Share of actuals at or below the quantile forecast.
     pub coverage: f64,
@@ -58,25 +62,33 @@ pub struct Metrics {
     pub seconds: f64,
 }
 
-/// The evaluation report; written as JSON by `chameleon forecast --report`.
+/// The evaluation report; written as JSON by `chameleon forecast --evaluate --report`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// The quantile forecast, `[forecast] quantile`.
     pub quantile: f64,
+    /// Minutes forecast from each origin.
     pub horizon_minutes: u32,
+    /// Origins per series (`--origins`).
     pub origins: usize,
     /// Minutes between origins.
     pub origin_spacing_minutes: u32,
+    /// Series in the telemetry, skipped ones included.
     pub series: usize,
     /// Series left out: fallbacks (constant, short) or too little history.
     pub skipped: usize,
+    /// Each candidate method's metrics, by method name, over every window it ran on.
     pub methods: BTreeMap<String, Metrics>,
+    /// The selection's metrics: the method chosen at each origin, scored on what followed.
     pub selected: Metrics,
     /// 90% interval of the selection's `rel_error_geomean`, from 2000 bootstrap resamples of
     /// the series (each with all its windows).
     pub selected_rel_interval: (f64, f64),
     /// How often each method was selected.
     pub selected_methods: BTreeMap<String, usize>,
+    /// The selection's metrics per instance id.
     pub by_instance: BTreeMap<String, Metrics>,
+    /// The selection's metrics per resource (`cpu`, `mem`, `net`).
     pub by_resource: BTreeMap<String, Metrics>,
 }
 
@@ -453,6 +465,7 @@ fn timed_paths(
 
 /// What every method on one window is compared with.
 pub struct Yardstick<'a> {
+    /// The samples that followed the origin.
     pub actual: &'a [f64],
     /// MAE of seasonal naive on the same window.
     pub naive_mae: f64,

@@ -7,6 +7,7 @@
 /// A series on a regular grid ending at `end`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
+    /// One value per slot, oldest first; empty slots interpolated.
     pub values: Vec<f64>,
     /// Seconds between values.
     pub step: i64,

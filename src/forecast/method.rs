@@ -18,8 +18,11 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// Each step repeats the value one season earlier: the yardstick the others are scored by.
     SeasonalNaive,
+    /// augurs MSTL (daily, and weekly with two weeks of history) with a level-only ETS trend.
     MstlEts,
+    /// augurs AutoETS over the additive-error, non-seasonal models, on the last day.
     Ets,
     /// Kubernetes VPA style: exponentially decaying histogram, quantile plus 15%.
     Vpa,
@@ -29,11 +32,14 @@ pub enum Method {
     ShiftedNaive,
     /// The per-step median of the other candidates' point forecasts.
     Ensemble,
+    /// Fallback: the recent peak (history too short, or a failed refit).
     RecentPeak,
+    /// Fallback for a constant or all-zero series: its value.
     Constant,
 }
 
 impl Method {
+    /// Every method, candidates and fallbacks, in declaration order.
     pub const ALL: [Method; 9] = [
         Method::SeasonalNaive,
         Method::MstlEts,
@@ -65,6 +71,7 @@ impl Method {
 /// A forecast over the horizon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
+    /// The point forecast per step, in the series' units.
     pub point: Vec<f64>,
     /// The uncalibrated quantile per step.
     pub base: Vec<f64>,
@@ -105,6 +112,7 @@ impl Path {
 
 /// A forecasting method configured for one series.
 pub trait Candidate: Sync {
+    /// Which method this is, as backtests, plans and the selection state name it.
     fn method(&self) -> Method;
     /// Forecasts `horizon` steps after `y` at quantile `q`.
     fn forecast(&self, y: &[f64], horizon: usize, q: f64) -> Result<Path, String>;
@@ -113,6 +121,7 @@ pub trait Candidate: Sync {
 /// Each step repeats the value one season earlier; the base adds the q-quantile of
 /// the seasonal differences.
 pub struct SeasonalNaive {
+    /// The season, in samples.
     pub season: usize,
 }
 
@@ -148,8 +157,11 @@ pub fn naive_point(y: &[f64], season: usize, horizon: usize) -> Vec<f64> {
 /// Non-seasonal AutoETS on the most recent `window` samples, averaged over blocks of
 /// `factor` samples; `spec` pins the model.
 pub struct Ets {
+    /// Recent samples fitted (a day's worth).
     pub window: usize,
+    /// Samples per block mean (the `fit_step_minutes` fitting step).
     pub factor: usize,
+    /// The ETS model to refit, e.g. `ANN` or `AANd`; `None` searches with AutoETS.
     pub spec: Option<String>,
 }
 
@@ -301,8 +313,11 @@ const MSTL_TREND: &str = "ANN";
 /// `window` samples), on block means of `factor` samples (periods are multiples
 /// of `factor`) over the last three longest periods.
 pub struct MstlEts {
+    /// Seasonal periods, in samples.
     pub periods: Vec<usize>,
+    /// Samples per block mean (the `fit_step_minutes` fitting step).
     pub factor: usize,
+    /// Samples of the deseasonalised series the trend is fitted on (a day's worth).
     pub window: usize,
 }
 
@@ -350,6 +365,7 @@ fn predict(model: &impl Predict, horizon: usize, q: f64) -> Result<Path, String>
 /// VPA recommender style: samples weighted by `2^(-age / half_life)`; the point is
 /// the weighted median and the base the weighted q-quantile plus 15%.
 pub struct Vpa {
+    /// Age, in samples, at which a sample's weight halves (24 h).
     pub half_life: usize,
 }
 
@@ -428,6 +444,7 @@ impl Candidate for RecentMean {
 /// Seasonal naive moved to the current level: each step is the value a season
 /// earlier plus the difference between the last horizon's mean and its mean a season earlier.
 pub struct ShiftedNaive {
+    /// The season, in samples.
     pub season: usize,
 }
 

@@ -58,11 +58,13 @@ pub struct Settings {
     /// many hours before now (0: no floor), so an on/off burster, idle between bursts the
     /// next hour's forecast cannot see, is not caught small by its next burst.
     pub shrink_floor_hours: u32,
+    /// The quantile of that usage, in (0, 1], that makes the shrink floor.
     pub shrink_floor_quantile: f64,
     /// Evidence beats forecasts: an instance whose usage over this many minutes before now
     /// (0: off) peaked above its allocation plans for at least that peak plus
     /// `evidence_margin`, whatever its forecast, cool-down and hysteresis say.
     pub evidence_minutes: u32,
+    /// The share added to that peak (0.15 plans for 1.15 × the peak), from 0 to 10.
     pub evidence_margin: f64,
 }
 
@@ -156,11 +158,13 @@ pub struct Demand {
     /// The per-step quantiles over the horizon, `step` seconds apart; empty when the demand
     /// is flat (a fallback rule), so every step is `quantile`.
     pub path: Vec<f64>,
+    /// Seconds between the steps of `path` (0 for a fallback).
     pub step: i64,
     /// Mean point forecast over the horizon.
     pub mean: f64,
     /// Last observed value.
     pub last: f64,
+    /// The method that produced it, or the fallback rule.
     pub method: Method,
     /// Empty, or why a fallback was used.
     pub note: String,
@@ -259,7 +263,9 @@ impl Work {
 /// Demand forecasts for every series with history in the window.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Forecasts {
+    /// Each series' demand, by instance id and resource.
     pub demands: BTreeMap<(String, Resource), Demand>,
+    /// The planning time (`--now`): the history ends there and the horizon starts.
     pub now: DateTime<Utc>,
     /// The oldest sample used, over all series.
     pub history_start: Option<DateTime<Utc>>,

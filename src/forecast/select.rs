@@ -31,6 +31,7 @@ const PERIOD_TOLERANCE: f64 = 0.1;
 /// The chosen method of one series and what it takes to refit it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
+    /// The method with the best backtest score.
     pub method: Method,
     /// MSTL periods in samples (empty when no season was detected).
     pub periods: Vec<usize>,
@@ -53,8 +54,11 @@ pub struct Selection {
 /// full-history ETS forecast of the model search, which [`refit`] reuses
 /// rather than fitting the same model to the same samples again.
 pub struct Selected {
+    /// The choice, as the selection state stores it.
     pub selection: Selection,
+    /// The backtest windows it was chosen on (also what its offset was calibrated on).
     pub windows: Vec<Window>,
+    /// AutoETS's forecast from the full history, when ETS was fitted.
     pub ets: Option<Path>,
 }
 
@@ -63,12 +67,19 @@ pub struct Selected {
 pub struct Context {
     /// Seconds between samples.
     pub step: i64,
+    /// Samples forecast: the horizon, rounded up to whole samples.
     pub horizon: usize,
+    /// Samples per season.
     pub season: usize,
+    /// The quantile to forecast, `[forecast] quantile`.
     pub q: f64,
+    /// Backtest origins, `[forecast] origins`.
     pub origins: usize,
+    /// Samples between backtest origins.
     pub spacing: usize,
+    /// Recent samples ETS is fitted on (a day's worth).
     pub ets_window: usize,
+    /// The VPA histogram's half-life, in samples (24 h).
     pub half_life: usize,
     /// Samples per block for the augurs models (the fitting step).
     pub factor: usize,

@@ -208,7 +208,7 @@ pub(super) mod tests {
     const DAY: usize = 288;
 
     /// Deterministic noise in [-1, 1).
-    pub fn noise(n: usize, seed: u64) -> Vec<f64> {
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
         (0..n)
             .map(|_| {
@@ -230,7 +230,7 @@ pub(super) mod tests {
             .collect()
     }
 
-    pub fn with_quantile(quantile: f64) -> Settings {
+    pub(crate) fn with_quantile(quantile: f64) -> Settings {
         Settings {
             quantile,
             ..Settings::default()

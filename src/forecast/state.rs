@@ -7,62 +7,56 @@
 
 use super::select::Selection;
 use super::Settings;
+use crate::file::FileError;
 use crate::resource::Resource;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The state file's format version.
 const VERSION: u32 = 1;
 
-/// Errors reading or writing the state file. Every variant names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
 /// What the history looked like when the demand was computed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Fingerprint {
+    /// Seconds between samples: the series' most common spacing.
     pub step: i64,
     /// Unix seconds of the last sample.
     pub end: i64,
+    /// Samples in the history window.
     pub samples: usize,
+    /// Sum of the gridded values, in the series' units.
     pub sum: f64,
 }
 
 /// One series' entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The series' instance id.
     pub instance: String,
+    /// The series' resource.
     pub resource: Resource,
+    /// The chosen method and what it takes to refit it.
     #[serde(flatten)]
     pub selection: Selection,
+    /// When it was selected; re-selection is due every `reselect_hours`, at a per-series offset.
     pub selected_at: DateTime<Utc>,
+    /// The history the stored demand came from; an unchanged history reuses it unfitted.
     pub fingerprint: Fingerprint,
-    /// The demand quantile and mean computed from that history.
+    /// The demand quantile computed from that history.
     pub quantile: f64,
     /// The per-step quantiles (for look-ahead), `fingerprint.step` seconds apart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<f64>,
+    /// The mean point forecast computed from that history.
     pub mean: f64,
 }
 
 /// The selection state of every series.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
+    /// The format version (1); a file of another version is ignored.
     pub version: u32,
     /// The forecast settings the entries were made with; other settings invalidate them.
     pub settings: Option<Settings>,
@@ -74,17 +68,14 @@ pub struct State {
 
 impl State {
     /// Reads `path`; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<State, StateError> {
+    pub fn load(path: &Path) -> Result<State, FileError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(source) => return Err(io(path, source)),
         };
-        let mut state: State = serde_json::from_str(&text).map_err(|e| StateError::Parse {
-            path: path.to_owned(),
-            line: e.line(),
-            message: e.to_string(),
-        })?;
+        let mut state: State = serde_json::from_str(&text)
+            .map_err(|e| FileError::invalid(path, e.line(), e.to_string()))?;
         if state.version != VERSION {
             return Ok(State::default());
         }
@@ -125,10 +116,12 @@ impl State {
         self.reindex();
     }
 
+    /// The number of series with an entry.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no series has an entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -143,7 +136,7 @@ impl State {
     }
 
     /// Writes the state atomically (temp file, then rename), creating the directory.
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+    pub fn save(&self, path: &Path) -> Result<(), FileError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
@@ -154,9 +147,6 @@ impl State {
     }
 }
 
-fn io(path: &Path, source: std::io::Error) -> StateError {
-    StateError::Io {
-        path: path.to_owned(),
-        source,
-    }
+fn io(path: &Path, source: std::io::Error) -> FileError {
+    FileError::io(path, source)
 }

@@ -11,6 +11,7 @@
 
 pub mod import;
 
+use crate::file::FileError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,11 +38,13 @@ pub struct Job {
     pub submit: DateTime<Utc>,
     /// When it started running, if the source says; never before `submit`.
     pub start: Option<DateTime<Utc>>,
+    /// Who submitted it (an id).
     pub user: String,
     /// The executable, function or VM size the job ran.
     pub program: String,
     /// A path to the program's code, where the source gives one.
     pub code: Option<String>,
+    /// The pool of instances that serves it (an id).
     pub pool: String,
     /// How long it held its instances, in seconds; a lower bound when `censored`.
     pub run_seconds: f64,
@@ -58,45 +61,33 @@ pub struct Job {
 /// Errors reading, writing or importing jobs. Every variant but `Options` names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum JobsError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    /// Reading, writing or parsing a file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// The import options are invalid; the message says how.
     #[error("{0}")]
     Options(String),
+    /// The file holds no jobs.
     #[error("{path}: no jobs")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The jobs file.
+        path: PathBuf,
+    },
 }
 
 /// Reads a canonical jobs CSV file.
 pub fn read(path: &Path) -> Result<Vec<Job>, JobsError> {
-    let file = std::fs::File::open(path).map_err(|source| JobsError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| FileError::io(path, source))?;
     from_reader(path, std::io::BufReader::new(file))
 }
 
 /// Parses canonical jobs CSV from any reader; `path` is used in messages.
 pub fn from_reader(path: &Path, reader: impl Read) -> Result<Vec<Job>, JobsError> {
-    let parse = |line: u64, message: String| JobsError::Parse {
-        path: path.to_owned(),
-        line,
-        message,
+    let parse = |line: u64, message: String| {
+        JobsError::from(FileError::invalid(path, line as usize, message))
     };
     let csv_error = |e: csv::Error| match e.kind() {
-        csv::ErrorKind::Io(_) => JobsError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        },
+        csv::ErrorKind::Io(_) => FileError::io(path, std::io::Error::other(e.to_string())).into(),
         _ => parse(e.position().map_or(1, |p| p.line()), csv_message(&e)),
     };
     let mut rdr = csv::ReaderBuilder::new().from_reader(reader);

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// Move an instance to another host.
     Migrate,
+    /// Move some of one resource from a donor to a receiver on the same host, for credits.
     Swap,
+    /// Change one instance's allocation of one resource.
     Resize,
     /// Start or stop warm instances of a pool.
     Pool,
@@ -19,28 +22,45 @@ pub enum Kind {
 pub enum Change {
     /// The instance moves between hosts, copying `bytes` of memory.
     Migrate {
+        /// The host it leaves.
         from_host: String,
+        /// The host it lands on.
         to_host: String,
+        /// Its memory allocation in bytes: what the move copies.
         bytes: u64,
     },
     /// `donor` gives `amount` of `resource` to the instance, whose allocation goes `from` ->
     /// `to`, and the instance pays the donor `credits`.
     Swap {
+        /// The instance that gives.
         donor: String,
+        /// The resource moved.
         resource: Resource,
+        /// The receiver's allocation before, in the resource's unit (cores, MiB, Mbps).
         from: f64,
+        /// The receiver's allocation after, in the resource's unit.
         to: f64,
+        /// What moves from donor to receiver, in the resource's unit.
         amount: f64,
+        /// Credits the receiver pays the donor.
         credits: f64,
     },
     /// The instance's allocation of `resource` goes `from` -> `to`.
     Resize {
+        /// The resource resized.
         resource: Resource,
+        /// The allocation before, in the resource's unit (cores, MiB, Mbps).
         from: f64,
+        /// The allocation after, in the resource's unit.
         to: f64,
     },
     /// The pool's warm count goes `from` -> `to`.
-    Pool { from: f64, to: f64 },
+    Pool {
+        /// Warm instances before.
+        from: f64,
+        /// Warm instances after.
+        to: f64,
+    },
 }
 
 /// One step of a plan. In the file it is one flat table whose `kind` says which fields
@@ -48,16 +68,23 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Record", into = "Record")]
 pub struct Action {
+    /// `a01`, `a02`, … in plan order: what `depends_on` refers to.
     pub id: String,
     /// The instance changed (the receiver of a swap; the pool, for a pool change).
     pub instance: String,
+    /// What it changes, with its kind's fields.
     pub change: Change,
+    /// Why it is proposed, in words an operator can check (forecast, allocation, host).
     pub reason: String,
+    /// Ids of the actions that must be done before this one runs.
     pub depends_on: Vec<String>,
+    /// Set by an operator to leave it, and everything that depends on it, out of the apply;
+    /// the only field that may be edited.
     pub skip: bool,
 }
 
 impl Action {
+    /// Its kind, from its change.
     pub fn kind(&self) -> Kind {
         match self.change {
             Change::Migrate { .. } => Kind::Migrate,
@@ -303,6 +330,7 @@ impl Kind {
 mod tests {
     use super::super::{Plan, PlanError};
     use super::*;
+    use crate::file::FileError;
 
     /// Each kind of action has exactly its own fields: the file says which, and a table
     /// with a field of another kind, or without one of its own, is refused at its line.
@@ -342,9 +370,9 @@ mod tests {
         ] {
             std::fs::write(&path, edited).unwrap();
             match Plan::read(&path) {
-                Err(PlanError::Invalid {
+                Err(PlanError::File(FileError::Invalid {
                     line, message: m, ..
-                }) => {
+                })) => {
                     assert!(m.contains(message), "{m}");
                     assert!(line > 0 && line <= line_of(at) + 12, "line {line}: {m}");
                 }

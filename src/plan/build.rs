@@ -17,11 +17,17 @@ use std::fmt::Write as _;
 
 /// Everything a plan records about how it was made.
 pub struct Inputs<'a> {
+    /// The fleet planned against; its fingerprint goes into the plan.
     pub fleet: &'a Fleet,
+    /// The telemetry read, for `[plan.telemetry]`.
     pub telemetry: &'a Telemetry,
+    /// The forecasts the plan was sized against, recorded as its `[[forecast]]` tables.
     pub forecasts: &'a Forecasts,
+    /// The problem solved, with the model file's policy.
     pub problem: &'a Problem,
+    /// The strategy that made the solution: `mip` or `greedy`.
     pub strategy: &'a str,
+    /// How the solve ended, for `[plan.solver]`.
     pub stats: &'a SolverStats,
     /// Whether to record wall-clock solve time (off for reproducible `--now` runs).
     pub record_timing: bool,

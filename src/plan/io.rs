@@ -1,7 +1,7 @@
 //! The plan file: canonical text, digest, atomic write and read.
 
 use super::{Action, ForecastRecord, Header, Plan, PlanError};
-use crate::file::{hex, toml_error, write_atomic};
+use crate::file::{hex, parse_toml, write_atomic, FileError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -53,41 +53,24 @@ impl Plan {
 
     /// Writes `<dir>/<id>.plan.toml` atomically and returns its path.
     pub fn write(&self, dir: &Path) -> Result<PathBuf, PlanError> {
-        let io = |source| PlanError::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(|source| FileError::io(dir, source))?;
         let path = dir.join(format!("{}.plan.toml", self.plan.id));
-        write_atomic(&path, self.to_text().as_bytes()).map_err(|source| PlanError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write_atomic(&path, self.to_text().as_bytes())
+            .map_err(|source| FileError::io(&path, source))?;
         Ok(path)
     }
 
     /// Reads a plan file (without verifying it).
     pub fn read(path: &Path) -> Result<Plan, PlanError> {
-        let text = crate::file::read_text(path).map_err(|source| PlanError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let invalid = |line, message| PlanError::Invalid {
-            path: path.to_owned(),
-            line,
-            message,
-        };
-        let plan: Plan = toml::from_str(&text).map_err(|e| {
-            let (line, message) = toml_error(&text, &e);
-            invalid(line, message)
-        })?;
+        let text = crate::file::read(path)?;
+        let plan: Plan = parse_toml(path, &text)?;
         plan.check_references().map_err(|(id, message)| {
             let key = format!("id = \"{id}\"");
             let line = text
                 .lines()
                 .position(|l| l.trim() == key)
                 .map_or(0, |n| n + 1);
-            invalid(line, message)
+            FileError::invalid(path, line, message)
         })?;
         Ok(plan)
     }

@@ -1,6 +1,7 @@
 //! Verification: the only way from a plan file to a [`VerifiedPlan`] the executor accepts.
 
 use super::{Plan, PlanError, VerifiedPlan};
+use crate::file::FileError;
 use crate::fleet::Fleet;
 use crate::units::rfc3339;
 use chrono::{DateTime, Utc};
@@ -30,7 +31,7 @@ impl Plan {
             });
         }
         let time = |key: &str, value: &str| {
-            DateTime::parse_from_rfc3339(value).map_err(|e| PlanError::Invalid {
+            DateTime::parse_from_rfc3339(value).map_err(|e| FileError::Invalid {
                 path: path.clone(),
                 line: 0,
                 message: format!("{key}: {e}"),
@@ -50,11 +51,12 @@ impl Plan {
                 .find(|(_, v)| !v.is_finite())
                 .map(|(key, _)| (a, key))
         }) {
-            return Err(PlanError::Invalid {
+            return Err(FileError::Invalid {
                 path,
                 line: 0,
                 message: format!("action {}: {key} is not a finite number", a.id),
-            });
+            }
+            .into());
         }
         let expires = time("expires_at", &self.plan.expires_at)?;
         if now >= expires {

@@ -29,14 +29,23 @@ use std::collections::BTreeMap;
 /// The policy's knobs; `Default` is the published setting.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HybridParams {
+    /// The histogram's range of idle times (seconds); longer ones count out of bounds.
     pub range_seconds: f64,
+    /// Width of one histogram bin (seconds).
     pub bin_seconds: f64,
+    /// The percentile (0–1) whose bin sets the pre-warm window.
     pub head: f64,
+    /// The percentile (0–1) whose bin end sets the keep-alive: the swept knob.
     pub tail: f64,
+    /// Shortens the pre-warm window by this share and lengthens the keep-alive by it.
     pub margin: f64,
+    /// The least coefficient of variation of the bin counts for a representative histogram.
     pub cv_threshold: f64,
+    /// The out-of-bounds share at or above which the histogram is not representative.
     pub oob_threshold: f64,
+    /// Idle times in range needed before the histogram is used (ours; not in dslab).
     pub min_samples: u64,
+    /// The fixed keep-alive when the histogram is not representative (seconds).
     pub fallback_seconds: f64,
 }
 
@@ -126,6 +135,7 @@ pub struct Hybrid {
 }
 
 impl Hybrid {
+    /// The policy with `params`, before it has seen any job.
     pub fn new(params: HybridParams) -> Hybrid {
         Hybrid {
             params,

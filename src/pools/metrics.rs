@@ -37,6 +37,7 @@ pub struct Summary {
 }
 
 impl Metrics {
+    /// Empty tallies judging `[from, until)` (seconds from the log's origin).
     pub fn new(from: f64, until: f64) -> Metrics {
         Metrics {
             from,
@@ -80,6 +81,7 @@ impl Metrics {
         self.longest_idle = self.longest_idle.max(other.longest_idle);
     }
 
+    /// The figures of the judged period so far.
     pub fn summary(&self) -> Summary {
         let jobs = self.delays.len() as u64;
         let delayed = self.delays.iter().filter(|&&d| d > 0.0).count() as u64;

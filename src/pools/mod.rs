@@ -16,10 +16,11 @@ pub mod plot;
 pub mod predictive;
 pub mod sim;
 pub mod strategy;
+pub mod targets;
 
 use crate::jobs::Job;
 use crate::named::named_enum;
-use crate::pool::PoolSettings;
+use crate::pools::targets::PoolSettings;
 use crate::profile::demand::Coverage;
 use crate::units::unix_seconds;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -37,11 +38,17 @@ named_enum!(
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
     #[serde(rename_all = "lowercase")]
     pub enum Family: "pool strategy" {
+        /// Keep each instance warm a fixed time after the job it served ends.
         KeepAlive = "keepalive",
+        /// Keep a fixed buffer of unused warm instances beyond the busy ones.
         Reactive = "reactive",
+        /// The hybrid-histogram keep-alive of "Serverless in the Wild", per application.
         Hybrid = "hybrid",
+        /// Keep the instances the design seed's formula gives each recently active user.
         Seed = "seed",
+        /// Keep the warm instances that best trade expected cold starts against an idle price.
         Chameleon = "chameleon",
+        /// Know the arrivals in advance, within an idle budget (a reference).
         Oracle = "oracle",
     }
 );
@@ -94,7 +101,10 @@ pub const REACTIVE_BUFFER: f64 = 16.0;
 /// One strategy at one knob value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Setting {
+    /// The strategy family.
     pub family: Family,
+    /// The family's knob: keep-alive or idle-budget minutes, buffer instances, hybrid's
+    /// tail percentile, seed's active minutes or chameleon's idle price.
     pub knob: f64,
 }
 
@@ -151,7 +161,9 @@ impl Setting {
 /// What to replay and how.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The strategy families to replay.
     pub families: Vec<Family>,
+    /// Time a cold instance takes to come up (seconds).
     pub cold_start_seconds: f64,
     /// Count only jobs (and starts, idle time) from this time on.
     pub fit_until: Option<DateTime<Utc>>,
@@ -164,9 +176,13 @@ pub struct Config {
 /// A strategy setting and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
+    /// The table's label for the setting, e.g. `keepalive-10m`.
     pub strategy: String,
+    /// The strategy family.
     pub family: Family,
+    /// The family's knob value (see [`Setting::knob`]).
     pub knob: f64,
+    /// Its figures over the judged period.
     pub metrics: Summary,
     /// For a predictor: how often its quantile covered the demand that came.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,7 +193,9 @@ pub struct Row {
 /// instance-hours there stay within `keepalive-10m`'s.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Choice {
+    /// The predictor family (`seed` or `chameleon`).
     pub family: Family,
+    /// The knob value chosen.
     pub knob: f64,
     /// `keepalive-10m`'s idle warm instance-hours on the fit period: the budget.
     pub budget_idle_instance_hours: f64,
@@ -188,27 +206,38 @@ pub struct Choice {
 /// One family's trade-off curve.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Curve {
+    /// The strategy family.
     pub family: Family,
+    /// The swept knob's name, e.g. `keep_alive_minutes`.
     pub knob: String,
+    /// One row per swept knob value.
     pub points: Vec<Row>,
 }
 
 /// The pool replay's result, written as the report JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// Job rows in the file.
     pub jobs: usize,
+    /// The pool names replayed (`all` with `--one-pool`).
     pub pools: Vec<String>,
     /// What the hybrid policy keys its histograms on.
     pub application: &'static str,
+    /// Time a cold instance takes to come up (seconds).
     pub cold_start_seconds: f64,
+    /// The first arrival (RFC 3339).
     pub start: String,
+    /// The last arrival (RFC 3339).
     pub end: String,
     /// The first counted time (the log's start without a cut-off).
     pub judged_from: String,
+    /// Each strategy at its reported setting.
     pub rows: Vec<Row>,
+    /// Each family's trade-off curve over its swept knob.
     pub curves: Vec<Curve>,
     /// Knobs chosen on the fit period (only with a cut-off).
     pub choices: Vec<Choice>,
+    /// The hybrid policy's settings.
     pub hybrid: HybridParams,
 }
 
@@ -478,7 +507,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::{sim, Context, Demand, Family, Setting, Summary};
-    use crate::pool::PoolSettings;
+    use crate::pools::targets::PoolSettings;
     use proptest::prelude::*;
     use std::sync::Arc;
 

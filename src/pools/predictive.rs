@@ -24,8 +24,9 @@ use std::sync::Arc;
 pub struct Context {
     /// The Unix time of the replay's origin (0 seconds).
     pub origin: f64,
-    /// User and program names by the indices in [`Demand`].
+    /// User names by [`Demand::app`].
     pub users: Arc<Vec<String>>,
+    /// Program names by [`Demand::program`].
     pub programs: Arc<Vec<String>>,
     /// Seconds between reviews.
     pub review: f64,
@@ -57,6 +58,9 @@ pub struct Predictive {
 }
 
 impl Predictive {
+    /// A fresh strategy: `quantile` is the `[pools] quantile` its calibrator aims at,
+    /// `price` what one idle instance costs in expected waiting jobs, `cold_start` the
+    /// start-up latency (seconds).
     pub fn new(ctx: Context, quantile: f64, price: f64, cold_start: f64) -> Predictive {
         let horizon = cold_start + ctx.review;
         Predictive {
@@ -122,6 +126,8 @@ pub struct Seed {
 }
 
 impl Seed {
+    /// A fresh strategy counting users active within `active_seconds` (at most
+    /// [`ACTIVE_KEEP`]), with the `[pools.seed]` weights.
     pub fn new(ctx: Context, weights: SeedWeights, active_seconds: f64) -> Seed {
         Seed {
             ctx,

@@ -25,6 +25,7 @@ pub struct Demand {
     pub arrival: f64,
     /// Seconds it holds them once started.
     pub run: f64,
+    /// Instances it holds at once.
     pub instances: u32,
     /// The application whose history a learner keys on (an index): the user.
     pub app: usize,

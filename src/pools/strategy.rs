@@ -17,12 +17,20 @@ use crate::profile::demand::Coverage;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Release {
     /// Warm and unused until `until` (seconds; infinite: until a target trims them).
-    Keep { until: f64 },
+    Keep {
+        /// When they stop if no job takes them (seconds from the origin).
+        until: f64,
+    },
     /// Stopped now.
     Stop,
     /// Stopped now and started again so as to be ready at `ready` (never before it
     /// could boot), then kept until `until`.
-    Prewarm { ready: f64, until: f64 },
+    Prewarm {
+        /// When they are up again (seconds from the origin).
+        ready: f64,
+        /// When they stop if no job takes them (seconds from the origin).
+        until: f64,
+    },
 }
 
 /// A pool strategy; one value per pool, fed that pool's jobs in time order.
@@ -63,6 +71,7 @@ pub struct Foresight {
 /// An instance stays warm a fixed time after the job it served ends.
 #[derive(Debug, Clone)]
 pub struct KeepAlive {
+    /// How long a released instance stays warm (seconds).
     pub seconds: f64,
 }
 
@@ -77,6 +86,7 @@ impl Strategy for KeepAlive {
 /// Warm = busy now + a fixed buffer of unused instances, restored after every event.
 #[derive(Debug, Clone)]
 pub struct Reactive {
+    /// Unused warm instances kept beyond the busy ones.
     pub buffer: u32,
 }
 
@@ -105,7 +115,9 @@ impl Strategy for Reactive {
 /// Every replay sweep has `B >= 1 min >= L` at the default 60 s start-up.
 #[derive(Debug, Clone)]
 pub struct Oracle {
+    /// The idle budget `B`: the longest warm-and-unused stretch it allows (seconds).
     pub budget: f64,
+    /// The start-up latency `L` of a cold instance (seconds).
     pub cold_start: f64,
 }
 

@@ -187,6 +187,7 @@ pub fn add(mix: &mut BTreeMap<u32, f64>, part: &[(u32, f64)], sign: f64) {
 /// One active user's expected jobs in a window, by instances taken.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserPart {
+    /// Expected jobs in the window, by instances per job.
     pub mix: Vec<(u32, f64)>,
     /// Time alone brings nothing more: no gap behind their chance is as long as the
     /// time since their last event, so only their next arrival or release (or the

@@ -17,11 +17,12 @@ pub mod histogram;
 pub mod seed;
 pub mod tracker;
 
+use crate::file::FileError;
 use crate::jobs::Job;
 use histogram::LogHistogram;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A gap between a user's jobs longer than this (seconds) starts a new session.
 pub const SESSION_GAP: f64 = 1800.0;
@@ -36,38 +37,26 @@ pub const WEEK_HOURS: usize = 168;
 /// The state file's format version.
 const VERSION: u32 = 1;
 
-/// Errors reading or writing a profile state file. Every variant names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
 /// Every user's profile, and what the profiler has seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profiles {
-    /// The first and the latest arrival seen (Unix seconds).
+    /// The first arrival seen (Unix seconds).
     pub first: Option<f64>,
+    /// The latest arrival seen (Unix seconds).
     pub last: Option<f64>,
     /// Arrivals seen at exactly `last`, so that a later batch repeating that second
     /// skips only those.
     at_last: u64,
+    /// Jobs profiled in this pool.
     pub jobs: u64,
+    /// Each user's tallies, by user id.
     pub users: BTreeMap<String, UserProfile>,
-    /// Every user's think times, arrivals while running and run-outs together: the
-    /// fallback for users with few of their own.
+    /// Every user's think times together (seconds). This and the next two pooled
+    /// histograms are the fallback for users with few samples of their own.
     pub think: LogHistogram,
+    /// Every user's arrivals while a job of theirs ran (seconds since their last arrival).
     pub while_running: LogHistogram,
+    /// Every user's run-outs (seconds from an arrival to the end of their last running job).
     pub ran_out: LogHistogram,
     /// Session starts of every user (first jobs included), by hour of the week, and
     /// their sizes: the rate at which users who are not active now come back.
@@ -87,7 +76,9 @@ pub struct Profiles {
 /// Session starts by hour of the week, and the instances their first jobs took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionStarts {
+    /// Session starts by hour of the week ([`WEEK_HOURS`] counts, Monday 00:00 UTC first).
     pub by_hour_of_week: Vec<u64>,
+    /// Session starts by the instances their first job took.
     pub sizes: BTreeMap<u32, u64>,
     /// How much busier than usual for the hour the pool has been lately.
     #[serde(default)]
@@ -102,7 +93,9 @@ pub struct SessionStarts {
 pub struct Level {
     /// When it was last brought up to date (Unix seconds).
     pub at: Option<f64>,
+    /// Session starts seen, decayed to `at`.
     pub starts: f64,
+    /// Session starts the hour-of-week rates expected over the same stretch, decayed to `at`.
     pub expected: f64,
 }
 
@@ -144,9 +137,11 @@ impl Level {
 /// One user's tallies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserProfile {
+    /// Jobs this user submitted.
     pub jobs: u64,
-    /// First and latest arrival (Unix seconds).
+    /// The user's first arrival (Unix seconds).
     pub first: f64,
+    /// The user's latest arrival (Unix seconds).
     pub last: f64,
     /// The latest release of instances at or before `last`, if any.
     pub last_release: Option<f64>,
@@ -159,6 +154,7 @@ pub struct UserProfile {
     pub by_hour_of_week: Vec<u64>,
     /// Arrivals that started a session, by hour of the week.
     pub sessions_by_hour_of_week: Vec<u64>,
+    /// Sessions started (the first job starts one, as does a think time over [`SESSION_GAP`]).
     pub sessions: u64,
     /// Seconds between consecutive arrivals.
     pub interarrival: LogHistogram,
@@ -173,12 +169,15 @@ pub struct UserProfile {
     pub ran_out: LogHistogram,
     /// Run times of finished jobs.
     pub run: LogHistogram,
+    /// Jobs finished (their instances released).
     pub finished: u64,
+    /// Summed run time of finished jobs (seconds).
     pub run_seconds: f64,
     /// Instance-seconds of finished jobs (instances × run time).
     pub instance_seconds: f64,
-    /// Core-seconds of finished jobs whose cores per instance are known, and how many.
+    /// Core-seconds of finished jobs whose cores per instance are known.
     pub cpu_seconds: f64,
+    /// Finished jobs whose cores per instance are known (those `cpu_seconds` sums).
     pub cpu_known: u64,
     /// Jobs by instances taken.
     pub sizes: BTreeMap<u32, u64>,
@@ -186,6 +185,7 @@ pub struct UserProfile {
     pub recent: Vec<u32>,
     /// Jobs that took as many instances as the user's job before.
     pub repeats: u64,
+    /// Tallies per program the user ran, by program id.
     pub programs: BTreeMap<String, ProgramProfile>,
     /// The program of the latest job.
     pub last_program: String,
@@ -194,9 +194,13 @@ pub struct UserProfile {
 /// One program's tallies within a user.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProgramProfile {
+    /// Jobs of this program that arrived.
     pub jobs: u64,
+    /// Jobs of this program that finished.
     pub finished: u64,
+    /// Summed run time of its finished jobs (seconds).
     pub run_seconds: f64,
+    /// Instance-seconds of its finished jobs (instances × run time).
     pub instance_seconds: f64,
     /// A path to the program's code, where the log gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,6 +363,7 @@ impl UserProfile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Book {
     version: u32,
+    /// Each pool's profiles, by pool id.
     pub pools: BTreeMap<String, Profiles>,
 }
 
@@ -373,22 +378,13 @@ impl Default for Book {
 
 impl Book {
     /// Reads a state file; a missing file is an empty profile.
-    pub fn load(path: &Path) -> Result<Book, ProfileError> {
+    pub fn load(path: &Path) -> Result<Book, FileError> {
         let text = match crate::file::read_text(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Book::default()),
-            Err(source) => {
-                return Err(ProfileError::Io {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(FileError::io(path, source)),
         };
-        let parse = |line: usize, message: String| ProfileError::Parse {
-            path: path.to_owned(),
-            line,
-            message,
-        };
+        let parse = |line: usize, message: String| FileError::invalid(path, line, message);
         let book: Book = serde_json::from_str(&text).map_err(|e| parse(e.line(), e.to_string()))?;
         if book.version != VERSION {
             return Err(parse(
@@ -427,18 +423,13 @@ impl Book {
     }
 
     /// Writes the state file atomically.
-    pub fn save(&self, path: &Path) -> Result<(), ProfileError> {
+    pub fn save(&self, path: &Path) -> Result<(), FileError> {
         let text = serde_json::to_string_pretty(self).expect("profiles serialise") + "\n";
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| ProfileError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| FileError::io(path, source))?;
         }
-        crate::file::write_atomic(path, text.as_bytes()).map_err(|source| ProfileError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        crate::file::write_atomic(path, text.as_bytes())
+            .map_err(|source| FileError::io(path, source))
     }
 
     /// Adds each pool's jobs it has not seen, up to `until`; returns how many.
@@ -635,31 +626,48 @@ impl Profiles {
 /// One user's profile as people read it (`chameleon profile`, its `--json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UserSummary {
+    /// The pool the user's jobs ran in (an id).
     pub pool: String,
+    /// The user's id.
     pub user: String,
+    /// Jobs profiled.
     pub jobs: u64,
+    /// Jobs per day from the user's first arrival to now (over at least one day).
     pub jobs_per_day: f64,
+    /// Sessions started.
     pub sessions: u64,
-    /// The hour of the day (UTC) and the weekday (0 = Monday) with the most arrivals.
+    /// The hour of the day (UTC, 0–23) with the most arrivals.
     pub peak_hour: usize,
+    /// The weekday (0 = Monday) with the most arrivals.
     pub peak_weekday: usize,
+    /// Arrivals by hour of the day (UTC).
     pub hourly: [u64; 24],
+    /// Arrivals by weekday, Monday first.
     pub weekly: [u64; 7],
     /// Coefficient of variation of inter-arrival times (1: Poisson; more: bursts).
     pub burstiness: Option<f64>,
+    /// Median think time (seconds, from the histogram); `None` while there is none.
     pub median_think_seconds: Option<f64>,
+    /// Median run time of finished jobs (seconds, from the histogram).
     pub median_run_seconds: Option<f64>,
+    /// 90th percentile of run time of finished jobs (seconds, from the histogram).
     pub p90_run_seconds: Option<f64>,
+    /// Mean instances per job.
     pub mean_instances: f64,
+    /// Instance-hours of finished jobs (instances × run time).
     pub instance_hours: f64,
     /// Core-hours of jobs whose cores are known.
     pub cpu_hours: Option<f64>,
+    /// Distinct programs the user ran.
     pub programs: usize,
+    /// The program the user ran most.
     pub top_program: Option<String>,
-    /// The seed's four factors (frequency, intensity, complexity, duration), its
-    /// normalised demand (1–10) and the instances it maps to.
+    /// The seed's four raw factors: frequency (jobs per day), intensity (instances per job),
+    /// complexity (instance-hours per job) and duration (minutes per job).
     pub seed_factors: [f64; 4],
+    /// The seed's normalised demand score (1–10).
     pub seed_demand: f64,
+    /// The instances the seed's formula maps that demand to.
     pub seed_instances: u32,
 }
 

@@ -19,9 +19,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedWeights {
+    /// Weight of jobs per day.
     pub frequency: f64,
+    /// Weight of mean instances per job.
     pub intensity: f64,
+    /// Weight of the latest program's mean instance-hours per job.
     pub complexity: f64,
+    /// Weight of the latest program's mean run time (minutes).
     pub duration: f64,
 }
 

@@ -18,10 +18,14 @@ use std::collections::{BTreeMap, HashMap};
 /// One instance's realised demand of one resource in one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Demand {
+    /// The least allocation the instance may have (its `min`, in the resource's units).
     pub min: f64,
+    /// The most allocation the instance may have (its `max`, capped by the largest host's
+    /// capacity for `pooled`).
     pub max: f64,
     /// Hours each sample stands for.
     pub hours: f64,
+    /// Realised values in the interval, in the resource's units (cores, MiB, Mbps).
     pub samples: Vec<f64>,
 }
 
@@ -125,7 +129,9 @@ impl Bounds {
 /// One bound in a report, rounded to six decimals.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// The bound on cpu shortage (core-hours).
     pub shortage_cpu_core_hours: f64,
+    /// The bound on mem shortage (GiB-hours).
     pub shortage_mem_gib_hours: f64,
     /// All resources in cost units times hours, as `details.<strategy>.shortage_units_hours`.
     pub shortage_units_hours: f64,

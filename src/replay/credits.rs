@@ -5,19 +5,21 @@
 
 use super::metrics::Window;
 use crate::fleet::Fleet;
+use crate::named::named_enum;
 use crate::resource::Resource;
 use crate::units::round6;
 use std::collections::HashMap;
 
-/// How credit balances move between plans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Credits {
-    /// Earned at `earn_rate`, spent by the cpu actually used ([`settle_credits`]).
-    #[default]
-    Usage,
-    /// Only swaps move credits, as between two `plan` runs without a ledger (an ablation).
-    Frozen,
-}
+named_enum!(
+    /// How credit balances move between plans.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Credits: "credit mode" {
+        /// Earned at `earn_rate`, spent by the cpu actually used ([`settle_credits`]).
+        Usage = "usage",
+        /// Only swaps move credits, as between two `plan` runs without a ledger (an ablation).
+        Frozen = "frozen",
+    }
+);
 
 /// Credit balances follow realised cpu usage, AWS burstable style: per sample an
 /// instance earns `earn_rate` credits an hour and spends 60 credits per core-hour

@@ -20,13 +20,19 @@ pub struct Tally {
     pub shortage: PerResource<f64>,
     /// Allocation above demand, in resource-hours (mem in GiB-hours).
     pub slack: PerResource<f64>,
+    /// Samples scored, per resource.
     pub samples: PerResource<u64>,
+    /// Samples whose demand exceeded the allocation in force, per resource.
     pub short_samples: PerResource<u64>,
-    /// `(instance, timestamp)` pairs with a sample, and those short in any resource.
+    /// Instance-samples scored: `(instance, timestamp)` pairs with a sample.
     pub instance_samples: u64,
+    /// Instance-samples short in any resource.
     pub short_instance_samples: u64,
+    /// Instances changed, summed over plans.
     pub changes: u64,
+    /// Migrations, summed over plans.
     pub migrations: u64,
+    /// Memory copied by migrations (bytes).
     pub bytes_moved: u64,
     /// Credits paid by swap receivers.
     pub credits_spent: f64,
@@ -82,13 +88,21 @@ pub(super) fn in_units(v: &PerResource<f64>, unit: &PerResource<f64>) -> f64 {
 /// The keys the report promises under `strategies.<name>`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// Realised cpu demand above the allocation in force (core-hours).
     pub shortage_cpu_core_hours: f64,
+    /// Realised mem demand above the allocation in force (GiB-hours).
     pub shortage_mem_gib_hours: f64,
+    /// Short instance-samples / instance-samples.
     pub violation_rate: f64,
+    /// Allocated cpu above realised demand (core-hours).
     pub slack_cpu_core_hours: f64,
+    /// Allocated mem above realised demand (GiB-hours).
     pub slack_mem_gib_hours: f64,
+    /// Instances changed, summed over plans.
     pub changes: u64,
+    /// Migrations, summed over plans.
     pub migrations: u64,
+    /// Memory copied by migrations (bytes).
     pub bytes_moved: u64,
     /// `null` when timing is off (`--no-timing`), so reports compare byte for byte.
     pub plan_seconds_p50: Option<f64>,
@@ -99,13 +113,17 @@ pub struct Summary {
 pub struct Details {
     /// Per resource, in core-hours, GiB-hours and Mbps-hours.
     pub shortage: PerResource<f64>,
+    /// Allocation above realised demand, per resource, in the same units.
     pub slack: PerResource<f64>,
     /// Per resource, the share of samples that are short.
     pub violation_rate: PerResource<f64>,
     /// All resources in cost units (1 core, 1 GiB, 100 Mbps by default) times hours.
     pub shortage_units_hours: f64,
+    /// Slack of all resources in cost units times hours.
     pub slack_units_hours: f64,
+    /// Credits paid by swap receivers.
     pub credits_spent: f64,
+    /// The longest planning time of any interval (seconds); `null` with `--no-timing`.
     pub plan_seconds_max: Option<f64>,
 }
 

@@ -8,7 +8,9 @@
 //! balances move with that realised usage ([`settle_credits`]).
 
 pub mod bound;
+pub mod compare;
 pub mod credits;
+pub mod feedback;
 pub mod fold;
 pub mod metrics;
 pub mod plot;
@@ -41,42 +43,66 @@ use view::{step_hours, views, Views};
 /// Why a replay could not run. Each names the input or the strategy and time at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// The telemetry names an instance the fleet does not have.
     #[error("{path}:{line}: unknown instance `{instance}` (not in {fleet})")]
     UnknownInstance {
+        /// The telemetry file.
         path: PathBuf,
+        /// The line that names it.
         line: u64,
+        /// The instance's name.
         instance: String,
+        /// The fleet file.
         fleet: PathBuf,
     },
+    /// No whole planning interval fits between the start and the end.
     #[error("{path}: no planning interval between {start} and {end} (interval {minutes} min)")]
     EmptyRange {
+        /// The telemetry file.
         path: PathBuf,
+        /// The replay's start.
         start: String,
+        /// The replay's end.
         end: String,
+        /// The planning interval, in minutes.
         minutes: u32,
     },
+    /// The interval is not positive or no strategy is named.
     #[error("--interval must be positive and --strategies must name at least one strategy")]
     Options,
+    /// A strategy is named twice.
     #[error("--strategies names `{0}` twice")]
     Duplicate(Kind),
+    /// A strategy's solve failed.
     #[error("{strategy} at {at}: {source}")]
     Solve {
+        /// The strategy.
         strategy: Kind,
+        /// The planning time.
         at: String,
+        /// The solver's error.
         #[source]
         source: SolveError,
     },
+    /// A strategy's plan failed verification.
     #[error("{strategy} at {at}: {source}")]
     Verify {
+        /// The strategy.
         strategy: Kind,
+        /// The planning time.
         at: String,
+        /// Why the plan was refused.
         #[source]
         source: Box<PlanError>,
     },
+    /// Applying a strategy's plan failed.
     #[error("{strategy} at {at}: {source}")]
     Apply {
+        /// The strategy.
         strategy: Kind,
+        /// The planning time.
         at: String,
+        /// Why the apply failed.
         #[source]
         source: Box<ApplyError>,
     },
@@ -85,7 +111,9 @@ pub enum ReplayError {
 /// What to replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
+    /// The strategies to replay, each once, in the order the table lists them.
     pub strategies: Vec<Kind>,
+    /// Minutes between planning times, each plan's interval.
     pub interval_minutes: u32,
     /// First planning time (default: one season after the first sample, on the interval grid).
     pub start: Option<DateTime<Utc>>,
@@ -95,15 +123,18 @@ pub struct Options {
     pub timing: bool,
     /// The instance whose cpu forecast band is plotted (default: the most variable cpu).
     pub focus: Option<String>,
+    /// How credit balances move between plans (`--credits`).
     pub credits: Credits,
 }
 
 /// The forecast band and realised cpu demand of one instance, for the plot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Band {
+    /// The plotted instance's id.
     pub instance: String,
+    /// One entry per planning interval.
     pub steps: Vec<BandStep>,
-    /// Realised samples over the replay.
+    /// Realised cpu samples over the replay (Unix seconds, cores).
     pub actual: Vec<(i64, f64)>,
 }
 
@@ -121,28 +152,42 @@ pub struct BandStep {
 /// A finished replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
+    /// The first planning time.
     pub start: DateTime<Utc>,
+    /// The end of the replayed range: no interval starts at or after it.
     pub end: DateTime<Utc>,
+    /// Minutes between planning times.
     pub interval_minutes: u32,
-    /// Interval start times.
+    /// Interval start times (Unix seconds).
     pub times: Vec<i64>,
+    /// Each strategy's scores, in the order they were asked for.
     pub tallies: Vec<(Kind, Tally)>,
     /// What no strategy (`pooled`) or no non-migrating one (`per_host`) can beat.
     pub bounds: Bounds,
+    /// The focus instance's cpu forecast band, for the plot.
     pub band: Band,
+    /// The model file's cost unit per resource (1 core, 1 GiB, 100 Mbps as shipped).
     pub unit: crate::resource::PerResource<f64>,
 }
 
 /// The JSON report (format in docs/formats.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// The fleet file's name.
     pub fleet: String,
+    /// The telemetry file's name.
     pub telemetry: String,
+    /// The first planning time (RFC 3339).
     pub start: String,
+    /// The end of the replayed range (RFC 3339): no interval starts at or after it.
     pub end: String,
+    /// Minutes between planning times.
     pub interval_minutes: u32,
+    /// Planning intervals replayed.
     pub intervals: usize,
+    /// Each strategy's headline figures, by strategy name.
     pub strategies: BTreeMap<String, Summary>,
+    /// Each strategy's remaining figures, by strategy name.
     pub details: BTreeMap<String, Details>,
     /// Lower bounds on shortage: `pooled` for every strategy, `per_host` for those
     /// that do not migrate.

@@ -28,6 +28,7 @@ const SEED: u64 = 0x5EED;
 /// One independent part: a subproblem and where its instances sit in the whole.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Part {
+    /// The subproblem: the part's hosts, instances and pools, with its share of the budgets.
     pub problem: Problem,
     /// Global index of each of the part's instances.
     pub instances: Vec<usize>,

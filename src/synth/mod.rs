@@ -29,15 +29,20 @@ const BASELINE_SHARE: f64 = 0.2;
 /// Options for [`synth_fleet`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthOptions {
+    /// Hosts to place the instances on (at most one per instance).
     pub hosts: usize,
+    /// Cells, from 1 to `hosts`; consecutive hosts share a cell.
     pub cells: usize,
+    /// Summed peak demand over capacity on each host, at least 1 (e.g. 1.3).
     pub overcommit: f64,
+    /// Seed of the placement shuffle and the credit balances.
     pub seed: u64,
 }
 
 /// Why a fleet cannot be synthesised.
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
+    /// The options do not fit the telemetry; the message says how.
     #[error("{0}")]
     Options(String),
 }

@@ -8,6 +8,7 @@
 //! so generation needs no data directory. Instances are generated in
 //! parallel from per-instance seeds, so the output depends only on the seed.
 
+use crate::file::FileError;
 use crate::fleet::Fleet;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
@@ -17,7 +18,7 @@ use crate::telemetry::Telemetry;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rayon::prelude::*;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The shipped fixture telemetry, the source of every shape.
 const FIXTURE: &str = include_str!("../../fixtures/telemetry.csv");
@@ -43,42 +44,37 @@ const SPREAD: PerResource<f64> = PerResource {
 /// Per instance, a value per resource (`None` where the resource has no shape).
 pub type PerInstance = Vec<PerResource<Option<f64>>>;
 
-/// What to generate (also the flags of `chameleon synth`).
-#[derive(Debug, Clone, PartialEq, clap::Args)]
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioOptions {
-    #[arg(long)]
+    /// Instances to generate.
     pub instances: usize,
-    #[arg(long)]
+    /// Hosts to place them on.
     pub hosts: usize,
-    #[arg(long, default_value_t = 1)]
+    /// Cells the hosts are divided into.
     pub cells: usize,
-    #[arg(long, default_value_t = 7)]
+    /// Days of telemetry per series.
     pub days: u32,
-    #[arg(long, default_value_t = 0)]
+    /// Random seed: the same seed gives the same fleet and telemetry.
     pub seed: u64,
     /// Telemetry step (a multiple of 5).
-    #[arg(long, default_value_t = 5)]
     pub step_minutes: u32,
-    #[arg(long, default_value_t = 1.3)]
+    /// Summed peak demand over capacity on each host.
     pub overcommit: f64,
     /// Time of the first sample.
-    #[arg(long, default_value = "2024-01-01T00:00:00Z")]
     pub start: DateTime<Utc>,
 }
 
 /// Why a scenario could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// The fleet could not be synthesised.
     #[error(transparent)]
     Fleet(#[from] SynthError),
-    #[error(transparent)]
-    Write(#[from] crate::fleet::FleetError),
+    /// The scenario options are invalid; the message says how.
     #[error("{0}")]
     Options(String),
 }
@@ -167,7 +163,7 @@ pub fn write(opts: &ScenarioOptions, policy: &Policy, dir: &Path) -> Result<Flee
     check(opts)?;
     let io = |path: &Path| {
         let path = path.to_owned();
-        move |source| ScenarioError::Io { path, source }
+        move |source| FileError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let csv_path = dir.join("telemetry.csv");

@@ -310,6 +310,8 @@ pub(super) fn trim(field: &str) -> &str {
     }
 }
 
+/// Writes samples as canonical telemetry CSV, header first, in the order given; timestamps
+/// to the second, values to 6 decimals.
 pub fn write_csv(out: impl Write, samples: &[Sample]) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(out);
     writeln!(w, "timestamp,instance,resource,value")?;

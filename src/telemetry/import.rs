@@ -20,21 +20,25 @@
 //! For Bitbrains and NAB, a given `start` shifts each file so that its first
 //! sample lands on `start`, aligning traces from different years on one axis.
 
+use crate::file::FileError;
+use crate::named::named_enum;
 use crate::resource::Resource;
 use crate::telemetry::Sample;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
 
-/// A supported public trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Source {
-    /// Bitbrains GWA-T-12 VM telemetry (`;\t`-separated).
-    Bitbrains,
-    /// Azure 2017 VM CPU telemetry (`step,avg_cpu,max_cpu`).
-    Azure,
-    /// Numenta Anomaly Benchmark AWS CloudWatch series (`timestamp,value`).
-    Nab,
-}
+named_enum!(
+    /// A supported public trace.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Source: "trace format" {
+        /// Bitbrains GWA-T-12 VM telemetry (`;\t`-separated).
+        Bitbrains = "bitbrains",
+        /// Azure 2017 VM CPU telemetry (`step,avg_cpu,max_cpu`).
+        Azure = "azure",
+        /// Numenta Anomaly Benchmark AWS CloudWatch series (`timestamp,value`).
+        Nab = "nab",
+    }
+);
 
 /// Options shared by all importers.
 #[derive(Debug, Clone, Default)]
@@ -48,26 +52,32 @@ pub struct ImportOptions {
 /// Errors importing a trace. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    /// Reading, writing or parsing a file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// A NAB series measures a metric that maps to no resource.
     #[error("{path}: unsupported NAB metric `{metric}` (only cpu_utilization, grok_asg_anomaly and network_in series map to cpu or net)")]
-    Unsupported { path: PathBuf, metric: String },
+    Unsupported {
+        /// The trace file.
+        path: PathBuf,
+        /// The series' metric.
+        metric: String,
+    },
+    /// The import options are invalid; the message says how.
     #[error("{0}")]
     Options(String),
+    /// The trace gives CPU in percent but `--cores` was not passed.
     #[error("{path}: CPU is given in percent; --cores is required to convert it to cores")]
-    MissingCores { path: PathBuf },
+    MissingCores {
+        /// The trace file.
+        path: PathBuf,
+    },
+    /// The trace has no samples.
     #[error("{path}: no samples")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The trace file.
+        path: PathBuf,
+    },
 }
 
 const BITBRAINS_HEADER: [&str; 11] = [
@@ -250,14 +260,9 @@ fn for_each_row(
     header: &[&str],
     mut row: impl FnMut(&[&str]) -> Result<(), String>,
 ) -> Result<(), ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let parse_err = |line: usize, message: String| ImportError::Parse {
-        path: path.to_owned(),
-        line: line as u64 + 1,
-        message,
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::io(path, source))?;
+    let parse_err = |line: usize, message: String| {
+        ImportError::from(FileError::invalid(path, line + 1, message))
     };
     let mut lines = text
         .lines()

@@ -17,6 +17,7 @@ mod stamp;
 pub use canonical::write_csv;
 pub use series::{most_common_step, Series};
 
+use crate::file::FileError;
 use crate::fleet::Fleet;
 use crate::resource::Resource;
 use canonical::{file, Part};
@@ -31,36 +32,38 @@ use std::path::{Path, PathBuf};
 /// Errors reading or writing telemetry. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    /// Reading, writing or parsing a file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// The telemetry file has no samples.
     #[error("{path}: no samples")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The telemetry file.
+        path: PathBuf,
+    },
 }
 
 /// One telemetry sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// When it was measured (UTC).
     pub timestamp: DateTime<Utc>,
+    /// The instance's id.
     pub instance: String,
+    /// The resource measured.
     pub resource: Resource,
+    /// Usage in the resource's units (cores, MiB or Mbps); finite and >= 0.
     pub value: f64,
 }
 
 /// What reading had to repair, reported in the run log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IngestStats {
+    /// Data rows read (the header not counted).
     pub rows: u64,
+    /// Rows dropped for a repeated timestamp in their series; the last value is kept.
     pub duplicates: u64,
+    /// Rows earlier than the one before them in their series; sorted on read.
     pub out_of_order: u64,
     /// The file's last line, when it has no line end: a file cut while it was written
     /// ends so, and so does one written without a final newline.
@@ -70,8 +73,11 @@ pub struct IngestStats {
 /// All telemetry from one file, keyed by instance and resource.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Telemetry {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// Each series' samples in time order, by instance id and resource.
     pub series: BTreeMap<(String, Resource), Series>,
+    /// What reading counted and repaired.
     pub stats: IngestStats,
 }
 
@@ -80,10 +86,7 @@ impl Telemetry {
     /// parallel, in as many byte ranges as there are threads.
     pub fn read(path: &Path) -> Result<Telemetry, TelemetryError> {
         let len = std::fs::metadata(path)
-            .map_err(|source| TelemetryError::Io {
-                path: path.to_owned(),
-                source,
-            })?
+            .map_err(|source| FileError::io(path, source))?
             .len();
         let chunks = if len < PARALLEL_BYTES {
             1
@@ -101,10 +104,7 @@ impl Telemetry {
         chunks: usize,
         drop_behind: bool,
     ) -> Result<Telemetry, TelemetryError> {
-        let io = |source| TelemetryError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io = |source| FileError::io(path, source);
         let bounds = line_bounds(path, chunks).map_err(io)?;
         let parts: Vec<std::io::Result<Result<Part, (u64, String)>>> = bounds
             .par_iter()
@@ -124,13 +124,9 @@ impl Telemetry {
         // Each part numbers its lines from 1: add the lines of the parts before it.
         let mut before = 0;
         for part in parts {
-            let part = part
-                .map_err(io)?
-                .map_err(|(line, message)| TelemetryError::Parse {
-                    path: path.to_owned(),
-                    line: line + before,
-                    message,
-                })?;
+            let part = part.map_err(io)?.map_err(|(line, message)| {
+                FileError::invalid(path, (line + before) as usize, message)
+            })?;
             let lines = part.lines;
             telemetry.join(part, before);
             before += lines;
@@ -161,11 +157,8 @@ impl Telemetry {
         path: &Path,
         reader: impl std::io::Read,
     ) -> Result<Telemetry, TelemetryError> {
-        let part = Part::read(reader, true).map_err(|(line, message)| TelemetryError::Parse {
-            path: path.to_owned(),
-            line,
-            message,
-        })?;
+        let part = Part::read(reader, true)
+            .map_err(|(line, message)| FileError::invalid(path, line as usize, message))?;
         let mut telemetry = Telemetry {
             path: path.to_owned(),
             ..Telemetry::default()

@@ -8,6 +8,7 @@
 //! notion of hosts, so `net` resizes and migrations fail with a clear message.
 
 use super::{classify, Backend, BackendError, Context, Effect, Op};
+use crate::file::FileError;
 use crate::resource::Resource;
 use crate::units::MIB;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,9 @@ pub enum Version {
 /// Cgroups under one root.
 #[derive(Debug, Clone)]
 pub struct Cgroup {
+    /// The cgroup root: the v2 mount, or the directory holding v1's `cpu/` and `memory/`.
     pub root: PathBuf,
+    /// Which version is mounted there, which decides the files written.
     pub version: Version,
 }
 
@@ -80,10 +83,7 @@ impl Cgroup {
                 let control = self.root.join("cgroup.subtree_control");
                 write(&control, "+cpu +memory")?;
             }
-            std::fs::create_dir(&dir).map_err(|source| BackendError::Io {
-                path: dir.clone(),
-                source,
-            })?;
+            std::fs::create_dir(&dir).map_err(|source| FileError::io(&dir, source))?;
         }
         Ok(dir)
     }
@@ -261,17 +261,11 @@ fn unsupported(op: &Op) -> BackendError {
 fn read(path: &Path) -> Result<String, BackendError> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_owned())
-        .map_err(|source| BackendError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(|source| FileError::io(path, source).into())
 }
 
 fn write(path: &Path, value: &str) -> Result<(), BackendError> {
-    std::fs::write(path, value).map_err(|source| BackendError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::write(path, value).map_err(|source| FileError::io(path, source).into())
 }
 
 fn number(text: &str, file: &str) -> Result<f64, BackendError> {

@@ -8,7 +8,7 @@
 //! op took effect; without one an interrupted op is reported as in doubt.
 
 use super::{classify, Backend, BackendError, Context, Effect, Op};
-use crate::file::{line_of, toml_error};
+use crate::file::{line_of, parse_toml, FileError};
 use crate::resource::Resource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -86,19 +86,10 @@ pub struct Exec {
 impl Exec {
     /// Reads and checks a template file.
     pub fn read(path: &Path) -> Result<Exec, BackendError> {
-        let text = crate::file::read_text(path).map_err(|source| BackendError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let config = |line, message| BackendError::Config {
-            path: path.to_owned(),
-            line,
-            message,
-        };
-        let file: File = toml::from_str(&text).map_err(|e| {
-            let (line, message) = toml_error(&text, &e);
-            config(line, message)
-        })?;
+        let text = crate::file::read(path)?;
+        let config =
+            |line, message: String| BackendError::from(FileError::invalid(path, line, message));
+        let file: File = parse_toml(path, &text)?;
         if !(file.timeout_secs > 0.0 && file.timeout_secs <= 86_400.0) {
             let line = text
                 .lines()
@@ -344,7 +335,7 @@ impl Backend for Exec {
                     continue;
                 }
                 if !runnable(program) {
-                    return Err(BackendError::Config {
+                    return Err(FileError::Invalid {
                         path: self.path.clone(),
                         line: line_of(&self.text, command.span().start),
                         message: format!(
@@ -355,7 +346,8 @@ impl Backend for Exec {
                                 " on PATH"
                             }
                         ),
-                    });
+                    }
+                    .into());
                 }
             }
         }

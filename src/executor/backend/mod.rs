@@ -21,18 +21,10 @@ use std::path::PathBuf;
 /// Why a backend could not be set up or an op failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Config {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// The backend failed; the message says how.
     #[error("{0}")]
     Failed(String),
 }
@@ -40,19 +32,35 @@ pub enum BackendError {
 /// One change to one instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
+    /// Set one instance's allocation of one resource.
     Resize {
+        /// The instance's id.
         instance: String,
+        /// The resource resized.
         resource: Resource,
+        /// The allocation before, in the resource's unit (cores, MiB, Mbps).
         from: f64,
+        /// The allocation after, in the resource's unit.
         to: f64,
     },
+    /// Move one instance to another host.
     Migrate {
+        /// The instance's id.
         instance: String,
+        /// The host it leaves.
         from_host: String,
+        /// The host it lands on.
         to_host: String,
     },
     /// Start or stop warm instances of a pool, from one warm count to another.
-    Pool { pool: String, from: u32, to: u32 },
+    Pool {
+        /// The pool's id.
+        pool: String,
+        /// Warm instances before.
+        from: u32,
+        /// Warm instances after.
+        to: u32,
+    },
 }
 
 impl Op {
@@ -144,7 +152,9 @@ impl Op {
 /// Whether an op is in effect.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// The op's new value (allocation, host or warm count) is in effect.
     Applied,
+    /// The old value is still in effect: the op has yet to run.
     NotApplied,
     /// Neither the old nor the new value, or the backend cannot tell.
     Unknown(String),
@@ -153,7 +163,9 @@ pub enum Effect {
 /// Labels that command templates and logs can refer to.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
+    /// The plan's id (`{plan}` in exec templates).
     pub plan: &'a str,
+    /// The action's id, as `a01` (`{action}` in exec templates).
     pub action: &'a str,
 }
 
@@ -165,7 +177,10 @@ pub trait Backend {
     fn check(&self, _ops: &[Op]) -> Result<(), BackendError> {
         Ok(())
     }
+    /// Makes `op` real; an error fails its action.
     fn apply(&mut self, op: &Op, cx: Context) -> Result<(), BackendError>;
+    /// Whether `op` is in effect: how a resume, or an apply after a failed op, knows whether
+    /// to run it or undo it.
     fn observe(&mut self, op: &Op, cx: Context) -> Result<Effect, BackendError>;
 }
 
@@ -186,6 +201,7 @@ impl Backend for Sim {
 /// Which backend to use, as chosen on the command line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
+    /// No real change: the journal and the fleet file are the whole world ([`Sim`]).
     Sim,
     /// Cgroups under this root, one group per instance.
     Cgroup(PathBuf),

@@ -20,16 +20,25 @@ const HEADER: &str = "app,func,end_timestamp,duration";
 /// What importing Azure Functions traces counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
+    /// Files read.
     pub files: u64,
+    /// Invocation rows read (not the header or blank lines).
     pub rows: u64,
+    /// Jobs kept.
     pub jobs: u64,
     /// Where the clock starts and why.
     pub clock: String,
+    /// Distinct apps (users).
     pub apps: u64,
+    /// Distinct functions (programs), each counted within its app.
     pub functions: u64,
+    /// Invocations of 0 s (under the trace's 1 ms resolution): kept.
     pub zero_duration: u64,
+    /// Invocations started before the clock's origin (duration > end_timestamp): kept.
     pub before_origin: u64,
+    /// Repeated rows (same app, function, end and duration): dropped.
     pub repeated: u64,
+    /// Rows that start before the row above them: sorted.
     pub out_of_order: u64,
 }
 

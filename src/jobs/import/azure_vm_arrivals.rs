@@ -19,6 +19,7 @@
 //!   counted.
 
 use super::{count, offset, parse_error, read_text, Options};
+use crate::file::FileError;
 use crate::jobs::{Job, JobsError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
@@ -28,19 +29,29 @@ use std::path::{Path, PathBuf};
 /// What importing VM arrival traces counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
+    /// Flavor trace files read.
     pub files: u64,
     /// Lines (5-minute bins) read.
     pub bins: u64,
+    /// 5-minute bins with no arrivals.
     pub empty_bins: u64,
+    /// Tenant batches read.
     pub batches: u64,
+    /// VMs read.
     pub vms: u64,
+    /// Jobs kept (a batch's VMs of one flavor and lifetime token are one job).
     pub jobs: u64,
     /// Per file: where its clock starts, and its duration trace and cut-off.
     pub clocks: Vec<String>,
+    /// VMs still running at the cut-off: run time = age at the cut-off, marked censored.
     pub censored: u64,
+    /// Censored VMs whose age bin disagrees with their age at the cut-off: kept with the age.
     pub censored_bin_mismatch: u64,
+    /// VMs of lifetime 0 s (gone within the 5-minute bin they arrived in): run time 0.
     pub bin_zero: u64,
+    /// VMs whose bin midpoint ends past the cut-off they ended before: run time clipped to it.
     pub clipped: u64,
+    /// Lines whose last batch has no closing `|`: closed at the line's end.
     pub open_batches: u64,
 }
 
@@ -145,10 +156,7 @@ fn duration_trace(flavors: &Path) -> Result<(PathBuf, u64), JobsError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let entries = std::fs::read_dir(dir).map_err(|source| JobsError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| FileError::io(dir, source))?;
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();

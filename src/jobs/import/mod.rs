@@ -12,21 +12,25 @@ pub mod azure_vm_arrivals;
 pub mod swf;
 
 use super::{Job, JobsError};
+use crate::file::FileError;
+use crate::named::named_enum;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// A supported public job log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Source {
-    /// The Parallel Workloads Archive's Standard Workload Format (gzip or plain).
-    Swf,
-    /// Azure Functions 2021 invocations: `app,func,end_timestamp,duration`.
-    AzureFunctions,
-    /// Azure 2017 VM arrivals per 5-minute bin with flavors and lifetime bins.
-    AzureVmArrivals,
-}
+named_enum!(
+    /// A supported public job log.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Source: "job log format" {
+        /// The Parallel Workloads Archive's Standard Workload Format (gzip or plain).
+        Swf = "swf",
+        /// Azure Functions 2021 invocations: `app,func,end_timestamp,duration`.
+        AzureFunctions = "azure-functions",
+        /// Azure 2017 VM arrivals per 5-minute bin with flavors and lifetime bins.
+        AzureVmArrivals = "azure-vm-arrivals",
+    }
+);
 
 /// Options of the job importers.
 #[derive(Debug, Clone, Default)]
@@ -49,8 +53,11 @@ impl Options {
 /// What an importer counted, per source.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Report {
+    /// What the SWF importer counted.
     Swf(swf::Report),
+    /// What the Azure Functions importer counted.
     AzureFunctions(azure_functions::Report),
+    /// What the Azure VM arrivals importer counted.
     AzureVmArrivals(azure_vm_arrivals::Report),
 }
 
@@ -67,7 +74,9 @@ impl fmt::Display for Report {
 /// The jobs of a log and what importing it counted.
 #[derive(Debug, Clone)]
 pub struct Imported {
+    /// The jobs of every file, sorted by submit time.
     pub jobs: Vec<Job>,
+    /// What the importer counted over every file.
     pub report: Report,
 }
 
@@ -101,10 +110,7 @@ pub fn import(source: Source, paths: &[PathBuf], opts: &Options) -> Result<Impor
 
 /// Reads a text file whole, gunzipping it first if it starts with the gzip magic bytes.
 fn read_text(path: &Path) -> Result<String, JobsError> {
-    let io = |source| JobsError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| JobsError::from(FileError::io(path, source));
     let mut bytes = std::fs::read(path).map_err(io)?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
@@ -116,13 +122,9 @@ fn read_text(path: &Path) -> Result<String, JobsError> {
     crate::file::text(bytes).map_err(io)
 }
 
-/// A [`JobsError::Parse`] at 0-based line index `index` of `path`.
+/// A problem at 0-based line index `index` of `path`.
 fn parse_error(path: &Path, index: usize, message: String) -> JobsError {
-    JobsError::Parse {
-        path: path.to_owned(),
-        line: index as u64 + 1,
-        message,
-    }
+    FileError::invalid(path, index + 1, message).into()
 }
 
 /// `seconds` after `origin`, to the nanosecond.

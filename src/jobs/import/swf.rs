@@ -31,29 +31,50 @@ const UNKNOWN: &str = "unknown";
 /// What importing SWF files counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
+    /// Files read.
     pub files: u64,
     /// Job lines read (not header comments or blank lines).
     pub lines: u64,
+    /// Jobs kept.
     pub jobs: u64,
     /// Per file: where its clock starts and why, and the header's time zone.
     pub clocks: Vec<String>,
+    /// Jobs started at their submit time, because the header says submit times are start
+    /// times.
     pub submit_is_start: u64,
+    /// Jobs without a wait time (-1): start left empty.
     pub wait_unknown: u64,
+    /// Jobs that ran 0 s (under the log's 1 s resolution): kept.
     pub zero_run: u64,
+    /// Jobs without a run time (negative): dropped.
     pub run_unknown: u64,
+    /// Jobs cancelled before they ran (status 5, no run time or processors): dropped.
     pub cancelled_before_run: u64,
+    /// Jobs cancelled while running (status 5): kept for the time they ran.
     pub cancelled_while_running: u64,
+    /// Jobs that failed (status 0): kept.
     pub failed: u64,
+    /// Partial-execution records (status 2–4): dropped, the summary line holds the whole run.
     pub partial_records: u64,
+    /// Jobs without allocated processors: the requested count used.
     pub processors_requested: u64,
+    /// Jobs with 0 or unknown processors, allocated and requested: dropped.
     pub no_processors: u64,
+    /// Jobs without a submit time (-1): dropped.
     pub submit_unknown: u64,
+    /// Jobs without a user id (-1): user `unknown`.
     pub user_unknown: u64,
+    /// Jobs without an executable id (-1): program `unknown`.
     pub program_unknown: u64,
+    /// Jobs without a queue or partition (-1): the `--pool` pool.
     pub default_pool: u64,
+    /// Jobs without an average CPU time (-1) or with a 0 s run time: cpu left empty.
     pub cpu_unknown: u64,
+    /// Jobs without used memory (-1): mem left empty.
     pub mem_unknown: u64,
+    /// Job lines that repeat an earlier job number: kept.
     pub repeated_numbers: u64,
+    /// Job lines submitted before the line above them: sorted.
     pub out_of_order: u64,
 }
 

@@ -27,15 +27,24 @@ use std::time::Instant;
 /// Why the optimiser produced no plan.
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
+    /// No plan satisfies every constraint.
     #[error("the planning problem is infeasible:\n  {}", conflicts.join("\n  "))]
-    Infeasible { conflicts: Vec<String> },
+    Infeasible {
+        /// The constraints that conflict.
+        conflicts: Vec<String>,
+    },
+    /// HiGHS reported an error.
     #[error("HiGHS failed: {0}")]
     Solver(String),
+    /// HiGHS stopped before it found any feasible plan.
     #[error("HiGHS stopped ({0}) before finding any feasible plan")]
     NoIncumbent(SolveStatus),
+    /// Writing the model to a file failed.
     #[error("{path}: cannot export the model: {message}")]
     Export {
+        /// The model file.
         path: std::path::PathBuf,
+        /// Why it could not be written.
         message: String,
     },
 }
@@ -58,12 +67,19 @@ named_enum!(
 /// What HiGHS reported, written into every plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolverStats {
+    /// How the solve ended.
     pub status: SolveStatus,
+    /// The plan's objective value, as the MIP prices it.
     pub objective: f64,
+    /// HiGHS' proven lower bound on the objective (summed over parts; 0 if no solver ran).
     pub best_bound: f64,
+    /// Relative distance to the bound: (objective − best bound) / |objective|, at least 0.
     pub gap: f64,
+    /// Wall-clock seconds the solve took (the plan's `solve_seconds`).
     pub seconds: f64,
+    /// Columns of the program, summed over parts.
     pub variables: usize,
+    /// Rows of the program, summed over parts.
     pub constraints: usize,
     /// How many independent parts were solved (see [`crate::solve::decompose`]).
     pub parts: usize,

@@ -61,38 +61,76 @@ CREATE TABLE step (
 /// Errors of the ledger database. Each names the database file.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// SQLite reported an error.
     #[error("{path}: {source}")]
     Sqlite {
+        /// The ledger database.
         path: PathBuf,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// The database is corrupt; nothing was changed.
     #[error("{path}: the ledger database is corrupt: {message}; restore it from a backup (nothing was changed)")]
-    Corrupt { path: PathBuf, message: String },
-    #[error("{path}: ledger invariant violated, nothing written: {message}")]
-    Invariant { path: PathBuf, message: String },
-    #[error("{path}: no ledger database here (it is created by the first `chameleon apply`)")]
-    Missing { path: PathBuf },
-    #[error("{path}: an apply of plan {plan} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume` first")]
-    Interrupted { path: PathBuf, plan: String },
-    #[error("{fleet}: an apply of plan {plan} with the ledger {path} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume --fleet {fleet} --ledger {path}` first")]
-    InterruptedElsewhere {
-        fleet: PathBuf,
+    Corrupt {
+        /// The ledger database.
         path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A change would break a ledger invariant, so nothing was written.
+    #[error("{path}: ledger invariant violated, nothing written: {message}")]
+    Invariant {
+        /// The ledger database.
+        path: PathBuf,
+        /// Which invariant, and how.
+        message: String,
+    },
+    /// There is no ledger database at the path.
+    #[error("{path}: no ledger database here (it is created by the first `chameleon apply`)")]
+    Missing {
+        /// Where the ledger database was looked for.
+        path: PathBuf,
+    },
+    /// An apply with this ledger was interrupted and must be resumed first.
+    #[error("{path}: an apply of plan {plan} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume` first")]
+    Interrupted {
+        /// The ledger database.
+        path: PathBuf,
+        /// The interrupted plan's id.
         plan: String,
     },
+    /// An apply of the fleet with another ledger was interrupted and must be resumed first.
+    #[error("{fleet}: an apply of plan {plan} with the ledger {path} was interrupted, so the fleet file may not show all it did; finish it with `chameleon apply --resume --fleet {fleet} --ledger {path}` first")]
+    InterruptedElsewhere {
+        /// The fleet file.
+        fleet: PathBuf,
+        /// The ledger database the interrupted apply used.
+        path: PathBuf,
+        /// The interrupted plan's id.
+        plan: String,
+    },
+    /// Reading, writing or removing the record of the ledger an apply uses failed.
     #[error("{path}: {source}")]
     Pending {
+        /// The record file (`<fleet>.applying`).
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The fleet file's credits for an instance disagree with the ledger's.
     #[error("{fleet}: instance `{instance}` has {fleet_credits} credits but the ledger {path} (the source of truth) says {ledger_credits}; run `chameleon ledger --fleet {fleet} --sync` to copy the ledger's balances into the fleet file")]
     Mismatch {
+        /// The fleet file.
         fleet: PathBuf,
+        /// The ledger database.
         path: PathBuf,
+        /// The instance's name.
         instance: String,
+        /// The instance's credits in the fleet file.
         fleet_credits: f64,
+        /// The instance's credits in the ledger.
         ledger_credits: f64,
     },
 }
@@ -100,28 +138,39 @@ pub enum LedgerError {
 /// One instance's balance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
+    /// The instance's id.
     pub instance: String,
+    /// Its balance in credits (stored as micro-credits).
     pub balance: f64,
+    /// The most it may hold, in credits: 24 h of its `earn_rate`.
     pub cap: f64,
 }
 
 /// One credit movement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// Its number in the ledger: entries are numbered in the order they were written.
     pub seq: i64,
+    /// The instance whose balance moved.
     pub instance: String,
+    /// The change in credits: positive in, negative out.
     pub delta: f64,
+    /// The instance's balance after it, in credits.
     pub balance: f64,
     /// `seed`, `transfer` or `reversal`.
     pub kind: String,
+    /// The id of the plan whose apply moved it; `None` for a `seed`.
     pub plan: Option<String>,
+    /// The id of the action that moved it; `None` for a `seed`.
     pub action: Option<String>,
+    /// RFC 3339 UTC time of the apply that wrote it (its `--now`).
     pub at: String,
 }
 
 /// An open ledger database.
 pub struct Ledger {
     pub(crate) conn: Connection,
+    /// The database file, named in every error.
     pub path: PathBuf,
 }
 

@@ -6,38 +6,25 @@
 //! non-finite numbers are errors naming the file and line), fingerprinted so a
 //! plan can prove it was made against this exact state, and written atomically.
 
-use crate::file::{hex, toml_error, write_atomic};
+pub mod ledger;
+pub mod lock;
+
+use crate::file::{hex, parse_toml, write_atomic, FileError};
 use crate::resource::{PerResource, Resource};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Credits accrue for at most this many hours of baseline earnings.
 pub const CREDIT_CAP_HOURS: f64 = 24.0;
-
-/// Errors reading, validating or writing a fleet file.
-#[derive(Debug, thiserror::Error)]
-pub enum FleetError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
 
 /// A physical host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
+    /// The host's id, unique in the fleet.
     pub id: String,
     /// The failure/network domain; crossing cells costs more to migrate.
     pub cell: String,
@@ -64,8 +51,11 @@ impl Host {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allocation {
+    /// What the instance holds now, in the resource's unit (cores, MiB, Mbps).
     pub alloc: f64,
+    /// The least the planner may allocate, in the same unit.
     pub min: f64,
+    /// The most the planner may allocate, in the same unit.
     pub max: f64,
 }
 
@@ -75,13 +65,19 @@ pub struct Allocation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
+    /// The pool's id, unique among pools.
     pub id: String,
+    /// The id of the host its instances run on.
     pub host: String,
+    /// Instances running, each using the pool's size of the host's capacity.
     pub warm: u32,
+    /// Instances stopped, using nothing; a plan may start up to this many.
     pub cold: u32,
-    /// Cores, MiB and Mbps used by each warm instance.
+    /// Cores used by each warm instance.
     pub cpu: f64,
+    /// MiB used by each warm instance.
     pub mem: f64,
+    /// Mbps used by each warm instance.
     pub net: f64,
 }
 
@@ -100,8 +96,11 @@ impl Pool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Instance {
+    /// The instance's id, unique in the fleet (the telemetry's `instance` column).
     pub id: String,
+    /// The id of the host it runs on.
     pub host: String,
+    /// The id of the `[[pool]]` it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// Burst-credit balance (1 credit = 1 vCPU-minute at 100%).
@@ -111,8 +110,11 @@ pub struct Instance {
     /// When an applied plan last changed this instance, for the optimiser's cool-down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<DateTime<Utc>>,
+    /// Its CPU allocation and bounds, in cores.
     pub cpu: Allocation,
+    /// Its memory allocation and bounds, in MiB.
     pub mem: Allocation,
+    /// Its network allocation and bounds, in Mbps.
     pub net: Allocation,
 }
 
@@ -148,47 +150,35 @@ pub struct Fleet {
     /// The id of the last plan applied to this state, so a second apply is a no-op.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_plan: Option<String>,
+    /// The `[[host]]` tables.
     #[serde(default, rename = "host")]
     pub hosts: Vec<Host>,
+    /// The `[[instance]]` tables.
     #[serde(default, rename = "instance")]
     pub instances: Vec<Instance>,
+    /// The `[[pool]]` tables: spare instances, warm or cold, per host.
     #[serde(default, rename = "pool", skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<Pool>,
 }
 
 impl Fleet {
     /// Reads and validates a fleet file.
-    pub fn read(path: &Path) -> Result<Fleet, FleetError> {
-        let text = crate::file::read_text(path).map_err(|source| FleetError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
+    pub fn read(path: &Path) -> Result<Fleet, FileError> {
+        Self::parse(path, &crate::file::read(path)?)
     }
 
     /// Parses and validates fleet TOML; `path` is used in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<Fleet, FleetError> {
-        let fleet: Fleet = toml::from_str(text).map_err(|e| {
-            let (line, message) = toml_error(text, &e);
-            FleetError::Invalid {
-                path: path.to_owned(),
-                line,
-                message,
-            }
-        })?;
+    pub fn parse(path: &Path, text: &str) -> Result<Fleet, FileError> {
+        let fleet: Fleet = parse_toml(path, text)?;
         fleet
             .validate()
-            .map_err(|(entry, message)| FleetError::Invalid {
-                path: path.to_owned(),
-                line: entry.line_in(text),
-                message,
-            })?;
+            .map_err(|(entry, message)| FileError::invalid(path, entry.line_in(text), message))?;
         Ok(fleet)
     }
 
     /// Fails if an instance was changed after `now` (a wrong clock or `--now`, or a hand
     /// edit): its cool-down would hold it for as long as the stamp lies ahead.
-    pub fn check_changed_before(&self, path: &Path, now: DateTime<Utc>) -> Result<(), FleetError> {
+    pub fn check_changed_before(&self, path: &Path, now: DateTime<Utc>) -> Result<(), FileError> {
         let Some((k, i, at)) = self
             .instances
             .iter()
@@ -199,7 +189,7 @@ impl Fleet {
         };
         let line = crate::file::read_text(path)
             .map_or(0, |text| Entry::Instance(k, "changed_at").line_in(&text));
-        Err(FleetError::Invalid {
+        Err(FileError::Invalid {
             path: path.to_owned(),
             line,
             message: format!(
@@ -343,11 +333,8 @@ impl Fleet {
     }
 
     /// Writes the fleet atomically: temp file, fsync, rename, fsync of the directory.
-    pub fn write_atomic(&self, path: &Path) -> Result<(), FleetError> {
-        write_atomic(path, self.to_toml().as_bytes()).map_err(|source| FleetError::Io {
-            path: path.to_owned(),
-            source,
-        })
+    pub fn write_atomic(&self, path: &Path) -> Result<(), FileError> {
+        write_atomic(path, self.to_toml().as_bytes()).map_err(|source| FileError::io(path, source))
     }
 }
 

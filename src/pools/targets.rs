@@ -9,7 +9,7 @@
 //! the predicted ones pool by pool. Without either, pools keep their counts and only
 //! their capacity use is planned around.
 
-use crate::file::{key_line, toml_error};
+use crate::file::{key_line, parse_toml, FileError};
 use crate::fleet::Fleet;
 use crate::jobs::Job;
 use crate::profile::demand::new_demand;
@@ -17,7 +17,7 @@ use crate::profile::seed::SeedWeights;
 use crate::profile::{arrival, Book};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The model file's `[pools]`: how warm targets are predicted from job history and
 /// what a missing or an idle warm instance costs the optimiser.
@@ -104,26 +104,10 @@ impl PoolSettings {
     }
 }
 
-/// Errors reading a pool-targets file.
-#[derive(Debug, thiserror::Error)]
-pub enum PoolError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
 /// One pool's predicted target and what it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
+    /// The pool's id.
     pub pool: String,
     /// Warm instances to keep unused: the quantile, capped at the pool's size.
     pub target: u32,
@@ -170,12 +154,8 @@ pub fn predict_targets(
 }
 
 /// Warm-instance targets by pool id, e.g. `web = 3`.
-pub fn read_targets(path: &Path, fleet: &Fleet) -> Result<BTreeMap<String, u32>, PoolError> {
-    let text = crate::file::read_text(path).map_err(|source| PoolError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_targets(path, &text, fleet)
+pub fn read_targets(path: &Path, fleet: &Fleet) -> Result<BTreeMap<String, u32>, FileError> {
+    parse_targets(path, &crate::file::read(path)?, fleet)
 }
 
 /// Parses targets; every pool named must exist in `fleet`.
@@ -183,16 +163,9 @@ pub fn parse_targets(
     path: &Path,
     text: &str,
     fleet: &Fleet,
-) -> Result<BTreeMap<String, u32>, PoolError> {
-    let invalid = |line, message| PoolError::Invalid {
-        path: path.to_owned(),
-        line,
-        message,
-    };
-    let targets: BTreeMap<String, u32> = toml::from_str(text).map_err(|e| {
-        let (line, message) = toml_error(text, &e);
-        invalid(line, message)
-    })?;
+) -> Result<BTreeMap<String, u32>, FileError> {
+    let invalid = |line, message: String| FileError::invalid(path, line, message);
+    let targets: BTreeMap<String, u32> = parse_toml(path, text)?;
     let line_of_key = |id: &str| key_line(text, id).unwrap_or(1);
     for (id, &target) in &targets {
         let Some(pool) = fleet.pools.iter().find(|p| &p.id == id) else {

@@ -4,37 +4,51 @@
 //! return a [`Solution`]; [`Problem::assess`] prices any solution with the one
 //! objective, so the two are compared on exactly the same terms.
 
+mod candidates;
+mod cost;
+
+pub use cost::Assessment;
+
 use crate::fleet::Fleet;
 use crate::forecast::Forecasts;
 use crate::policy::Policy;
 use crate::resource::{PerResource, Resource};
-use crate::units::{round6, MIB};
+use crate::units::round6;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 
 /// A host as the optimiser sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSpec {
+    /// The host's id in the fleet file.
     pub id: String,
+    /// Its cell: a migration to another cell costs `cross_cell_factor` times more.
     pub cell: String,
+    /// Capacity per resource, in cores, MiB and Mbps.
     pub capacity: PerResource<f64>,
 }
 
 /// An instance as the optimiser sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceSpec {
+    /// The instance's id in the fleet file.
     pub id: String,
     /// Index of the current host.
     pub host: usize,
+    /// Allocation now, per resource (cores, MiB, Mbps).
     pub current: PerResource<f64>,
+    /// The least allocation allowed per resource, from the fleet file.
     pub min: PerResource<f64>,
+    /// The largest allocation allowed per resource, from the fleet file.
     pub max: PerResource<f64>,
     /// The forecast quantile of demand (with look-ahead, of the first interval's slice of the
     /// horizon), or `None` where there is no telemetry (kept as is).
     pub demand: PerResource<Option<f64>>,
     /// Its recent high usage (see `[forecast] shrink_floor_hours`): never shrunk below it.
     pub floor: PerResource<f64>,
+    /// Burst-credit balance now (1 credit = 1 vCPU-minute at 100%).
     pub credits: f64,
+    /// The most credits it may hold: 24 h of `earn_rate`.
     pub credit_cap: f64,
     /// Credits earned per hour at the baseline, which is `earn_rate / 60` cores.
     pub earn_rate: f64,
@@ -69,13 +83,15 @@ impl InstanceSpec {
 /// A pool of warm and cold spare instances as the optimiser sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSpec {
+    /// The pool's id in the fleet file.
     pub id: String,
     /// Index of its host.
     pub host: usize,
     /// What one warm instance uses.
     pub size: PerResource<f64>,
-    /// Warm instances now, and warm plus cold (the most that can be warm).
+    /// Warm instances now.
     pub warm: u32,
+    /// Warm plus cold instances: the most that can be warm.
     pub total: u32,
     /// How many should be warm, from the profiler; `None` keeps the count as it is.
     pub target: Option<u32>,
@@ -84,19 +100,28 @@ pub struct PoolSpec {
 /// The planning problem: this interval, and with look-ahead the ones after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
+    /// Every host, in fleet file order; instances and pools refer to them by index.
     pub hosts: Vec<HostSpec>,
+    /// Every instance, in fleet file order; a [`Solution`] is indexed the same way.
     pub instances: Vec<InstanceSpec>,
+    /// Every pool of spare instances, in fleet file order.
     pub pools: Vec<PoolSpec>,
+    /// The planning model file: granularity, cost units, weights, budgets, solver limits.
     pub policy: Policy,
 }
 
 /// A donor gives `amount` of `resource` to a receiver on the same host, which pays `credits`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Swap {
+    /// Index of the instance that gives.
     pub donor: usize,
+    /// Index of the instance that takes, and pays.
     pub receiver: usize,
+    /// The resource moved.
     pub resource: Resource,
+    /// How much moves, in the resource's units (cores, MiB, Mbps).
     pub amount: f64,
+    /// Credits the receiver pays the donor: `credit_price` per cost unit and hour.
     pub credits: f64,
 }
 
@@ -104,9 +129,13 @@ pub struct Swap {
 /// and every pool's warm count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {
+    /// New allocation of each instance (by problem index), in cores, MiB and Mbps.
     pub alloc: Vec<PerResource<f64>>,
+    /// New host index of each instance; a host other than its current one is a migration.
     pub host: Vec<usize>,
+    /// The donor → receiver swaps that pay for the new allocations.
     pub swaps: Vec<Swap>,
+    /// New warm count of each pool (by problem index).
     pub warm: Vec<u32>,
     /// Look-ahead: the allocations planned for each later interval (not emitted). Empty
     /// means held: every later interval keeps `alloc`.
@@ -118,20 +147,6 @@ impl Solution {
     pub fn later(&self, t: usize, i: usize) -> PerResource<f64> {
         self.ahead.get(t).map_or(self.alloc[i], |a| a[i])
     }
-}
-
-/// What a solution costs and changes, under the problem's objective.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Assessment {
-    pub objective: f64,
-    /// Predicted demand above allocation, in cost units.
-    pub shortfall: f64,
-    pub changes: usize,
-    pub migrations: usize,
-    pub bytes_moved: f64,
-    pub credits_moved: f64,
-    /// The part of `objective` from later look-ahead intervals (0 without look-ahead).
-    pub later: f64,
 }
 
 impl Problem {
@@ -283,119 +298,6 @@ impl Problem {
         used
     }
 
-    /// Prunes migrations. Only instances on a host whose free capacity cannot cover its
-    /// instances' predicted growth may move, and only to hosts with room for them once
-    /// everyone there is sized to forecast, the most predicted headroom first, same cell
-    /// first. Of those, only the `MOVERS_PER_MIGRATION` × budget instances that want to
-    /// grow most keep their candidates. Hosts are ranked once, so this is linear in instances.
-    pub fn choose_candidates(&mut self) {
-        let k = self.policy.migration.candidates;
-        let (headroom, room) = self.predicted_headroom();
-        let mut ranked: Vec<usize> = (0..self.hosts.len()).collect();
-        ranked.sort_by(|&a, &b| headroom[b].total_cmp(&headroom[a]).then(a.cmp(&b)));
-        let cross = self.policy.migration.allow_cross_cell;
-        let crowded = self.crowded();
-        for i in 0..self.instances.len() {
-            let inst = &self.instances[i];
-            // Only a host whose free room cannot cover its predicted growth sends instances away.
-            if inst.frozen || !crowded[inst.host] {
-                self.instances[i].candidates.clear();
-                continue;
-            }
-            let own = inst.host;
-            let fits = |h: usize| {
-                Resource::ALL.iter().all(|&r| {
-                    let need = inst.demand[r]
-                        .unwrap_or(inst.current[r])
-                        .min(inst.current[r]);
-                    room[h][r] >= need - 1e-9
-                })
-            };
-            let others = ranked.iter().copied().filter(|&h| h != own && fits(h));
-            let mut options: Vec<usize> = others
-                .clone()
-                .filter(|&h| self.same_cell(h, own))
-                .take(k)
-                .collect();
-            if cross && options.len() < k {
-                let rest = k - options.len();
-                options.extend(others.filter(|&h| !self.same_cell(h, own)).take(rest));
-            }
-            self.instances[i].candidates = options;
-        }
-        let keep = self.policy.disruption.max_migrations * MOVERS_PER_MIGRATION;
-        let mut movers: Vec<usize> = (0..self.instances.len())
-            .filter(|&i| !self.instances[i].candidates.is_empty())
-            .collect();
-        if movers.len() > keep {
-            let growth: Vec<f64> = self.instances.iter().map(|i| self.growth(i)).collect();
-            movers.sort_by(|&a, &b| growth[b].total_cmp(&growth[a]).then(a.cmp(&b)));
-            for &i in &movers[keep..] {
-                self.instances[i].candidates.clear();
-            }
-        }
-    }
-
-    /// How much instance `inst` is predicted to grow, in units summed over resources.
-    fn growth(&self, inst: &InstanceSpec) -> f64 {
-        Resource::ALL
-            .iter()
-            .map(|&r| inst.want(r) / self.policy.unit[r])
-            .sum()
-    }
-
-    /// Per host, whether its instances' predicted growth exceeds its free capacity in some
-    /// resource: only swaps (which need credits) or migrations can then cover it.
-    fn crowded(&self) -> Vec<bool> {
-        let mut used = self.pool_use();
-        let mut growth = vec![PerResource::<f64>::default(); self.hosts.len()];
-        for inst in &self.instances {
-            for r in Resource::ALL {
-                used[inst.host][r] += inst.current[r];
-                growth[inst.host][r] += inst.want(r);
-            }
-        }
-        (0..self.hosts.len())
-            .map(|h| {
-                Resource::ALL.iter().any(|&r| {
-                    growth[h][r] > (self.hosts[h].capacity[r] - used[h][r]).max(0.0) + 1e-9
-                })
-            })
-            .collect()
-    }
-
-    /// Per host, the smallest share of capacity left after predicted demand, and the room
-    /// left per resource.
-    pub(crate) fn predicted_headroom(&self) -> (Vec<f64>, Vec<PerResource<f64>>) {
-        let mut need = self.pool_use();
-        for inst in &self.instances {
-            for r in Resource::ALL {
-                need[inst.host][r] += inst.demand[r].unwrap_or(inst.current[r]);
-            }
-        }
-        let room: Vec<PerResource<f64>> = self
-            .hosts
-            .iter()
-            .zip(&need)
-            .map(|(host, need)| PerResource::from_fn(|r| host.capacity[r] - need[r]))
-            .collect();
-        let share = self
-            .hosts
-            .iter()
-            .zip(&room)
-            .map(|(host, room)| {
-                Resource::ALL
-                    .iter()
-                    .map(|&r| match host.capacity[r] {
-                        cap if cap > 0.0 => room[r] / cap,
-                        _ => 0.0,
-                    })
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .collect();
-        (share, room)
-    }
-
     /// Per host and resource, whether its residents' predicted shortfall (at the highest
     /// demand of any planned interval) exceeds its free room. There a one-step shrink is what
     /// funds a short neighbour, so hysteresis asks no more of it (docs/formats.md,
@@ -474,160 +376,7 @@ impl Problem {
             .sum();
         round6((inst.credits - burnt * self.policy.interval_hours()).max(0.0))
     }
-
-    /// Credits paid for swapping `amount` of `r` for one interval.
-    pub fn swap_price(&self, r: Resource, amount: f64) -> f64 {
-        round6(
-            amount / self.policy.unit[r]
-                * self.policy.credit_price[r]
-                * self.policy.interval_hours(),
-        )
-    }
-
-    /// Migration cost of moving instance `i` to host `to`.
-    pub fn migration_cost(&self, i: usize, to: usize) -> f64 {
-        let inst = &self.instances[i];
-        let gib = inst.current.mem / 1024.0;
-        let factor = if self.same_cell(inst.host, to) {
-            1.0
-        } else {
-            self.policy.weights.cross_cell_factor
-        };
-        self.policy.weights.migration_per_gib * gib * factor
-    }
-
-    /// Whether solution `s` changes instance `i`: moves it or resizes any resource.
-    pub fn changes(&self, s: &Solution, i: usize) -> bool {
-        let inst = &self.instances[i];
-        s.host[i] != inst.host
-            || Resource::ALL
-                .iter()
-                .any(|&r| (s.alloc[i][r] - inst.current[r]).abs() > 1e-9)
-    }
-
-    /// The solution that changes nothing.
-    pub fn unchanged(&self) -> Solution {
-        Solution {
-            alloc: self.instances.iter().map(|i| i.current).collect(),
-            host: self.instances.iter().map(|i| i.host).collect(),
-            swaps: Vec::new(),
-            warm: self.pools.iter().map(|p| p.warm).collect(),
-            ahead: Vec::new(),
-        }
-    }
-
-    /// Cost of pool `k` at `warm` warm instances: each one short of the target at
-    /// `[pools] cold_start_cost`, each one above it at `idle_warm_cost`, per unit of
-    /// what it uses.
-    pub fn pool_cost(&self, k: usize, warm: u32) -> f64 {
-        let pool = &self.pools[k];
-        let Some(target) = pool.target else {
-            return 0.0;
-        };
-        let costs = &self.policy.pools;
-        let units: f64 = Resource::ALL
-            .iter()
-            .map(|&r| pool.size[r] / self.policy.unit[r])
-            .sum();
-        let (t, n) = (f64::from(target), f64::from(warm));
-        units * (costs.cold_start_cost * (t - n).max(0.0) + costs.idle_warm_cost * (n - t).max(0.0))
-    }
-
-    /// Cost of changing pool `k` from its current count to `warm`.
-    pub fn pool_change_cost(&self, k: usize, warm: u32) -> f64 {
-        let pool = &self.pools[k];
-        if warm == pool.warm {
-            return 0.0;
-        }
-        let w = &self.policy.weights;
-        let moved: f64 = Resource::ALL
-            .iter()
-            .map(|&r| pool.size[r] / self.policy.unit[r])
-            .sum::<f64>()
-            * f64::from(warm.abs_diff(pool.warm));
-        w.change + w.unit_move * moved
-    }
-
-    /// Predicted shortfall of one instance and resource under an allocation, in cost units.
-    pub fn shortfall(&self, i: usize, r: Resource, alloc: f64) -> f64 {
-        self.instances[i].demand[r].map_or(0.0, |d| (d - alloc).max(0.0)) / self.policy.unit[r]
-    }
-
-    /// Weighted shortfall plus idle cost of one instance and resource under an allocation.
-    pub fn mismatch_cost(&self, i: usize, r: Resource, alloc: f64) -> f64 {
-        self.mismatch_against(self.instances[i].demand[r], r, alloc)
-    }
-
-    /// Weighted shortfall plus idle cost of an allocation against a demand (0 without one).
-    pub fn mismatch_against(&self, demand: Option<f64>, r: Resource, alloc: f64) -> f64 {
-        let (w, unit) = (&self.policy.weights, self.policy.unit[r]);
-        let short = demand.map_or(0.0, |d| (d - alloc).max(0.0)) / unit;
-        let idle = demand.map_or(0.0, |d| (alloc - d).max(0.0)) / unit;
-        w.shortfall * short + w.idle * idle
-    }
-
-    /// Prices a solution under the objective the MIP minimises.
-    pub fn assess(&self, s: &Solution) -> Assessment {
-        let w = &self.policy.weights;
-        let mut a = Assessment::default();
-        for (i, inst) in self.instances.iter().enumerate() {
-            let mut changed = s.host[i] != inst.host;
-            for r in Resource::ALL {
-                let new = s.alloc[i][r];
-                let moved = (new - inst.current[r]).abs() / self.policy.unit[r];
-                changed |= moved > 1e-9;
-                a.shortfall += self.shortfall(i, r, new);
-                a.objective += self.mismatch_cost(i, r, new) + w.unit_move * moved;
-            }
-            if s.host[i] != inst.host {
-                a.migrations += 1;
-                a.bytes_moved += inst.current.mem * MIB;
-                a.objective += self.migration_cost(i, s.host[i]);
-            }
-            if changed {
-                a.changes += 1;
-                a.objective += w.change;
-            }
-        }
-        for (k, &warm) in s.warm.iter().enumerate() {
-            a.objective += self.pool_cost(k, warm) + self.pool_change_cost(k, warm);
-        }
-        for t in 0..self.instances.first().map_or(0, |i| i.ahead.len()) {
-            for (i, inst) in self.instances.iter().enumerate() {
-                let (before, after) = match t {
-                    0 => (s.alloc[i], s.later(0, i)),
-                    _ => (s.later(t - 1, i), s.later(t, i)),
-                };
-                let mut moved = 0.0;
-                for r in Resource::ALL {
-                    moved += (after[r] - before[r]).abs() / self.policy.unit[r];
-                    a.later += self.mismatch_against(inst.ahead[t][r], r, after[r]);
-                }
-                if moved > 1e-9 {
-                    a.later += w.change + w.unit_move * moved;
-                }
-            }
-        }
-        a.objective += a.later;
-        a.objective += w.swap * s.swaps.len() as f64;
-        a.credits_moved = s.swaps.iter().fold(0.0, |sum, sw| sum + sw.credits);
-        a
-    }
-
-    /// Credit balances after the solution's swaps.
-    pub fn balances(&self, s: &Solution) -> Vec<f64> {
-        let mut b: Vec<f64> = self.instances.iter().map(|i| i.credits).collect();
-        for sw in &s.swaps {
-            b[sw.receiver] -= sw.credits;
-            b[sw.donor] += sw.credits;
-        }
-        b
-    }
 }
-
-/// Instances kept as migration candidates per migration the budget allows: enough choice
-/// for the optimiser, few enough binaries to solve fast (docs/decisions.md#movers-per-migration).
-const MOVERS_PER_MIGRATION: usize = 5;
 
 #[cfg(test)]
 mod tests {

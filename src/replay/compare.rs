@@ -11,16 +11,25 @@ use std::time::Instant;
 /// One strategy's result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// `none` (the do-nothing baseline), `mip` or `greedy`.
     pub strategy: &'static str,
+    /// The solver status's name, as in `[plan.solver] status`; `-` for `none`.
     pub status: String,
+    /// The plan's objective, priced by [`Problem::assess`](crate::problem::Problem::assess).
     pub objective: f64,
     /// Predicted shortfall after the plan, in cost units.
     pub shortfall: f64,
+    /// Instances the plan changes.
     pub changes: usize,
+    /// Swaps in the plan.
     pub swaps: usize,
+    /// Migrations in the plan.
     pub migrations: usize,
+    /// Memory the plan's migrations copy (bytes).
     pub bytes_moved: f64,
+    /// Credits the plan's swap receivers pay their donors.
     pub credits_moved: f64,
+    /// Wall-clock time to solve (seconds).
     pub seconds: f64,
 }
 

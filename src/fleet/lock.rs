@@ -6,6 +6,7 @@
 //! apply, cannot interleave. The kernel drops the lock when the holder dies,
 //! even by SIGKILL, so a crashed apply never leaves a stale lock behind.
 
+use crate::file::FileError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,20 +17,24 @@ const POLL: Duration = Duration::from_millis(20);
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Opening the lock file failed.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+    /// Another process held the lock for the whole wait.
     #[error("{path}: another chameleon process holds the fleet lock (waited {waited_secs} s); retry later or pass --wait SECS")]
-    Busy { path: PathBuf, waited_secs: u64 },
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long it waited, in seconds.
+        waited_secs: u64,
+    },
 }
 
 /// An exclusive lock on a fleet, held until dropped.
 #[derive(Debug)]
 pub struct FleetLock {
     _file: File,
+    /// The lock file, `<fleet file>.lock`.
     pub path: PathBuf,
 }
 
@@ -45,15 +50,9 @@ impl FleetLock {
     /// Takes the lock of `fleet`, waiting up to `wait` for another holder to finish.
     pub fn acquire(fleet: &Path, wait: Duration) -> Result<FleetLock, LockError> {
         // No lock file is left behind for a fleet that is not there.
-        std::fs::metadata(fleet).map_err(|source| LockError::Io {
-            path: fleet.to_owned(),
-            source,
-        })?;
+        std::fs::metadata(fleet).map_err(|source| FileError::io(fleet, source))?;
         let path = Self::path_for(fleet);
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| LockError::from(FileError::io(&path, source));
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
