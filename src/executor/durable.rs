@@ -10,9 +10,14 @@
 //! op runs twice. A failed action skips its dependants and then stops the run
 //! or rolls the completed part back, newest first.
 
+use super::backend::BackendError;
 use super::backend::{Backend, Context, Effect, Op, Spec};
+use super::error::ApplyError;
+use super::journal::OnFailure;
 use super::journal::{Journal, Run, RunStatus, StepStatus};
-use super::{execute, ApplyError, OnFailure, Picked, Places, Schedule, Undo};
+use super::schedule::{execute, Picked, Schedule};
+use super::step::{step, Places};
+use super::undo::Undo;
 use crate::file::FileError;
 use crate::fleet::ledger::{Ledger, LedgerError};
 use crate::fleet::lock::FleetLock;
@@ -332,15 +337,14 @@ impl<'a, 'j> Driver<'a, 'j> {
         for &(_, k, _) in &history[..completed] {
             let a = &run.plan.actions[k];
             undo.push((k, Undo::of(&state, &places, a)));
-            super::step(&mut state, &places, a, at).map_err(|_| replay_error(k))?;
+            step(&mut state, &places, a, at).map_err(|_| replay_error(k))?;
             matched = matched || holds(&state);
         }
         let current = disk.is_none() || holds(&state);
         if !matched && !history[completed..].is_empty() {
             let mut later = state.clone();
             for &(_, k, _) in &history[completed..] {
-                super::step(&mut later, &places, &run.plan.actions[k], at)
-                    .map_err(|_| replay_error(k))?;
+                step(&mut later, &places, &run.plan.actions[k], at).map_err(|_| replay_error(k))?;
                 matched = matched || holds(&later);
             }
         }
@@ -516,13 +520,11 @@ impl<'a, 'j> Driver<'a, 'j> {
             let a = self.run.plan.actions[k].clone();
             let undo = Undo::of(&self.state, &self.places, &a);
             let ops = Op::of(&a, &self.state, &self.places);
-            super::step(&mut self.state, &self.places, &a, self.at).map_err(|_| {
-                ApplyError::Action {
-                    path: self.journal.ledger.path.clone(),
-                    id: id.clone(),
-                    message: "the journal's record no longer replays on the fleet it started from"
-                        .into(),
-                }
+            step(&mut self.state, &self.places, &a, self.at).map_err(|_| ApplyError::Action {
+                path: self.journal.ledger.path.clone(),
+                id: id.clone(),
+                message: "the journal's record no longer replays on the fleet it started from"
+                    .into(),
             })?;
             let outcome = match self.run_ops(&id, &ops, resuming) {
                 Ok(()) => self.commit_done(&id, &ops, &undo.moves(&self.state))?,
@@ -561,7 +563,7 @@ impl<'a, 'j> Driver<'a, 'j> {
                 match self.backend.observe(op, cx) {
                     Ok(Effect::Applied) => continue,
                     Ok(Effect::NotApplied) => self.backend.apply(op, cx),
-                    Ok(Effect::Unknown(why)) => Err(super::BackendError::Failed(format!(
+                    Ok(Effect::Unknown(why)) => Err(BackendError::Failed(format!(
                         "in doubt after a crash: {why}"
                     ))),
                     Err(e) => Err(e),

@@ -6,13 +6,23 @@
 //! the step's credit movements, so after a crash the journal says exactly
 //! which action was in flight and the ledger never holds half a transfer.
 
-use super::OnFailure;
 use crate::fleet::ledger::{post, sqlite, Ledger, LedgerError};
 use crate::fleet::Fleet;
 use crate::named::named_enum;
 use crate::plan::Plan;
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::path::Path;
+
+named_enum!(
+    /// What happens to the completed part of a plan when an action fails.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum OnFailure: "on_failure" {
+        /// Keep the completed actions; run nothing more.
+        Stop = "stop",
+        /// Undo the completed actions, newest first.
+        Rollback = "rollback",
+    }
+);
 
 named_enum!(
     /// Where a run is.

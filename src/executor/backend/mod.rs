@@ -11,7 +11,7 @@ mod exec;
 pub use cgroup::Cgroup;
 pub use exec::Exec;
 
-use super::Places;
+use super::step::Places;
 use crate::fleet::Fleet;
 use crate::plan::{Action, Change};
 use crate::resource::Resource;
