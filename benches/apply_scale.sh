@@ -12,7 +12,7 @@ bin=$root/target/release/chameleon
 w=$(mktemp -d -p "$base")
 trap 'rm -rf "$w"' EXIT
 cd "$w"
-"$bin" synth --instances "$n" --hosts $((n / 20)) --cells $(((n + 1999) / 2000)) \
+"$bin" scenario --instances "$n" --hosts $((n / 20)) --cells $(((n + 1999) / 2000)) \
     --days 2 --seed 3 --out-dir . > /dev/null 2>&1
 sed "s/^max_changes = .*/max_changes = $((n / 2))/; s/^max_migrations = .*/max_migrations = $((n / 100))/" \
     "$root/models/default.toml" > model.toml

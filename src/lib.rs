@@ -26,6 +26,7 @@ pub mod policy;
 pub mod pools;
 pub mod problem;
 pub mod profile;
+mod progress;
 pub mod replay;
 pub mod resource;
 pub mod solve;

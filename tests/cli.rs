@@ -1345,10 +1345,10 @@ fn usage_errors_exit_1_even_with_detailed_exitcode() {
 }
 
 #[test]
-fn synth_writes_a_scenario_that_plans() {
+fn scenario_writes_a_fleet_and_telemetry_that_plan() {
     let dir = tempfile::tempdir().unwrap();
     let args = [
-        "synth",
+        "scenario",
         "--instances",
         "40",
         "--hosts",

@@ -150,9 +150,9 @@ enum Command {
         sync: bool,
     },
     /// Write a synthetic fleet and telemetry shaped like the real traces, at any scale.
-    Synth {
+    Scenario {
         #[command(flatten)]
-        scenario: SynthArgs,
+        scenario: ScenarioArgs,
         #[arg(long)]
         out_dir: PathBuf,
     },
@@ -243,9 +243,9 @@ impl Inputs {
     }
 }
 
-/// What `chameleon synth` generates.
+/// What `chameleon scenario` generates.
 #[derive(clap::Args)]
-struct SynthArgs {
+struct ScenarioArgs {
     /// Instances to generate.
     #[arg(long)]
     instances: usize,
@@ -272,8 +272,8 @@ struct SynthArgs {
     start: DateTime<Utc>,
 }
 
-impl From<SynthArgs> for ScenarioOptions {
-    fn from(a: SynthArgs) -> ScenarioOptions {
+impl From<ScenarioArgs> for ScenarioOptions {
+    fn from(a: ScenarioArgs) -> ScenarioOptions {
         ScenarioOptions {
             instances: a.instances,
             hosts: a.hosts,
@@ -428,7 +428,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             instance,
             sync,
         } => show_ledger(&fleet, ledger, instance.as_deref(), sync),
-        Command::Synth {
+        Command::Scenario {
             scenario: opts,
             out_dir,
         } => {

@@ -2,7 +2,8 @@
 //!
 //! Balances live in one SQLite database per fleet (next to the fleet file by
 //! default), together with the executor's write-ahead journal, so an action's
-//! credit movements commit in the same transaction as its journal record.
+//! credit movements commit in the same transaction as its journal record
+//! (docs/decisions.md#one-database).
 //! Amounts are integer micro-credits, so conservation is exact. Every write
 //! checks the invariants (each movement sums to zero, every balance equals
 //! its history and stays within 0 and the cap) before it commits, and every

@@ -26,11 +26,10 @@ use state::State;
 use crate::resource::Resource;
 use crate::telemetry::{Series, Telemetry};
 use chrono::{DateTime, Duration, Utc};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 /// Forecast settings, read from the `[forecast]` table of the planning model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -402,23 +401,7 @@ struct Window {
 
 /// A progress bar on stderr for long runs, hidden under `CI` or when stderr is not a terminal.
 fn progress(len: u64) -> ProgressBar {
-    progress_bar(len, 1000, "forecast {bar:40} {pos}/{len} series, eta {eta}")
-}
-
-/// A progress bar of `len` steps drawn with `template`, shown from `shown_from` steps
-/// on, never under `CI` or when stderr is not a terminal (replay uses it too).
-pub fn progress_bar(len: u64, shown_from: u64, template: &str) -> ProgressBar {
-    let visible =
-        len >= shown_from && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(template);
-    if let Ok(style) = style {
-        bar.set_style(style);
-    }
-    bar
+    crate::progress::bar(len, 1000, "forecast {bar:40} {pos}/{len} series, eta {eta}")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! file), the same units the optimiser's objective uses.
 
 use crate::resource::{PerResource, Resource};
+use crate::units::round6;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -176,10 +177,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     } else {
         a as f64 / b as f64
     }
-}
-
-fn round6(v: f64) -> f64 {
-    crate::units::round6(v)
 }
 
 /// A fixed-width table, one row per strategy, with total shortage, slack and

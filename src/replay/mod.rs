@@ -20,7 +20,7 @@ mod view;
 use crate::executor::{self, ApplyError};
 use crate::fleet::Fleet;
 use crate::forecast::state::State;
-use crate::forecast::{self, Demand, Forecasts, Method};
+use crate::forecast::{Demand, Forecasts, Method};
 use crate::plan::{self, Plan, PlanError};
 use crate::policy::Policy;
 use crate::problem::Problem;
@@ -274,7 +274,7 @@ pub fn run(
         ..Band::default()
     };
     let mut bounds = Bounds::default();
-    let bar = forecast::progress_bar(
+    let bar = crate::progress::bar(
         times.len() as u64,
         50,
         "replay {bar:40} {pos}/{len} intervals, eta {eta}",
