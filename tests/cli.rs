@@ -203,6 +203,49 @@ fn forecast_evaluate_scores_the_forecasts_past_plans_recorded() {
 }
 
 #[test]
+fn forecast_evaluate_writes_every_scored_window_for_a_peer() {
+    let dir = workspace();
+    let args = [
+        "forecast",
+        "--telemetry",
+        "telemetry.csv",
+        "--evaluate",
+        "--origins",
+        "2",
+        "--horizon",
+        "1h",
+        "--report",
+        "r.json",
+        "--windows",
+        "w.csv",
+    ];
+    let o = chameleon(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("w.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("instance,resource,origin,step_seconds,history,actual,selected")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let scored = format!("\"windows\": {}", rows.len());
+    assert!(report.contains(&scored), "{scored} not in {report}");
+    for row in &rows {
+        assert_eq!(row.len(), 7, "{row:?}");
+        assert!(["0", "1"].contains(&row[2]) && row[3] == "300", "{row:?}");
+        let numbers = |k: usize| row[k].split(' ').map(|v| v.parse::<f64>().unwrap()).count();
+        assert_eq!((numbers(5), numbers(6)), (12, 12), "{row:?}");
+        assert!(numbers(4) > 12, "{row:?}");
+    }
+    let o = chameleon(
+        dir.path(),
+        &["forecast", "--telemetry", "telemetry.csv", "--windows", "x"],
+    );
+    assert_eq!(o.status.code(), Some(1), "--windows needs --evaluate");
+}
+
+#[test]
 fn forecast_evaluate_writes_the_report_keys() {
     let dir = workspace();
     let o = chameleon(

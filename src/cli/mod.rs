@@ -181,6 +181,10 @@ enum Command {
         /// Write the evaluation report as JSON.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// With --evaluate: also write every scored window as CSV (its history, what
+        /// followed, the selection's forecast), for another forecaster to run on.
+        #[arg(long, requires = "evaluate")]
+        windows: Option<PathBuf>,
         /// With --evaluate: score the forecasts recorded in these plans (files or
         /// directories of *.plan.toml) instead of backtesting.
         #[arg(long, num_args = 1..)]
@@ -451,6 +455,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             origin_spacing,
             horizon,
             report,
+            windows,
             plans,
         } => {
             let t = Telemetry::read(&telemetry)?;
@@ -463,7 +468,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 write_report(&r, report.as_deref())
             } else if evaluate {
                 let origins = (origins, origin_spacing.unwrap_or(0));
-                evaluate_forecasts(&t, &settings, origins, now, report.as_deref())
+                let out = (report.as_deref(), windows.as_deref());
+                evaluate_forecasts(&t, &settings, origins, now, out)
             } else {
                 print_forecasts(&t, &settings, resolve_now(now))
             }

@@ -99,10 +99,16 @@ pub(super) fn evaluate_forecasts(
     settings: &forecast::Settings,
     (origins, spacing): (usize, u32),
     now: Option<DateTime<Utc>>,
-    report: Option<&Path>,
+    (report, windows): (Option<&Path>, Option<&Path>),
 ) -> Result<ExitCode> {
     let clock = std::time::Instant::now();
-    let r = forecast::evaluate::evaluate(t, settings, origins, spacing, now);
+    let (r, kept) = forecast::evaluate::evaluate_windows(
+        t,
+        settings,
+        (origins, spacing),
+        now,
+        windows.is_some(),
+    );
     eprintln!(
         "evaluated {} series ({} skipped), {} origins {} min apart, horizon {} min, {:.1}s; \
          selection rel_geo 90% interval [{:.3}, {:.3}] over series",
@@ -115,7 +121,31 @@ pub(super) fn evaluate_forecasts(
         r.selected_rel_interval.0,
         r.selected_rel_interval.1
     );
+    if let Some(path) = windows {
+        write_windows(&kept, path)?;
+        eprintln!("wrote {} windows to {}", kept.len(), path.display());
+    }
     write_report(&r, report)
+}
+
+/// `instance,resource,origin,step_seconds,history,actual,selected`, the last three as
+/// space-separated numbers.
+fn write_windows(windows: &[forecast::evaluate::Window], path: &Path) -> Result<()> {
+    let numbers = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(" ");
+    let mut text = String::from("instance,resource,origin,step_seconds,history,actual,selected\n");
+    for w in windows {
+        text.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            w.instance,
+            w.resource,
+            w.origin,
+            w.step_seconds,
+            numbers(&w.history),
+            numbers(&w.actual),
+            numbers(&w.selected)
+        ));
+    }
+    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Prints the table and writes the JSON report if asked.

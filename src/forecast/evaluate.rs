@@ -98,6 +98,39 @@ pub struct SeriesScores {
     methods: BTreeMap<Method, Vec<Score>>,
     selected: Vec<Score>,
     choices: Vec<Method>,
+    /// Whether to keep the windows themselves.
+    keep: bool,
+    /// The windows, when kept (newest first, as `selected`).
+    kept: Vec<Kept>,
+}
+
+/// One window's samples and the selection's forecast, kept for a peer to forecast the
+/// same window (`chameleon forecast --evaluate --windows`).
+#[derive(Debug, Clone, PartialEq)]
+struct Kept {
+    history: Vec<f64>,
+    actual: Vec<f64>,
+    selected: Vec<f64>,
+}
+
+/// One evaluation window exactly as it was scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// The instance of the series.
+    pub instance: String,
+    /// The resource of the series.
+    pub resource: Resource,
+    /// Which origin: 0 is the newest, a horizon before the series' end.
+    pub origin: usize,
+    /// Seconds between samples.
+    pub step_seconds: i64,
+    /// The history before the origin on the regular grid, before spike cleaning: at most
+    /// `history_days`.
+    pub history: Vec<f64>,
+    /// The samples that followed the origin.
+    pub actual: Vec<f64>,
+    /// The point forecast a planning run would have used (the `selected` row's).
+    pub selected: Vec<f64>,
 }
 
 impl SeriesScores {
@@ -119,6 +152,18 @@ pub fn evaluate(
     spacing_minutes: u32,
     now: Option<DateTime<Utc>>,
 ) -> Report {
+    evaluate_windows(telemetry, settings, (origins, spacing_minutes), now, false).0
+}
+
+/// As [`evaluate`], and with `keep` also every scored window, so that another forecaster
+/// can be run on exactly the same histories and scored on the same samples.
+pub fn evaluate_windows(
+    telemetry: &Telemetry,
+    settings: &Settings,
+    (origins, spacing_minutes): (usize, u32),
+    now: Option<DateTime<Utc>>,
+    keep: bool,
+) -> (Report, Vec<Window>) {
     let spacing = match spacing_minutes {
         0 => settings.horizon_minutes,
         m => m,
@@ -126,15 +171,32 @@ pub fn evaluate(
     let keys: Vec<_> = telemetry.series.iter().collect();
     let scored: Vec<Option<SeriesScores>> = keys
         .par_iter()
-        .map(|(_, s)| evaluate_series(s, settings, (origins, spacing), now))
+        .map(|(_, s)| evaluate_series(s, settings, (origins, spacing), now, keep))
         .collect();
+    let mut windows = Vec::new();
+    for (((instance, resource), series), s) in keys.iter().zip(&scored) {
+        let (Some(s), Some(step)) = (s, series.step_seconds()) else {
+            continue;
+        };
+        for (origin, k) in s.kept.iter().enumerate() {
+            windows.push(Window {
+                instance: instance.clone(),
+                resource: *resource,
+                origin,
+                step_seconds: step,
+                history: k.history.clone(),
+                actual: k.actual.clone(),
+                selected: k.selected.clone(),
+            });
+        }
+    }
     let scored = keys
         .iter()
         .zip(&scored)
         .map(|((k, _), s)| ((*k).clone(), s.as_ref()));
     let mut report = Report::new(settings, origins, scored);
     report.origin_spacing_minutes = spacing;
-    report
+    (report, windows)
 }
 
 impl Report {
@@ -312,6 +374,7 @@ fn evaluate_series(
     settings: &Settings,
     (origins, spacing_minutes): (usize, u32),
     now: Option<DateTime<Utc>>,
+    keep: bool,
 ) -> Option<SeriesScores> {
     let step = series.step_seconds()?;
     let end = now.map_or(i64::MAX, |t| t.timestamp());
@@ -319,7 +382,10 @@ fn evaluate_series(
     let ctx = Context::new(settings, step);
     let history = (i64::from(settings.history_days) * 86_400 / step.max(1)) as usize;
     let spacing = (i64::from(spacing_minutes) * 60 / step.max(1)).max(1) as usize;
-    let mut out = SeriesScores::default();
+    let mut out = SeriesScores {
+        keep,
+        ..SeriesScores::default()
+    };
     for origin in origin_positions(y.len(), ctx.horizon, spacing, origins)? {
         let start = origin.checked_sub(history.min(origin))?;
         evaluate_window(
@@ -410,6 +476,13 @@ fn evaluate_window(
     };
     out.selected.push(yard.score(&chosen.1, chosen.2, chosen.3));
     out.choices.push(chosen.0);
+    if out.keep {
+        out.kept.push(Kept {
+            history: raw.to_vec(),
+            actual: actual.to_vec(),
+            selected: chosen.1.point,
+        });
+    }
     Some(())
 }
 
@@ -536,5 +609,40 @@ mod tests {
         let hours: std::collections::BTreeSet<usize> = at.iter().map(|&o| o / 12 % 24).collect();
         assert_eq!(hours.len(), 24);
         assert_eq!(origin_positions(100, 12, 84, 24), None);
+    }
+
+    /// The kept windows are the ones scored: the selection's ratio to seasonal naive on the
+    /// raw history, recomputed from them alone, is the report's, and nothing is kept unasked.
+    #[test]
+    fn kept_windows_are_exactly_the_scored_ones() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/telemetry.csv");
+        let t = Telemetry::read(std::path::Path::new(path)).unwrap();
+        let settings = Settings::default();
+        let (report, windows) = evaluate_windows(&t, &settings, (3, 60), None, true);
+        assert_eq!(windows.len(), report.selected.windows);
+        assert!(windows.len() >= 3);
+        let season = (u64::from(settings.season_minutes) * 60) as usize;
+        let logs: Vec<f64> = windows
+            .iter()
+            .map(|w| {
+                assert_eq!(w.actual.len(), w.selected.len());
+                let s = season / w.step_seconds as usize;
+                let at = w.history.len() - s;
+                let naive: Vec<f64> = (0..w.actual.len()).map(|h| w.history[at + h % s]).collect();
+                // As `Yardstick::score`: a tiny floor scaled to the cleaned history.
+                let ctx = Context::new(&settings, w.step_seconds);
+                let cleaned = spikes::clean(&w.history, ctx.backtest_span()).0;
+                let eps = 1e-9 * mase_scale(&cleaned, s).max(1e-9);
+                ((mae(&w.selected, &w.actual) + eps) / (mae(&naive, &w.actual) + eps)).ln()
+            })
+            .collect();
+        let geo = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+        assert!((geo - report.selected.rel_error_raw_geomean).abs() < 1e-6 * geo);
+        let (again, none) = evaluate_windows(&t, &settings, (3, 60), None, false);
+        assert!(none.is_empty());
+        assert_eq!(
+            again.selected.rel_error_raw_geomean,
+            report.selected.rel_error_raw_geomean
+        );
     }
 }
