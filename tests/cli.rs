@@ -234,7 +234,10 @@ fn forecast_evaluate_writes_every_scored_window_for_a_peer() {
     for row in &rows {
         assert_eq!(row.len(), 7, "{row:?}");
         assert!(["0", "1"].contains(&row[2]) && row[3] == "300", "{row:?}");
-        let numbers = |k: usize| row[k].split(' ').map(|v| v.parse::<f64>().unwrap()).count();
+        let numbers = |k: usize| {
+            let values: Vec<f64> = row[k].split(' ').map(|v| v.parse().unwrap()).collect();
+            values.len()
+        };
         assert_eq!((numbers(5), numbers(6)), (12, 12), "{row:?}");
         assert!(numbers(4) > 12, "{row:?}");
     }
