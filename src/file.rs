@@ -51,13 +51,6 @@ impl FileError {
             message: message.into(),
         }
     }
-
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            FileError::Io { path, .. } | FileError::Invalid { path, .. } => path,
-        }
-    }
 }
 
 /// Parses TOML text read from `path`; a syntax error, a wrong type or an unknown key is

@@ -169,24 +169,24 @@ pub fn evaluate_windows(
         m => m,
     };
     let keys: Vec<_> = telemetry.series.iter().collect();
-    let scored: Vec<Option<SeriesScores>> = keys
+    let mut scored: Vec<Option<SeriesScores>> = keys
         .par_iter()
         .map(|(_, s)| evaluate_series(s, settings, (origins, spacing), now, keep))
         .collect();
     let mut windows = Vec::new();
-    for (((instance, resource), series), s) in keys.iter().zip(&scored) {
+    for (((instance, resource), series), s) in keys.iter().zip(&mut scored) {
         let (Some(s), Some(step)) = (s, series.step_seconds()) else {
             continue;
         };
-        for (origin, k) in s.kept.iter().enumerate() {
+        for (origin, k) in std::mem::take(&mut s.kept).into_iter().enumerate() {
             windows.push(Window {
                 instance: instance.clone(),
                 resource: *resource,
                 origin,
                 step_seconds: step,
-                history: k.history.clone(),
-                actual: k.actual.clone(),
-                selected: k.selected.clone(),
+                history: k.history,
+                actual: k.actual,
+                selected: k.selected,
             });
         }
     }
