@@ -78,6 +78,15 @@ pub struct SolverLimits {
     pub threads: u32,
     /// Split cells larger than this many instances into independently solved parts (0: never).
     pub partition_instances: usize,
+    /// A plan solved in parts gets a proven bound, the widened LP of
+    /// [`crate::solve::decompose::bound`], on fleets of up to this many instances (0: never);
+    /// larger ones report none. At 10,000 instances it costs about as much as the solve.
+    #[serde(default = "bound_instances")]
+    pub bound_instances: usize,
+}
+
+fn bound_instances() -> usize {
+    2_000
 }
 
 /// How much one plan may change.

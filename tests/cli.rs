@@ -931,6 +931,38 @@ fn compare_reports_both_strategies() {
     assert!(objective("mip") < objective("none"), "{out}");
 }
 
+/// A plan solved in parts carries a bound it is proven not to be below, and its gap, in
+/// the file and in `show`; above `bound_instances` it says it has none rather than print
+/// the parts' sum, which the rescue's moves across parts can undercut.
+#[test]
+fn a_plan_in_parts_reports_a_proven_bound_or_none() {
+    let dir = workspace();
+    let parted =
+        chameleon::policy::DEFAULT.replace("partition_instances = 100", "partition_instances = 4");
+    std::fs::write(dir.path().join("m.toml"), &parted).unwrap();
+    let path = plan(dir.path(), &["--model", "m.toml"]);
+    let p = chameleon::Plan::read(&path).unwrap().plan;
+    assert!(p.solver.parts > 1, "{} parts", p.solver.parts);
+    let (bound, gap) = (p.solver.best_bound.unwrap(), p.solver.gap.unwrap());
+    assert!(bound > 0.0 && bound <= p.solver.objective, "{:?}", p.solver);
+    let expected = (p.solver.objective - bound) / p.solver.objective;
+    assert!((gap - expected).abs() < 1e-5, "{:?}", p.solver);
+    let show = stdout(&chameleon(dir.path(), &["show", path.to_str().unwrap()]));
+    assert!(show.contains(&format!("bound {bound:.3}")), "{show}");
+
+    let none = parted.replace("bound_instances = 2000", "bound_instances = 0");
+    assert_ne!(none, parted);
+    std::fs::write(dir.path().join("m.toml"), none).unwrap();
+    let path = plan(dir.path(), &["--model", "m.toml"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains("best_bound") && !text.contains("gap ="),
+        "{text}"
+    );
+    let show = stdout(&chameleon(dir.path(), &["show", path.to_str().unwrap()]));
+    assert!(show.contains("no bound"), "{show}");
+}
+
 /// A fleet solved in parts is exported one file per part, or whole on request, so that an
 /// outside solver can audit the plan against the whole program.
 #[test]

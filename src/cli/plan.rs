@@ -46,13 +46,12 @@ pub(super) fn plan(
         run.telemetry.stats.duplicates,
         run.telemetry.stats.out_of_order
     );
+    let gap = stats
+        .gap()
+        .map_or("no bound".to_owned(), |g| format!("gap {:.4}%", g * 100.0));
     eprintln!(
-        "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, gap {:.4}%)",
-        run.forecast_seconds,
-        stats.seconds,
-        stats.status,
-        stats.objective,
-        stats.gap * 100.0
+        "forecast {:.2}s, solve {:.3}s ({}, objective {:.3}, {gap})",
+        run.forecast_seconds, stats.seconds, stats.status, stats.objective,
     );
     let plan = Plan::build(
         &chameleon::plan::Inputs {

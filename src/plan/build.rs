@@ -65,8 +65,8 @@ impl Plan {
             solver: SolverSummary {
                 status: inputs.stats.status.name().to_owned(),
                 objective: round6(inputs.stats.objective),
-                best_bound: round6(inputs.stats.best_bound),
-                gap: round6(inputs.stats.gap),
+                best_bound: inputs.stats.best_bound.map(round6),
+                gap: inputs.stats.gap().map(round6),
                 variables: inputs.stats.variables,
                 constraints: inputs.stats.constraints,
                 parts: inputs.stats.parts,

@@ -119,10 +119,15 @@ pub struct SolverSummary {
     pub status: String,
     /// The plan's objective: the weighted cost (`[weights]`) the optimiser minimises.
     pub objective: f64,
-    /// HiGHS' proven lower bound on `objective`, summed over parts; 0 when no solver ran.
-    pub best_bound: f64,
+    /// A proven lower bound on `objective`: HiGHS' own for a plan solved whole, the LP
+    /// relaxation of the whole program widened to every migration the parts and the plan
+    /// make for a plan solved in parts (`[solver] bound_instances`). Absent when no solver
+    /// ran or no bound was solved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_bound: Option<f64>,
     /// Relative distance from `objective` down to `best_bound` (0.01 is 1%).
-    pub gap: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<f64>,
     /// Columns of the program, summed over parts; 0 when no solver ran.
     pub variables: usize,
     /// Rows of the program, summed over parts; 0 when no solver ran.

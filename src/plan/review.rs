@@ -14,14 +14,14 @@ impl Plan {
             "plan {}  strategy {}  created {}  expires {}",
             h.id, h.strategy, h.created_at, h.expires_at
         );
+        let bound = match (h.solver.best_bound, h.solver.gap) {
+            (Some(b), Some(gap)) => format!("bound {b:.3}  gap {:.4}%", gap * 100.0),
+            _ => "no bound".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "solver {}  objective {:.3} (before {:.3})  bound {:.3}  gap {:.4}%",
-            h.solver.status,
-            h.solver.objective,
-            t.objective_before,
-            h.solver.best_bound,
-            h.solver.gap * 100.0
+            "solver {}  objective {:.3} (before {:.3})  {bound}",
+            h.solver.status, h.solver.objective, t.objective_before,
         );
         if let (Some(n), Some(later)) = (h.solver.lookahead_intervals, h.solver.objective_later) {
             let _ = writeln!(

@@ -14,7 +14,7 @@
 
 use crate::problem::{Problem, Solution, Swap};
 use crate::solve::greedy;
-use crate::solve::mip::{self, relative_gap, SolveError, SolveStatus, SolverStats};
+use crate::solve::mip::{self, SolveError, SolveStatus, SolverStats};
 use crate::solve::rescue;
 use crate::synth::rng::SplitMix;
 use rayon::prelude::*;
@@ -219,11 +219,14 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         _ => rescue::rescue(p, merged),
     };
     let objective = p.assess(&solution).objective;
-    // The parts' bound holds for the plan as dealt into parts; the rescue's moves across
-    // parts can take the plan below it (the gap then reads 0).
-    let best_bound: f64 = match parts.len() {
-        1 => solved[0].1.best_bound.min(objective),
-        _ => solved.iter().map(|(_, st)| st.best_bound).sum(),
+    // The parts' bounds add up to a bound on plans as dealt into parts only: the rescue's
+    // moves across parts can take the plan below it, so several parts need the widened LP.
+    let best_bound = match parts.len() {
+        1 => solved[0].1.best_bound.map(|b| b.min(objective)),
+        _ if p.instances.len() <= p.policy.solver.bound_instances => {
+            bound(p, &parts, &solution)?.map(|b| b.min(objective))
+        }
+        _ => None,
     };
     // The worst part's status: a fallback over a time limit over optimal.
     let status = solved
@@ -239,13 +242,46 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
         status,
         objective,
         best_bound,
-        gap: relative_gap(objective, best_bound),
         seconds: clock.elapsed().as_secs_f64(),
         variables: solved.iter().map(|(_, st)| st.variables).sum(),
         constraints: solved.iter().map(|(_, st)| st.constraints).sum(),
         parts: parts.len(),
     };
     Ok((solution, stats))
+}
+
+/// A lower bound on the objective of `plan`, made in `parts` of `p`: the LP relaxation of
+/// the whole program, its migration columns widened to every move any part may make and
+/// every move the plan makes (the rescue's among them). The plan is a solution of that
+/// program, so no plan that migrates along those columns costs less than the bound. The
+/// whole program's own LP is no bound here: the parts and the rescue migrate outside its
+/// pruned candidates. `None` under look-ahead, where a candidate forbids later resizes and
+/// widening would cut plans off, or when HiGHS does not solve the LP to optimality.
+pub fn bound(p: &Problem, parts: &[Part], plan: &Solution) -> Result<Option<f64>, SolveError> {
+    if !plan.ahead.is_empty() {
+        return Ok(None);
+    }
+    let mut widened = p.clone();
+    for part in parts {
+        for (inst, &i) in part.problem.instances.iter().zip(&part.instances) {
+            let global = inst.candidates.iter().map(|&h| part.hosts[h]);
+            widened.instances[i].candidates.extend(global);
+        }
+    }
+    for (i, &h) in plan.host.iter().enumerate() {
+        if h != p.instances[i].host {
+            widened.instances[i].candidates.push(h);
+        }
+    }
+    for inst in &mut widened.instances {
+        inst.candidates.sort_unstable();
+        inst.candidates.dedup();
+    }
+    match mip::relaxation_bound(&widened) {
+        Ok(b) => Ok(Some(b)),
+        Err(SolveError::Solver(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A plan is always produced: if HiGHS stops without an incumbent, the part keeps greedy's plan.

@@ -71,10 +71,10 @@ pub struct SolverStats {
     pub status: SolveStatus,
     /// The plan's objective value, as the MIP prices it.
     pub objective: f64,
-    /// HiGHS' proven lower bound on the objective (summed over parts; 0 if no solver ran).
-    pub best_bound: f64,
-    /// Relative distance to the bound: (objective − best bound) / |objective|, at least 0.
-    pub gap: f64,
+    /// A proven lower bound on the objective of every plan the solve could have made:
+    /// HiGHS' own for one program, the widened LP of [`crate::solve::decompose::bound`]
+    /// for a plan solved in parts. `None` when no solver ran or no bound was solved.
+    pub best_bound: Option<f64>,
     /// Wall-clock seconds the solve took (the plan's `solve_seconds`).
     pub seconds: f64,
     /// Columns of the program, summed over parts.
@@ -86,6 +86,11 @@ pub struct SolverStats {
 }
 
 impl SolverStats {
+    /// Relative distance to the bound: (objective − best bound) / |objective|, at least 0.
+    pub fn gap(&self) -> Option<f64> {
+        self.best_bound.map(|b| relative_gap(self.objective, b))
+    }
+
     /// The figures of a plan no solver made (`status` says whose it is): its objective as
     /// assessed, and no bound.
     pub fn heuristic(p: &Problem, s: &Solution, status: SolveStatus, seconds: f64) -> SolverStats {
@@ -93,8 +98,7 @@ impl SolverStats {
         SolverStats {
             status,
             objective,
-            best_bound: 0.0,
-            gap: relative_gap(objective, 0.0),
+            best_bound: None,
             seconds,
             variables: 0,
             constraints: 0,
@@ -200,8 +204,7 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     let stats = SolverStats {
         status,
         objective,
-        best_bound,
-        gap: relative_gap(objective, best_bound),
+        best_bound: Some(best_bound),
         seconds,
         variables: names.len(),
         constraints: rows.len(),
@@ -212,11 +215,13 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
 
 /// The optimum of the LP relaxation: a lower bound on every plan this program can express.
 /// It is not one for a partitioned plan, whose parts and rescue may migrate instances to
-/// hosts outside the whole program's pruned candidates.
+/// hosts outside the whole program's pruned candidates: [`crate::solve::decompose::bound`]
+/// widens the program first. Within the model file's time limit.
 pub fn relaxation_bound(p: &Problem) -> Result<f64, SolveError> {
     let mut model = load(p, true)?.model;
     model.make_quiet();
     let _ = model.try_set_option("threads", p.policy.solver.threads.max(1) as i32);
+    let _ = model.try_set_option("time_limit", p.policy.solver.time_limit_seconds);
     let solved = model
         .try_solve()
         .map_err(|e| SolveError::Solver(format!("{e:?}")))?;
