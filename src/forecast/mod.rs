@@ -65,6 +65,10 @@ pub struct Settings {
     pub evidence_minutes: u32,
     /// The share added to that peak (0.15 plans for 1.15 × the peak), from 0 to 10.
     pub evidence_margin: f64,
+    /// A memory shortage kills processes where a CPU shortage slows them: memory is never
+    /// shrunk below its peak over `shrink_floor_hours` plus this share, from 0 to 10
+    /// (docs/decisions.md#memory-floor).
+    pub memory_floor_margin: f64,
 }
 
 impl Default for Settings {
@@ -83,6 +87,7 @@ impl Default for Settings {
             shrink_floor_quantile: 0.9,
             evidence_minutes: 15,
             evidence_margin: 0.15,
+            memory_floor_margin: 0.15,
         }
     }
 }
@@ -105,12 +110,14 @@ impl Settings {
                 return Err((key, format!("forecast.{key} = {v} must be {range}")));
             }
         }
-        if !(self.evidence_margin >= 0.0 && self.evidence_margin <= 10.0) {
-            let v = self.evidence_margin;
-            return Err((
-                "evidence_margin",
-                format!("forecast.evidence_margin = {v} must be in [0, 10]"),
-            ));
+        let margins = [
+            ("evidence_margin", self.evidence_margin),
+            ("memory_floor_margin", self.memory_floor_margin),
+        ];
+        for (key, v) in margins {
+            if !(0.0..=10.0).contains(&v) {
+                return Err((key, format!("forecast.{key} = {v} must be in [0, 10]")));
+            }
         }
         // (key, value, least, most): a week of horizon, a year of history, and so on;
         // beyond these a run would allocate or loop for nothing.
@@ -313,7 +320,12 @@ impl Forecasts {
                     _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
                 };
                 let floor = (!recent.is_empty()).then(|| {
-                    method::empirical_quantile(&mut recent, settings.shrink_floor_quantile)
+                    let high = recent.iter().copied().fold(f64::MIN, f64::max);
+                    let q = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
+                    match key.1 {
+                        Resource::Mem => q.max(high * (1.0 + settings.memory_floor_margin)),
+                        _ => q,
+                    }
                 });
                 let peak = match settings.evidence_minutes {
                     0 => None,
@@ -547,6 +559,37 @@ mod tests {
         assert_eq!(floor(&settings(12, 1.0)), Some(9.0));
         assert_eq!(floor(&settings(2, 0.5)), Some(2.0));
         assert_eq!(floor(&settings(0, 1.0)), None, "0 hours: no floor");
+    }
+
+    /// Memory keeps a margin over its recent peak, CPU only the quantile.
+    #[test]
+    fn memory_floors_keep_a_margin_over_the_recent_peak() {
+        let t = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-09T10:00:00Z,a,cpu,1\n\
+             2024-01-09T10:30:00Z,a,cpu,8\n\
+             2024-01-09T11:00:00Z,a,cpu,2\n\
+             2024-01-09T10:00:00Z,a,mem,1000\n\
+             2024-01-09T10:30:00Z,a,mem,4000\n\
+             2024-01-09T11:00:00Z,a,mem,2000\n",
+        );
+        let now = "2024-01-09T11:05:00Z".parse().unwrap();
+        let floors = |margin| {
+            let s = Settings {
+                shrink_floor_quantile: 0.5,
+                memory_floor_margin: margin,
+                ..Settings::default()
+            };
+            let f = Forecasts::build(&t, now, &s).floors;
+            (
+                f[&("a".into(), Resource::Cpu)],
+                f[&("a".into(), Resource::Mem)],
+            )
+        };
+        assert_eq!(floors(0.0), (2.0, 4000.0), "the peak, not the median 2000");
+        let (cpu, mem) = floors(0.15);
+        assert_eq!(cpu, 2.0, "cpu keeps the quantile");
+        assert!((mem - 4600.0).abs() < 1e-9, "1.15 × the 4000 peak: {mem}");
     }
 
     /// Two days of a noisy series `a`, five-minute steps, with one gap.

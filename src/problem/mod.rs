@@ -257,7 +257,8 @@ impl Problem {
     }
 
     /// Freezes the instances a plan changed less than `cooldown_minutes` before `now`, unless
-    /// their forecast exceeds their allocation in some resource (shortfall overrides hysteresis).
+    /// their forecast exceeds their allocation in some resource (shortfall overrides
+    /// hysteresis); then only the short resources may resize, the others stay as they are.
     pub fn apply_cooldown(&mut self, fleet: &Fleet, now: DateTime<Utc>) {
         let cooldown = Duration::minutes(i64::from(self.policy.disruption.cooldown_minutes));
         for (spec, inst) in self.instances.iter_mut().zip(&fleet.instances) {
@@ -269,10 +270,17 @@ impl Problem {
                 let minutes = (left.num_seconds() + 59) / 60;
                 spec.cooling = u32::try_from(minutes).unwrap_or(u32::MAX);
             }
-            let short = Resource::ALL
-                .iter()
-                .any(|&r| spec.demand[r].is_some_and(|d| d > spec.current[r] + 1e-9));
-            if recent && !short {
+            if !recent {
+                continue;
+            }
+            let short = PerResource::from_fn(|r| {
+                spec.demand[r].is_some_and(|d| d > spec.current[r] + 1e-9)
+            });
+            if Resource::ALL.iter().any(|&r| short[r]) {
+                for r in Resource::ALL.into_iter().filter(|&r| !short[r]) {
+                    (spec.min[r], spec.max[r]) = (spec.current[r], spec.current[r]);
+                }
+            } else {
                 spec.frozen = true;
                 spec.candidates.clear();
             }
@@ -429,6 +437,14 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         assert!(
             !p.instances[0].frozen,
             "predicted shortfall overrides the cool-down"
+        );
+        // Only for the short resource: memory (demand 0, well below) stays as it is.
+        let inst = &p.instances[0];
+        assert!(inst.adjustable(Resource::Cpu));
+        assert!(!inst.adjustable(Resource::Mem), "{inst:?}");
+        assert_eq!(
+            (inst.min.mem, inst.max.mem),
+            (inst.current.mem, inst.current.mem)
         );
     }
 
