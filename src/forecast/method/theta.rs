@@ -37,7 +37,7 @@ impl Candidate for Theta {
         if x.len() < 4 {
             return Err(format!("theta needs 4 blocks, has {}", x.len()));
         }
-        let m = if self.season % factor == 0 {
+        let m = if self.season.is_multiple_of(factor) {
             self.season / factor
         } else {
             1
@@ -142,13 +142,13 @@ impl Seasons {
 fn centred_average(x: &[f64], m: usize) -> Vec<Option<f64>> {
     let half = m / 2;
     let weight = |j: usize| {
-        if m % 2 == 0 && (j == 0 || j == m) {
+        if m.is_multiple_of(2) && (j == 0 || j == m) {
             0.5
         } else {
             1.0
         }
     };
-    let span = if m % 2 == 0 { m + 1 } else { m };
+    let span = if m.is_multiple_of(2) { m + 1 } else { m };
     (0..x.len())
         .map(|i| {
             let start = i.checked_sub(half)?;
