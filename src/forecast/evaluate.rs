@@ -423,7 +423,7 @@ fn evaluate_window(
         return None;
     }
     let raw = history;
-    let cleaned = spikes::clean(history, ctx.backtest_span()).0;
+    let cleaned = spikes::clean(history, ctx.backtest_span(), ctx.season).0;
     let history = &cleaned[..];
     let clock = Instant::now();
     let select::Selected {
@@ -631,7 +631,7 @@ mod tests {
                 let naive: Vec<f64> = (0..w.actual.len()).map(|h| w.history[at + h % s]).collect();
                 // As `Yardstick::score`: a tiny floor scaled to the cleaned history.
                 let ctx = Context::new(&settings, w.step_seconds);
-                let cleaned = spikes::clean(&w.history, ctx.backtest_span()).0;
+                let cleaned = spikes::clean(&w.history, ctx.backtest_span(), ctx.season).0;
                 let eps = 1e-9 * mase_scale(&cleaned, s).max(1e-9);
                 ((mae(&w.selected, &w.actual) + eps) / (mae(&naive, &w.actual) + eps)).ln()
             })

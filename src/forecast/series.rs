@@ -58,7 +58,7 @@ pub(super) fn forecast_key(
         // Nothing is stored: once the shift is older than the search, selection sees all.
         return outcome(since_shift(y, at, step, &ctx), None, Work::Shifted);
     }
-    let clean = spikes::clean(y, ctx.backtest_span()).0;
+    let clean = spikes::clean(y, ctx.backtest_span(), ctx.season).0;
     let (selection, selected_at, work, ets) = match prior {
         Some(e) if !shifted(e, points) => {
             (e.selection.clone(), e.selected_at, Work::Refitted, None)
@@ -172,7 +172,7 @@ pub fn forecast_series(values: &[f64], step_seconds: i64, settings: &Settings) -
     if let Some(at) = shift::last_shift(values, step_seconds) {
         return since_shift(values, at, step_seconds, &ctx);
     }
-    let clean = spikes::clean(values, ctx.backtest_span()).0;
+    let clean = spikes::clean(values, ctx.backtest_span(), ctx.season).0;
     let selected = select::select(&clean, &ctx);
     let mut d = finish(&clean, &ctx, selected.selection, selected.ets).0;
     d.last = values.last().copied().unwrap_or(0.0);
