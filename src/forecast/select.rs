@@ -7,7 +7,7 @@
 use super::backtest::{self, Origins, Window};
 use super::calibrate;
 use super::method::{
-    Candidate, Ets, Method, MstlEts, Path, RecentMean, SeasonalNaive, ShiftedNaive, Theta, Vpa,
+    Candidate, Ets, Method, MstlEts, Path, RecentMean, SeasonalNaive, ShiftedNaive, Vpa,
 };
 use super::{Demand, Settings};
 use augurs::seasons::{Detector as _, PeriodogramDetector};
@@ -201,10 +201,6 @@ pub fn candidates(
             half_life: ctx.half_life,
         }),
         Box::new(RecentMean),
-        Box::new(Theta {
-            season,
-            factor: ctx.factor,
-        }),
     ];
     if season > 1 {
         out.push(Box::new(ShiftedNaive { season }));

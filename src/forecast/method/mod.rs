@@ -6,12 +6,10 @@
 
 mod ets;
 mod naive;
-mod theta;
 mod vpa;
 
 pub use ets::{Ets, MstlEts};
 pub use naive::{naive_point, RecentMean, SeasonalNaive, ShiftedNaive};
-pub use theta::Theta;
 pub use vpa::Vpa;
 
 use serde::{Deserialize, Serialize};
@@ -32,8 +30,6 @@ pub enum Method {
     RecentMean,
     /// Seasonal naive shifted by how far the last horizon moved from a season earlier.
     ShiftedNaive,
-    /// The standard Theta method: SES with drift on the seasonally adjusted block means.
-    Theta,
     /// The per-step median of the other candidates' point forecasts.
     Ensemble,
     /// Fallback: the recent peak (history too short, or a failed refit).
@@ -44,14 +40,13 @@ pub enum Method {
 
 impl Method {
     /// Every method, candidates and fallbacks, in declaration order.
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 9] = [
         Method::SeasonalNaive,
         Method::MstlEts,
         Method::Ets,
         Method::Vpa,
         Method::RecentMean,
         Method::ShiftedNaive,
-        Method::Theta,
         Method::Ensemble,
         Method::RecentPeak,
         Method::Constant,
@@ -66,7 +61,6 @@ impl Method {
             Method::Vpa => "vpa",
             Method::RecentMean => "recent_mean",
             Method::ShiftedNaive => "shifted_naive",
-            Method::Theta => "theta",
             Method::Ensemble => "ensemble",
             Method::RecentPeak => "recent_peak",
             Method::Constant => "constant",
