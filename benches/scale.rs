@@ -97,12 +97,13 @@ fn main() {
         });
         let plan = plan.expect("the row ran");
         if std::env::var_os("SCALE_SKIP_LP").is_none() {
-            // The LP takes about as long as the solve at 10k (650 s at 100k): not the parts' limit.
+            // The LP takes about as long as the solve at 10k and far longer at 100k (2,393 s
+            // beside other jobs): not the parts' time limit.
             let mut q = p.clone();
             q.policy.solver.time_limit_seconds = 3600.0;
             row("bound (widened lp)", n, &p, g, || {
                 let parts = decompose::split(&q);
-                let b = decompose::bound(&q, &parts, &plan).expect("lp loads");
+                let b = decompose::bound(&q, &parts, &plan);
                 let o = q.assess(&plan).objective;
                 b.map_or("no bound".into(), |b| {
                     let gap = mip::relative_gap(o, b);

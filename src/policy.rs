@@ -70,7 +70,8 @@ pub struct Weights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolverLimits {
-    /// Wall-clock limit of each HiGHS solve (each part, and the rescue), in seconds.
+    /// Wall-clock limit of each HiGHS solve (each part, the rescue, and the bound's LP), in
+    /// seconds.
     pub time_limit_seconds: f64,
     /// HiGHS stops once its relative gap to the best bound is at most this (1e-4 = 0.01%).
     pub relative_gap: f64,
@@ -80,7 +81,8 @@ pub struct SolverLimits {
     pub partition_instances: usize,
     /// A plan solved in parts gets a proven bound, the widened LP of
     /// [`crate::solve::decompose::bound`], on fleets of up to this many instances (0: never);
-    /// larger ones report none. At 10,000 instances it costs about as much as the solve.
+    /// larger ones report none. At 10,000 instances it costs up to a few times the solve, within
+    /// `time_limit_seconds`.
     #[serde(default = "bound_instances")]
     pub bound_instances: usize,
 }

@@ -96,6 +96,7 @@ fn generate(seed: u64) -> Problem {
             earn_rate,
             // In its cool-down: nothing may change.
             frozen: rng.chance(10),
+            held: Default::default(),
             cooling: 0,
             ahead: Vec::new(),
             candidates: Vec::new(),
@@ -649,6 +650,7 @@ fn one_host(receiver_credits: f64) -> Problem {
         // Earns as much as it burns at 3 cores, so its whole balance is spendable.
         earn_rate: 180.0,
         frozen: false,
+        held: Default::default(),
         cooling: 0,
         ahead: Vec::new(),
         candidates: vec![],

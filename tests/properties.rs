@@ -807,9 +807,7 @@ fn a_plan_in_parts_is_never_below_its_bound() {
             "seed {seed}: small fleets get a bound"
         );
         let parts = decompose::split(&p);
-        let bound = decompose::bound(&p, &parts, &s)
-            .expect("lp loads")
-            .expect("lp solves");
+        let bound = decompose::bound(&p, &parts, &s).expect("lp solves");
         assert!(
             bound <= objective + EPS,
             "seed {seed}: bound {bound} above the plan's objective {objective}"

@@ -125,7 +125,7 @@ pub struct SolverSummary {
     /// ran or no bound was solved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_bound: Option<f64>,
-    /// Relative distance from `objective` down to `best_bound` (0.01 is 1%).
+    /// Relative distance from `objective` down to `best_bound` (0.01 is 1%); absent with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap: Option<f64>,
     /// Columns of the program, summed over parts; 0 when no solver ran.

@@ -54,6 +54,9 @@ pub struct InstanceSpec {
     pub earn_rate: f64,
     /// In its cool-down and not short: nothing about it may change this interval.
     pub frozen: bool,
+    /// In its cool-down and short in another resource: these resources stay as they are
+    /// this interval (the short ones may resize, and it may migrate).
+    pub held: PerResource<bool>,
     /// Minutes of cool-down left (0: none), for the later intervals of a look-ahead.
     pub cooling: u32,
     /// Look-ahead: the forecast of each later interval (empty without look-ahead).
@@ -76,7 +79,7 @@ impl InstanceSpec {
 
     /// Whether resource `r` may change: it has a forecast, room to move and no cool-down.
     pub fn adjustable(&self, r: Resource) -> bool {
-        !self.frozen && self.demand[r].is_some() && self.max[r] > self.min[r]
+        !self.frozen && !self.held[r] && self.demand[r].is_some() && self.max[r] > self.min[r]
     }
 }
 
@@ -229,6 +232,7 @@ impl Problem {
                 credit_cap: i.credit_cap(),
                 earn_rate: i.earn_rate,
                 frozen: false,
+                held: Default::default(),
                 cooling: 0,
                 ahead: Vec::new(),
                 candidates: Vec::new(),
@@ -277,9 +281,7 @@ impl Problem {
                 spec.demand[r].is_some_and(|d| d > spec.current[r] + 1e-9)
             });
             if Resource::ALL.iter().any(|&r| short[r]) {
-                for r in Resource::ALL.into_iter().filter(|&r| !short[r]) {
-                    (spec.min[r], spec.max[r]) = (spec.current[r], spec.current[r]);
-                }
+                spec.held = PerResource::from_fn(|r| !short[r]);
             } else {
                 spec.frozen = true;
                 spec.candidates.clear();
@@ -442,10 +444,7 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         let inst = &p.instances[0];
         assert!(inst.adjustable(Resource::Cpu));
         assert!(!inst.adjustable(Resource::Mem), "{inst:?}");
-        assert_eq!(
-            (inst.min.mem, inst.max.mem),
-            (inst.current.mem, inst.current.mem)
-        );
+        assert!(inst.held.mem && !inst.held.cpu, "{inst:?}");
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
     let best_bound = match parts.len() {
         1 => solved[0].1.best_bound.map(|b| b.min(objective)),
         _ if p.instances.len() <= p.policy.solver.bound_instances => {
-            bound(p, &parts, &solution)?.map(|b| b.min(objective))
+            bound(p, &parts, &solution).map(|b| b.min(objective))
         }
         _ => None,
     };
@@ -257,9 +257,9 @@ pub fn solve_mip(p: &Problem) -> Result<(Solution, SolverStats), SolveError> {
 /// whole program's own LP is no bound here: the parts and the rescue migrate outside its
 /// pruned candidates. `None` under look-ahead, where a candidate forbids later resizes and
 /// widening would cut plans off, or when HiGHS does not solve the LP to optimality.
-pub fn bound(p: &Problem, parts: &[Part], plan: &Solution) -> Result<Option<f64>, SolveError> {
+pub fn bound(p: &Problem, parts: &[Part], plan: &Solution) -> Option<f64> {
     if !plan.ahead.is_empty() {
-        return Ok(None);
+        return None;
     }
     let mut widened = p.clone();
     for part in parts {
@@ -277,11 +277,7 @@ pub fn bound(p: &Problem, parts: &[Part], plan: &Solution) -> Result<Option<f64>
         inst.candidates.sort_unstable();
         inst.candidates.dedup();
     }
-    match mip::relaxation_bound(&widened) {
-        Ok(b) => Ok(Some(b)),
-        Err(SolveError::Solver(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    mip::relaxation_bound(&widened).ok()
 }
 
 /// A plan is always produced: if HiGHS stops without an incumbent, the part keeps greedy's plan.
@@ -391,6 +387,7 @@ mod tests {
                 credit_cap: 100.0,
                 earn_rate: 120.0,
                 frozen: false,
+                held: Default::default(),
                 cooling: 0,
                 ahead: Vec::new(),
                 candidates: Vec::new(),

@@ -460,6 +460,7 @@ mod tests {
             credit_cap: 0.0,
             earn_rate: 0.0,
             frozen: false,
+            held: Default::default(),
             cooling: 0,
             ahead: Vec::new(),
             candidates: Vec::new(),

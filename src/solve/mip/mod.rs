@@ -86,7 +86,8 @@ pub struct SolverStats {
 }
 
 impl SolverStats {
-    /// Relative distance to the bound: (objective − best bound) / |objective|, at least 0.
+    /// Relative distance to the bound: (objective − best bound) / |objective|, at least 0;
+    /// `None` without a bound.
     pub fn gap(&self) -> Option<f64> {
         self.best_bound.map(|b| relative_gap(self.objective, b))
     }
@@ -193,18 +194,20 @@ pub fn solve(p: &Problem, start: Option<&Solution>) -> Result<(Solution, SolverS
     }
     let solution = read_solution(p, &d, solved.get_solution().columns());
     let objective = p.assess(&solution).objective;
-    // An LP's optimum is exact; HiGHS leaves its MIP bound at 0 then.
+    // An LP's optimum is exact; HiGHS leaves its MIP bound at 0 then. A bound HiGHS does
+    // not report is no bound, not a zero gap.
     let best_bound = match integers {
-        0 => objective,
+        0 => Some(objective),
         _ => solved
             .double_info_value(c"mip_dual_bound")
-            .unwrap_or(objective)
-            .min(objective),
+            .ok()
+            .filter(|b| b.is_finite())
+            .map(|b| b.min(objective)),
     };
     let stats = SolverStats {
         status,
         objective,
-        best_bound: Some(best_bound),
+        best_bound,
         seconds,
         variables: names.len(),
         constraints: rows.len(),

@@ -366,6 +366,7 @@ pub(super) mod tests {
                 // Baseline one core: no burn at or below it.
                 earn_rate: 60.0,
                 frozen: false,
+                held: Default::default(),
                 cooling: 0,
                 ahead: slices[1..]
                     .iter()
