@@ -320,10 +320,12 @@ impl Forecasts {
                     _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
                 };
                 let floor = (!recent.is_empty()).then(|| {
-                    let high = recent.iter().copied().fold(f64::MIN, f64::max);
                     let q = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
                     match key.1 {
-                        Resource::Mem => q.max(high * (1.0 + settings.memory_floor_margin)),
+                        Resource::Mem => {
+                            let high = recent.iter().copied().fold(f64::MIN, f64::max);
+                            q.max(high * (1.0 + settings.memory_floor_margin))
+                        }
                         _ => q,
                     }
                 });
