@@ -5,8 +5,10 @@
 //! three clocks. While one of their jobs runs, it is the chance that the stretch since
 //! their last arrival, now `s` long, ends in another arrival within the window rather
 //! than in the job running out (competing risks, from the two histograms). When none
-//! runs and their last release is at most [`SESSION_GAP`] ago, it is the hazard of
-//! their think-time distribution, `(F(s + H) − F(s)) / (1 − F(s))`. A chance `p` is
+//! runs and their last release is at most [`SESSION_GAP`] ago, or a job of theirs
+//! ended after their last arrival while another still runs, it is the hazard of their
+//! think-time distribution since that release, `(F(s + H) − F(s)) / (1 − F(s))` (the
+//! larger of the two when both apply). A chance `p` is
 //! the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`] observations use
 //! everyone's. Each of their jobs takes the size of the job before with the share of
 //! repeats they have shown, else one of their last few jobs' sizes. Users between
@@ -106,28 +108,38 @@ fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<(f
         let arriving = arrive.above(s);
         let at_risk = arriving + out.above(s);
         let events = arriving - arrive.above(s + horizon);
-        let jobs = if at_risk > 0.0 {
-            chance(events / at_risk)
-        } else {
-            0.0
-        };
-        return Some((jobs, arriving <= 0.0));
+        let racing = if at_risk > 0.0 { events / at_risk } else { 0.0 };
+        // A job ended since their last arrival: they may be answering it.
+        let end = u.last_activity(now);
+        if end > u.last {
+            let (after, quiet) = after_release(p, u, now - end, horizon);
+            return Some((chance(racing.max(after)), arriving <= 0.0 && quiet));
+        }
+        return Some((chance(racing), arriving <= 0.0));
     }
-    let idle = (now - u.last_activity(now)).max(SAME_TIME);
-    if idle > SESSION_GAP {
+    let idle = now - u.last_activity(now);
+    if idle.max(SAME_TIME) > SESSION_GAP {
         return None;
     }
+    let (after, quiet) = after_release(p, u, idle, horizon);
+    Some((chance(after), quiet))
+}
+
+/// The chance that `u` arrives within `horizon` when their last release was `idle`
+/// seconds ago (their think-time hazard), and whether it is quiet.
+fn after_release(p: &Profiles, u: &UserProfile, idle: f64, horizon: f64) -> (f64, bool) {
+    let idle = idle.max(SAME_TIME);
     let think = if u.think.total() >= MIN_GAPS {
         &u.think
     } else {
         &p.think
     };
     let (f0, f1) = (think.cdf(idle), think.cdf(idle + horizon));
-    Some(if f0 < 1.0 {
-        (chance((f1 - f0) / (1.0 - f0)), false)
+    if f0 < 1.0 {
+        ((f1 - f0) / (1.0 - f0), false)
     } else {
         (0.0, true)
-    })
+    }
 }
 
 /// The integral of an hourly rate (per hour of the week) over `(now, now + horizon]`.
@@ -635,9 +647,37 @@ mod tests {
         assert!((1..64).contains(&d), "{d}");
     }
 
-    /// Twenty one-instance jobs expected: with `d` idle, about `E[(N - d)+]` wait, so
-    /// well past twelve jobs are counted, and holding about twenty is cheapest at a
-    /// low price.
+    /// A user who keeps one job running and resubmits a short one 5 s after each ends
+    /// (after runs of 100 to 1000 s): just after a release they are expected back at
+    /// once, though the gaps between their arrivals say only one in four comes within
+    /// the window; while the short job runs, the gaps decide.
+    #[test]
+    fn a_release_while_another_job_runs_starts_the_think_clock() {
+        let mut p = Profiles::default();
+        p.arrive("a", "daemon", 0.0, 1);
+        let mut t = 10.0;
+        for k in 0..12 {
+            let run = 100.0 + 300.0 * f64::from(k % 4);
+            p.arrive("a", "short", t, 4);
+            p.finish("a", "short", t + run, run, 4, None);
+            t += run + 5.0;
+        }
+        let u = &p.users["a"];
+        assert_eq!((u.think.total(), u.while_running.total()), (11, 12));
+        let jobs = |now: f64| -> f64 {
+            let part = user_part(&p, u, now, 120.0).expect("active");
+            part.mix.iter().map(|x| x.1).sum()
+        };
+        // One second after the last short job ended (its run was 1000 s).
+        assert!(jobs(t - 4.0) > 3.0, "{}", jobs(t - 4.0));
+        p.arrive("a", "short", t, 4);
+        let u = &p.users["a"];
+        let part = user_part(&p, u, t + 101.0, 120.0).expect("active");
+        let racing: f64 = part.mix.iter().map(|x| x.1).sum();
+        assert!(racing < 0.5, "{racing}");
+    }
+
+    /// Sizes round up to their class, and a wide pool is counted in cells.
     #[test]
     fn size_classes_round_up_and_keep_powers_of_two() {
         let got: Vec<u32> = [1, 8, 9, 10, 11, 16, 17, 20, 21, 100, 128, 129]
@@ -703,6 +743,9 @@ mod tests {
         }
     }
 
+    /// Twenty one-instance jobs expected: with `d` idle, about `E[(N - d)+]` wait, so
+    /// well past twelve jobs are counted, and holding about twenty is cheapest at a
+    /// low price.
     #[test]
     fn busy_windows_count_every_likely_job() {
         let mix = BTreeMap::from([(1, 20.0)]);

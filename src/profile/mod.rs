@@ -159,7 +159,8 @@ pub struct UserProfile {
     /// Seconds between consecutive arrivals.
     pub interarrival: LogHistogram,
     /// Seconds from the user's last release to their next arrival, when none of their
-    /// jobs was running (the think time).
+    /// jobs was running or one ended after their previous arrival (the think time:
+    /// a user who keeps one job running resubmits another when it ends).
     pub think: LogHistogram,
     /// Seconds from the user's last arrival to the next, when it came while one of
     /// their jobs was still running.
@@ -528,6 +529,12 @@ impl Profiles {
             if u.running_at(t) {
                 u.while_running.add(t - u.last);
                 self.while_running.add(t - u.last);
+                // A job of theirs ended since their last arrival: this one answers it.
+                let end = u.last_activity(t);
+                if end > u.last {
+                    u.think.add(t - end);
+                    self.think.add(t - end);
+                }
             } else {
                 let end = u.last_activity(t);
                 if end > u.last {

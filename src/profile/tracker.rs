@@ -159,7 +159,10 @@ impl Tracker {
     fn due_at(&self, u: &UserProfile, now: f64, quiet: bool) -> i64 {
         let (age, until) = if u.running_at(now) {
             let next_release = u.running.iter().copied().filter(|&r| r > now);
-            (now - u.last, next_release.fold(f64::INFINITY, f64::min))
+            (
+                now - u.last_activity(now),
+                next_release.fold(f64::INFINITY, f64::min),
+            )
         } else {
             let end = u.last_activity(now);
             (now - end, end + SESSION_GAP + 1e-3)
