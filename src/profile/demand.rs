@@ -14,8 +14,8 @@
 //! repeats they have shown, else one of their last few jobs' sizes. Users between
 //! sessions (and users not seen yet) come back at the pool's rate of session starts
 //! at this hour of the week, smoothed toward its rate at any hour and scaled by how
-//! much busier than that the last hour or so has been, with the sizes sessions
-//! started with: one aggregate, so a prediction costs the active users
+//! much busier than that the last hour or so has been, each with the jobs sessions
+//! start with (a batch's, all in its first second) and their sizes: one aggregate, so a prediction costs the active users
 //! only, however many the log has seen.
 //! The total is a compound Poisson variable, computed exactly by Panjer's recursion
 //! (a normal approximation when the mean count is large).
@@ -40,7 +40,7 @@ pub const MAX_IDLE: u32 = 4096;
 /// Logs stamp whole seconds (the Azure VM log whole 5-minute bins): what came within
 /// this many seconds of the last event came with it and has been seen, so the gaps
 /// shorter than it (a batch's jobs, 0 s apart) are not waited for again.
-const SAME_TIME: f64 = 1.0;
+pub const SAME_TIME: f64 = 1.0;
 /// Above this expected number of jobs, the normal approximation.
 const EXACT_UP_TO: f64 = 200.0;
 
@@ -250,7 +250,8 @@ fn sizes_of(u: &UserProfile, jobs: f64) -> Vec<(u32, f64)> {
 
 /// Users between sessions (and users not seen yet): the pool's session starts at this
 /// hour of the week, smoothed toward its rate at any hour and scaled by how busy the
-/// pool has been lately against that ([`Level`](super::Level)), with their sizes.
+/// pool has been lately against that ([`Level`](super::Level)), each bringing the
+/// jobs sessions start with (a batch's, all in its first second), with their sizes.
 pub fn session_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
     let mut mix = BTreeMap::new();
     let Some(first) = p.first else {
@@ -261,10 +262,12 @@ pub fn session_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
     let level = &starts.level;
     let since = level.at.unwrap_or(now).min(now);
     let factor = level.factor(now, mean_rate(&rate, since, now));
-    let sessions = over_hours(now, horizon, &rate) * factor;
+    let started: u64 = starts.by_hour_of_week.iter().sum();
+    let per_session = starts.sizes.values().sum::<u64>() as f64 / started.max(1) as f64;
+    let jobs = over_hours(now, horizon, &rate) * factor * per_session;
     spread(
         &mut mix,
-        sessions,
+        jobs,
         starts.sizes.iter().map(|(&n, &c)| (n, c as f64)),
     );
     mix
@@ -675,6 +678,27 @@ mod tests {
         let part = user_part(&p, u, t + 101.0, 120.0).expect("active");
         let racing: f64 = part.mix.iter().map(|x| x.1).sum();
         assert!(racing < 0.5, "{racing}");
+    }
+
+    /// A session that starts with a batch (three jobs in its first second) brings
+    /// three jobs: the pool's session rate is weighted by the jobs sessions start with.
+    #[test]
+    fn sessions_bring_the_jobs_of_their_first_second() {
+        let pool = |batch: u32| {
+            let mut p = Profiles::default();
+            for k in 0..50u32 {
+                let t = 1_700_000_000.0 + 600.0 * f64::from(k);
+                for _ in 0..batch {
+                    p.arrive(&format!("b{k}"), "vm", t, 2);
+                }
+            }
+            let mix = session_mix(&p, 1_700_000_000.0 + 600.0 * 50.0, 120.0);
+            assert_eq!(mix.keys().copied().collect::<Vec<_>>(), [2]);
+            mix.values().sum::<f64>()
+        };
+        let (one, three) = (pool(1), pool(3));
+        assert!(one > 0.0);
+        assert!((three / one - 3.0).abs() < 1e-9, "{one} {three}");
     }
 
     /// Sizes round up to their class, and a wide pool is counted in cells.

@@ -78,7 +78,8 @@ pub struct Profiles {
 pub struct SessionStarts {
     /// Session starts by hour of the week ([`WEEK_HOURS`] counts, Monday 00:00 UTC first).
     pub by_hour_of_week: Vec<u64>,
-    /// Session starts by the instances their first job took.
+    /// The jobs that came with sessions' first jobs (in the same second, the first
+    /// included), by instances: a session brings these many jobs per start.
     pub sizes: BTreeMap<u32, u64>,
     /// How much busier than usual for the hour the pool has been lately.
     #[serde(default)]
@@ -190,6 +191,9 @@ pub struct UserProfile {
     pub programs: BTreeMap<String, ProgramProfile>,
     /// The program of the latest job.
     pub last_program: String,
+    /// When the user's latest session started (Unix seconds).
+    #[serde(default)]
+    pub session_start: Option<f64>,
 }
 
 /// One program's tallies within a user.
@@ -284,6 +288,7 @@ impl UserProfile {
             repeats: 0,
             programs: BTreeMap::new(),
             last_program: String::new(),
+            session_start: None,
         }
     }
 
@@ -559,6 +564,10 @@ impl Profiles {
             let rate = demand::mean_session_rate(self.first, &self.session_starts, since, t);
             self.session_starts.level.start(t, rate);
             self.session_starts.by_hour_of_week[how] += 1;
+            *self.session_starts.sizes.entry(instances).or_default() += 1;
+            u.session_start = Some(t);
+        } else if u.session_start.is_some_and(|s| t - s < demand::SAME_TIME) {
+            // It came with its session's first job (a batch): a session brings it too.
             *self.session_starts.sizes.entry(instances).or_default() += 1;
         }
         u.open += 1;
