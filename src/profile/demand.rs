@@ -15,10 +15,13 @@
 //! sessions (and users not seen yet) come back at the pool's rate of session starts
 //! at this hour of the week, smoothed toward its rate at any hour and scaled by how
 //! much busier than that the last hour or so has been, each with the jobs sessions
-//! start with (a batch's, all in its first second) and their sizes: one aggregate, so a prediction costs the active users
-//! only, however many the log has seen.
+//! start with (a batch's, all in its first second) and their sizes: one aggregate, so
+//! a prediction costs the active users only, however many the log has seen.
 //! The total is a compound Poisson variable, computed exactly by Panjer's recursion
-//! (a normal approximation when the mean count is large).
+//! (a normal approximation when the mean count is large). Deciding how many to keep
+//! warm, the jobs of a session start count as one batch, a geometric number of jobs
+//! with the pool's mean per start: a batch's jobs all want an instance at once. The
+//! quantiles keep them Poisson, with the same mean; the calibrator corrects their level.
 //!
 //! Windows where nobody arrives are the common case, so a low quantile is 0; the
 //! [`Calibrator`] measures how often a quantile covered what came and adjusts the level
@@ -302,9 +305,9 @@ pub fn mean_session_rate(first: Option<f64>, starts: &SessionStarts, from: f64, 
 
 /// Jobs served in arrival order from `d` idle instances wait when the instances taken
 /// so far exceed `d`: the expected number that wait, for every `d` up to `max`, with
-/// jobs arriving as `mix` (Poisson counts, up to where fewer than 1e-6 of the
-/// windows have more jobs, at most [`MAX_JOBS`]).
-pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
+/// jobs arriving as `mix` and their number as `count` says (up to where fewer than
+/// 1e-6 of the windows have more jobs, at most [`MAX_JOBS`]), sizes independent.
+pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec<f64> {
     let lambda: f64 = mix.values().sum();
     if lambda <= 0.0 {
         return vec![0.0; max as usize + 1];
@@ -325,8 +328,8 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
     // its support `lo..hi`. The expected waiting count in cell m is
     // sum_j P(N >= j) P(S_j > m) = sum_j P(N >= j) - sum_{i <= m} sum_j P(N >= j) P(S_j = i),
     // so each job count adds its law once, and one running sum ends it.
-    let mut at_least = 1.0 - (-lambda).exp();
-    let mut pmf_n = (-lambda).exp();
+    let mut law_n = CountLaw::new(count, lambda);
+    let mut at_least = 1.0 - law_n.p0();
     let (mut law, mut next) = (vec![0.0; len], vec![0.0; len]);
     law[0] = 1.0;
     let (mut lo, mut hi) = (0, 1);
@@ -353,8 +356,7 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
             }
         }
         total += at_least;
-        pmf_n *= lambda / j as f64;
-        at_least -= pmf_n;
+        at_least -= law_n.next(j);
         if at_least < 1e-6 {
             break;
         }
@@ -369,6 +371,74 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32) -> Vec<f64> {
         .collect();
     // `d` idle instances fill `d / g` whole cells.
     (0..=max as usize).map(|d| cells[d / g]).collect()
+}
+
+/// How the jobs of a window come: `sessions` of the expected jobs belong to sessions
+/// that start with a batch, a geometric number of jobs with chance `batch` that one
+/// more comes; the rest come one by one (Poisson).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Count {
+    /// Expected jobs from session starts.
+    pub sessions: f64,
+    /// The chance that a session's batch holds one more job.
+    pub batch: f64,
+}
+
+/// The law of the job count, `P(N = j)` for `j` = 0, 1, … in turn: a compound
+/// Poisson of single jobs and geometric batches, by Panjer's recursion with two
+/// running sums (O(1) a step).
+struct CountLaw {
+    single: f64,
+    batches: f64,
+    q: f64,
+    g: Vec<f64>,
+    s: f64,
+    t: f64,
+}
+
+impl CountLaw {
+    fn new(count: Count, lambda: f64) -> CountLaw {
+        let q = count.batch.clamp(0.0, 0.95);
+        let sessions = if q > 0.0 {
+            count.sessions.clamp(0.0, lambda)
+        } else {
+            0.0
+        };
+        let batches = sessions * (1.0 - q);
+        let single = lambda - sessions;
+        let g0 = if q > 0.0 {
+            (-(single + batches)).exp()
+        } else {
+            (-lambda).exp()
+        };
+        CountLaw {
+            single,
+            batches,
+            q,
+            g: vec![g0],
+            s: 0.0,
+            t: 0.0,
+        }
+    }
+
+    fn p0(&self) -> f64 {
+        self.g[0]
+    }
+
+    /// `P(N = j)`, for `j` = 1, 2, … in turn.
+    fn next(&mut self, j: usize) -> f64 {
+        let prev = self.g[j - 1];
+        // S_j = sum_k k q^(k-1) g_(j-k), T_j = sum_k q^(k-1) g_(j-k).
+        self.s = prev + self.q * (self.s + self.t);
+        self.t = prev + self.q * self.t;
+        let gj = if self.q > 0.0 {
+            (self.single * prev + self.batches * (1.0 - self.q) * self.s) / j as f64
+        } else {
+            prev * (self.single / j as f64)
+        };
+        self.g.push(gj);
+        gj
+    }
 }
 
 /// Cells [`expected_waiting`] counts in, at most.
@@ -389,17 +459,36 @@ fn size_class(n: u32) -> u32 {
 /// Sizes are at least 1, so the running total of instances taken passes each count
 /// at most once: one more idle instance spares at most one job, and only when demand
 /// reaches it. No count above the `1 - price` quantile of the demand can pay for
-/// itself, so the search stops there (and at [`MAX_IDLE`]).
-/// `outlook` is `compound(mix)`.
-pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, outlook: &Outlook, price: f64) -> u32 {
-    let max = outlook.quantile(1.0 - price).min(MAX_IDLE);
-    let waiting = expected_waiting(mix, max);
-    (0..waiting.len())
-        .min_by(|&a, &b| {
-            let cost = |d: usize| waiting[d] + price * d as f64;
-            cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
-        })
-        .unwrap_or(0) as u32
+/// itself, so the search stops there (and at [`MAX_IDLE`]); `outlook` is
+/// `compound(mix)`, whose count is Poisson, so with batches the search doubles its
+/// range while the best count lies in the upper half.
+pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, outlook: &Outlook, price: f64, count: Count) -> u32 {
+    let mut max = outlook.quantile(1.0 - price).min(MAX_IDLE);
+    loop {
+        let waiting = expected_waiting(mix, max, count);
+        let best = (0..waiting.len())
+            .min_by(|&a, &b| {
+                let cost = |d: usize| waiting[d] + price * d as f64;
+                cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
+            })
+            .unwrap_or(0) as u32;
+        if count.batch <= 0.0 || 2 * best <= max || max >= MAX_IDLE {
+            return best;
+        }
+        max = (2 * max).min(MAX_IDLE);
+    }
+}
+
+/// The chance that a session's batch holds one more job: the geometric law with the
+/// pool's mean jobs per session start.
+pub fn session_batch(p: &Profiles) -> f64 {
+    let starts = &p.session_starts;
+    let started: u64 = starts.by_hour_of_week.iter().sum();
+    let jobs: u64 = starts.sizes.values().sum();
+    if started == 0 || jobs <= started {
+        return 0.0;
+    }
+    1.0 - started as f64 / jobs as f64
 }
 
 /// The compound Poisson distribution whose jobs of size `n` arrive at mean `mix[n]`.
@@ -639,14 +728,20 @@ mod tests {
     #[test]
     fn expected_waiting_jobs_and_the_cheapest_idle_count() {
         let mix = BTreeMap::from([(1, 0.5)]);
-        let w = expected_waiting(&mix, 3);
+        let w = expected_waiting(&mix, 3, Count::default());
         assert!((w[0] - 0.5).abs() < 1e-6, "{w:?}");
         assert!((w[1] - ((-0.5f64).exp() - 0.5)).abs() < 1e-6, "{w:?}");
         assert!(w.windows(2).all(|p| p[1] <= p[0]));
-        assert_eq!(cheapest_idle(&mix, &compound(&mix), 0.3), 1);
-        assert_eq!(cheapest_idle(&mix, &compound(&mix), 0.45), 0);
+        assert_eq!(
+            cheapest_idle(&mix, &compound(&mix), 0.3, Count::default()),
+            1
+        );
+        assert_eq!(
+            cheapest_idle(&mix, &compound(&mix), 0.45, Count::default()),
+            0
+        );
         let wide = BTreeMap::from([(1, 0.5), (64, 0.1)]);
-        let d = cheapest_idle(&wide, &compound(&wide), 0.01);
+        let d = cheapest_idle(&wide, &compound(&wide), 0.01, Count::default());
         assert!((1..64).contains(&d), "{d}");
     }
 
@@ -701,6 +796,73 @@ mod tests {
         assert!((three / one - 3.0).abs() < 1e-9, "{one} {three}");
     }
 
+    /// The job count of single jobs (Poisson 0.7) and geometric batches (0.4 batches,
+    /// one more job with chance 0.6) equals a direct convolution of the two laws, and
+    /// with no batches it is Poisson.
+    #[test]
+    fn the_count_law_convolves_singles_and_batches() {
+        let (single, sessions, q) = (0.7f64, 1.0f64, 0.6f64);
+        let batches = sessions * (1.0 - q);
+        let mut law = CountLaw::new(Count { sessions, batch: q }, single + sessions);
+        let got: Vec<f64> = std::iter::once(law.p0())
+            .chain((1..25).map(|j| law.next(j)))
+            .collect();
+        let fact = |k: usize| (1..=k).map(|x| x as f64).product::<f64>();
+        let poisson = |m: f64, k: usize| (-m).exp() * m.powi(k as i32) / fact(k);
+        // Batches: Pólya–Aeppli, summed over the number of batches b and the ways
+        // of splitting k jobs into b batches of at least one (C(k-1, b-1)).
+        let choose = |n: usize, k: usize| fact(n) / (fact(k) * fact(n - k));
+        let aeppli = |k: usize| -> f64 {
+            if k == 0 {
+                return (-batches).exp();
+            }
+            (1..=k)
+                .map(|b| {
+                    poisson(batches, b)
+                        * choose(k - 1, b - 1)
+                        * (1.0 - q).powi(b as i32)
+                        * q.powi((k - b) as i32)
+                })
+                .sum()
+        };
+        for (k, g) in got.iter().enumerate() {
+            let want: f64 = (0..=k).map(|i| poisson(single, i) * aeppli(k - i)).sum();
+            assert!((g - want).abs() < 1e-12, "k={k}: {g} vs {want}");
+        }
+        let mut plain = CountLaw::new(Count::default(), 1.7);
+        assert_eq!(plain.p0(), (-1.7f64).exp());
+        assert!((plain.next(1) - poisson(1.7, 1)).abs() < 1e-15);
+    }
+
+    /// The same expected jobs held in batches wait more at a small idle count, so the
+    /// cheapest count grows; with no batches it is the Poisson answer.
+    #[test]
+    fn batches_make_holding_more_worth_it() {
+        let mix = BTreeMap::from([(1, 1.0)]);
+        let o = compound(&mix);
+        let plain = cheapest_idle(&mix, &o, 0.01, Count::default());
+        let batched = Count {
+            sessions: 1.0,
+            batch: 0.7,
+        };
+        let w = expected_waiting(&mix, 12, batched);
+        assert!((w[0] - 1.0).abs() < 1e-4, "{w:?}");
+        assert!(w[3] > expected_waiting(&mix, 12, Count::default())[3]);
+        assert!(cheapest_idle(&mix, &o, 0.01, batched) > plain);
+        assert_eq!(
+            cheapest_idle(
+                &mix,
+                &o,
+                0.01,
+                Count {
+                    sessions: 1.0,
+                    batch: 0.0
+                }
+            ),
+            plain
+        );
+    }
+
     /// Sizes round up to their class, and a wide pool is counted in cells.
     #[test]
     fn size_classes_round_up_and_keep_powers_of_two() {
@@ -711,7 +873,7 @@ mod tests {
         assert_eq!(got, [1, 8, 10, 10, 12, 16, 20, 20, 24, 112, 128, 160]);
         // A wide pool is counted in cells, erring toward waiting.
         let mix = BTreeMap::from([(300, 2.0)]);
-        let coarse = expected_waiting(&mix, 3000);
+        let coarse = expected_waiting(&mix, 3000, Count::default());
         assert!((coarse[0] - 2.0).abs() < 1e-6 && coarse[2999] <= coarse[300]);
         assert!(coarse[320] >= coarse[1000] && coarse[320] > 0.0);
     }
@@ -760,7 +922,10 @@ mod tests {
             (BTreeMap::from([(40, 6.0)]), 50),
         ];
         for (mix, max) in mixes {
-            let (got, want) = (expected_waiting(&mix, max), reference(&mix, max));
+            let (got, want) = (
+                expected_waiting(&mix, max, Count::default()),
+                reference(&mix, max),
+            );
             for (d, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() < 1e-9, "{mix:?} d={d}: {a} vs {b}");
             }
@@ -773,10 +938,10 @@ mod tests {
     #[test]
     fn busy_windows_count_every_likely_job() {
         let mix = BTreeMap::from([(1, 20.0)]);
-        let w = expected_waiting(&mix, 60);
+        let w = expected_waiting(&mix, 60, Count::default());
         assert!((w[0] - 20.0).abs() < 1e-6, "{}", w[0]);
         assert!(w[30] < 0.05 && w[30] > 0.0, "{}", w[30]);
-        let d = cheapest_idle(&mix, &compound(&mix), 0.01);
+        let d = cheapest_idle(&mix, &compound(&mix), 0.01, Count::default());
         assert!((25..=40).contains(&d), "{d}");
     }
 

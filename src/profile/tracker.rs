@@ -48,6 +48,7 @@ pub struct Tracker {
     outlook: Option<Outlook>,
     /// The last mix decided on and its idle count.
     decided: Option<(BTreeMap<u32, f64>, u32)>,
+    count: demand::Count,
 }
 
 /// A tracked user's expected jobs by instances taken, and when they are due again
@@ -78,6 +79,7 @@ impl Tracker {
             total: BTreeMap::new(),
             outlook: None,
             decided: None,
+            count: demand::Count::default(),
         }
     }
 
@@ -144,6 +146,10 @@ impl Tracker {
             self.sessions = (Some(now), demand::session_mix(p, now, self.horizon));
         }
         self.total = merge(&self.sessions.1, &self.parts);
+        self.count = demand::Count {
+            sessions: self.sessions.1.values().sum(),
+            batch: demand::session_batch(p),
+        };
         self.outlook = None;
         &self.total
     }
@@ -190,7 +196,7 @@ impl Tracker {
         }
         let total = &self.total;
         let outlook = self.outlook.get_or_insert_with(|| demand::compound(total));
-        let idle = demand::cheapest_idle(total, outlook, price);
+        let idle = demand::cheapest_idle(total, outlook, price, self.count);
         self.decided = Some((total.clone(), idle));
         idle
     }
