@@ -6,10 +6,10 @@
 //! their last arrival, now `s` long, ends in another arrival within the window rather
 //! than in the job running out (competing risks, from the two histograms). When none
 //! runs and their last release is at most [`SESSION_GAP`] ago, or a job of theirs
-//! ended after their last arrival while another still runs, it is the hazard of their
-//! think-time distribution since that release, `(F(s + H) − F(s)) / (1 − F(s))` (the
-//! larger of the two when both apply). A chance `p` is
-//! the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`] observations use
+//! ended after their last arrival while another still runs (for users with think
+//! times of their own), it is the hazard of their think-time distribution since that
+//! release, `(F(s + H) − F(s)) / (1 − F(s))` (the larger of the two when both apply).
+//! A chance `p` is the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`] observations use
 //! everyone's. Each of their jobs takes the size of the job before with the share of
 //! repeats they have shown, else one of their last few jobs' sizes. Users between
 //! sessions (and users not seen yet) come back at the pool's rate of session starts
