@@ -478,7 +478,7 @@ pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, outlook: &Outlook, price: f64, co
                 cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
             })
             .unwrap_or(0) as u32;
-        if count.batch <= 0.0 || 2 * best <= max || max >= MAX_IDLE {
+        if count.batch <= 0.0 || best < max || max == 0 || max >= MAX_IDLE {
             return best;
         }
         max = (2 * max).min(MAX_IDLE);
