@@ -9,8 +9,8 @@
 //! ended after their last arrival while another still runs (for users with think
 //! times of their own), it is the hazard of their think-time distribution since that
 //! release, `(F(s + H) − F(s)) / (1 − F(s))` (the larger of the two when both apply).
-//! A chance `p` is the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`] observations use
-//! everyone's. Each of their jobs takes the size of the job before with the share of
+//! A chance `p` is the mean `−ln(1 − p)`; users with fewer than [`MIN_GAPS`]
+//! observations use everyone's. Each of their jobs takes the size of the job before with the share of
 //! repeats they have shown, else one of their last few jobs' sizes. Users between
 //! sessions (and users not seen yet) come back at the pool's rate of session starts
 //! at this hour of the week, smoothed toward its rate at any hour and scaled by how
@@ -397,7 +397,9 @@ struct CountLaw {
     single: f64,
     batches: f64,
     q: f64,
-    g: Vec<f64>,
+    p0: f64,
+    /// `P(N = j - 1)` for the next `j`.
+    prev: f64,
     s: f64,
     t: f64,
 }
@@ -421,19 +423,20 @@ impl CountLaw {
             single,
             batches,
             q,
-            g: vec![g0],
+            p0: g0,
+            prev: g0,
             s: 0.0,
             t: 0.0,
         }
     }
 
     fn p0(&self) -> f64 {
-        self.g[0]
+        self.p0
     }
 
     /// `P(N = j)`, for `j` = 1, 2, … in turn.
     fn next(&mut self, j: usize) -> f64 {
-        let prev = self.g[j - 1];
+        let prev = self.prev;
         // S_j = sum_k k q^(k-1) g_(j-k), T_j = sum_k q^(k-1) g_(j-k).
         self.s = prev + self.q * (self.s + self.t);
         self.t = prev + self.q * self.t;
@@ -442,7 +445,7 @@ impl CountLaw {
         } else {
             prev * (self.single / j as f64)
         };
-        self.g.push(gj);
+        self.prev = gj;
         gj
     }
 }
@@ -466,8 +469,9 @@ fn size_class(n: u32) -> u32 {
 /// at most once: one more idle instance spares at most one job, and only when demand
 /// reaches it. No count above the `1 - price` quantile of the demand can pay for
 /// itself, so the search stops there (and at [`MAX_IDLE`]); `outlook` is
-/// `compound(mix)`, whose count is Poisson, so with batches the search doubles its
-/// range while the best count lies in the upper half.
+/// `compound(mix)`, whose count is Poisson: its quantile bounds nothing when jobs come
+/// in batches, so then the search doubles its range while the best count is at its
+/// edge.
 pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, outlook: &Outlook, price: f64, count: Count) -> u32 {
     let mut max = outlook.quantile(1.0 - price).min(MAX_IDLE);
     loop {

@@ -48,6 +48,7 @@ pub struct Tracker {
     outlook: Option<Outlook>,
     /// The last mix decided on and its idle count.
     decided: Option<(BTreeMap<u32, f64>, u32)>,
+    /// How the mix's jobs come: its session starts' share, in batches.
     count: demand::Count,
 }
 
