@@ -271,8 +271,8 @@ pub fn session_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
     let level = &starts.level;
     let since = level.at.unwrap_or(now).min(now);
     let factor = level.factor(now, mean_rate(&rate, since, now));
-    let started: u64 = starts.by_hour_of_week.iter().sum();
-    let per_session = starts.sizes.values().sum::<u64>() as f64 / started.max(1) as f64;
+    let (started, with_starts) = starts.counts();
+    let per_session = with_starts as f64 / started.max(1) as f64;
     let jobs = over_hours(now, horizon, &rate) * factor * per_session;
     spread(
         &mut mix,
@@ -414,11 +414,8 @@ impl CountLaw {
         };
         let batches = sessions * (1.0 - q);
         let single = lambda - sessions;
-        let g0 = if q > 0.0 {
-            (-(single + batches)).exp()
-        } else {
-            (-lambda).exp()
-        };
+        // Without batches `single` is `lambda` and `batches` 0: Poisson, exactly.
+        let g0 = (-(single + batches)).exp();
         CountLaw {
             single,
             batches,
@@ -492,9 +489,7 @@ pub fn cheapest_idle(mix: &BTreeMap<u32, f64>, outlook: &Outlook, price: f64, co
 /// The chance that a session's batch holds one more job: the geometric law with the
 /// pool's mean jobs per session start.
 pub fn session_batch(p: &Profiles) -> f64 {
-    let starts = &p.session_starts;
-    let started: u64 = starts.by_hour_of_week.iter().sum();
-    let jobs: u64 = starts.sizes.values().sum();
+    let (started, jobs) = p.session_starts.counts();
     if started == 0 || jobs <= started {
         return 0.0;
     }

@@ -105,6 +105,13 @@ pub const LEVEL_HALF_LIFE: f64 = 3600.0;
 /// Expected starts the level's ratio is shrunk with, toward 1.
 const LEVEL_PRIOR: f64 = 2.0;
 
+impl SessionStarts {
+    /// Sessions started, and the jobs that came with their first jobs (those included).
+    pub fn counts(&self) -> (u64, u64) {
+        (self.by_hour_of_week.iter().sum(), self.sizes.values().sum())
+    }
+}
+
 impl Level {
     /// Starts and expected starts decayed to `now`, where `mean_rate` is the
     /// expected starts per hour since `at`.
