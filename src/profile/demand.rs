@@ -36,8 +36,6 @@ use std::collections::{BTreeMap, VecDeque};
 pub const MIN_GAPS: u64 = 5;
 /// Pseudo-hours pulling an hour-of-week rate toward the user's rate at any hour.
 const PRIOR_HOURS: f64 = 4.0;
-/// Jobs per window counted by [`expected_waiting`], at most.
-pub const MAX_JOBS: usize = 400;
 /// The largest idle count [`cheapest_idle`] considers.
 pub const MAX_IDLE: u32 = 4096;
 /// Logs stamp whole seconds (the Azure VM log whole 5-minute bins): what came within
@@ -287,9 +285,9 @@ pub fn session_mix(p: &Profiles, now: f64, horizon: f64) -> BTreeMap<u32, f64> {
 fn session_rates(first: f64, starts: &SessionStarts, now: f64) -> impl Fn(usize) -> f64 + '_ {
     let hours = exposure(first, now.max(first));
     let total_hours: f64 = hours.iter().sum();
-    let any_hour = starts.by_hour_of_week.iter().sum::<u64>() as f64 / total_hours.max(1.0);
+    let any_hour = starts.by_hour_of_week.total() as f64 / total_hours.max(1.0);
     move |h: usize| {
-        (starts.by_hour_of_week[h] as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
+        (starts.by_hour_of_week.get(h) as f64 + PRIOR_HOURS * any_hour) / (hours[h] + PRIOR_HOURS)
     }
 }
 
@@ -311,8 +309,15 @@ pub fn mean_session_rate(first: Option<f64>, starts: &SessionStarts, from: f64, 
 
 /// Jobs served in arrival order from `d` idle instances wait when the instances taken
 /// so far exceed `d`: the expected number that wait, for every `d` up to `max`, with
-/// jobs arriving as `mix` and their number as `count` says (up to where fewer than
-/// 1e-6 of the windows have more jobs, at most [`MAX_JOBS`]), sizes independent.
+/// jobs arriving as `mix` and their number as `count` says, sizes independent.
+///
+/// That is `E[N] - sum_j P(N >= j) P(S_j <= d)`, where `S_j` is the first `j` jobs'
+/// instances. With `F` a job's size as a generating function, the sum over `j` is
+/// `F (1 - G_N(F)) / (1 - F)` (as `sum_j P(N >= j) x^j = x (1 - G_N(x)) / (1 - x)`),
+/// and `G_N(F)`, the law of all the window's instances, is a compound Poisson
+/// variable (single jobs of size `F`, and batches, each a geometric number of jobs),
+/// so every term comes from a recursion over instance counts up to `max`: the cost
+/// does not grow with the number of jobs a busy window holds.
 pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec<f64> {
     let lambda: f64 = mix.values().sum();
     if lambda <= 0.0 {
@@ -320,63 +325,78 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec
     }
     // Counted in cells of `g` instances (at most CELLS of them), sizes rounded up to
     // their class and then to whole cells: a wide or busy pool costs no more than a
-    // small one, and the count only errs toward waiting.
+    // small one, and the count only errs toward waiting. Sizes of `len` cells or more
+    // never fit, so they leave the recursions (and always wait).
     let g = (max as usize + 1).div_ceil(CELLS).max(1);
     let len = max as usize / g + 1;
-    let mut classes: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut f = vec![0.0; len];
     for (&n, &w) in mix {
-        *classes
-            .entry((size_class(n) as usize).div_ceil(g))
-            .or_default() += w / lambda;
+        let k = (size_class(n) as usize).div_ceil(g);
+        if k < len {
+            f[k] += w / lambda;
+        }
     }
-    let sizes: Vec<(usize, f64)> = classes.into_iter().collect();
-    // P(N >= j) for Poisson(lambda), and the law of S_j truncated at `len` cells on
-    // its support `lo..hi`. The expected waiting count in cell m is
-    // sum_j P(N >= j) P(S_j > m) = sum_j P(N >= j) - sum_{i <= m} sum_j P(N >= j) P(S_j = i),
-    // so each job count adds its law once, and one running sum ends it.
-    let mut law_n = CountLaw::new(count, lambda);
-    let mut at_least = 1.0 - law_n.p0();
-    let (mut law, mut next) = (vec![0.0; len], vec![0.0; len]);
-    law[0] = 1.0;
-    let (mut lo, mut hi) = (0, 1);
-    let mut weighted = vec![0.0; len];
-    let mut total = 0.0;
-    let (k_min, k_max) = (sizes[0].0, sizes[sizes.len() - 1].0);
-    for j in 1..=MAX_JOBS {
-        // Once every sum is past the last cell, later jobs all wait: only `total` grows.
-        if lo < hi {
-            next[lo..(hi + k_max).min(len)].fill(0.0);
-            for &(k, w) in &sizes {
-                for n in lo..hi.min(len.saturating_sub(k)) {
-                    next[n + k] += law[n] * w;
-                }
-            }
-            std::mem::swap(&mut law, &mut next);
-            lo = (lo + k_min).min(len);
-            hi = (hi + k_max).min(len);
-            while lo < hi && law[lo] <= 1e-15 {
-                lo += 1;
-            }
-            for (o, &pn) in weighted[lo..hi].iter_mut().zip(&law[lo..hi]) {
-                *o += at_least * pn;
-            }
+    let sizes: Vec<(usize, f64)> = (1..len)
+        .filter(|&k| f[k] > 0.0)
+        .map(|k| (k, f[k]))
+        .collect();
+    // The window's instances: single jobs at rate `single`, batches at rate `batches`
+    // whose instances `h` satisfy `h = (1 - q) f + q f h` (one job, then another with
+    // chance `q`); Panjer's recursion over the summed rates by instances. Each
+    // recursion pushes a known term forward into the sums of the later ones
+    // (`ahead`), so its additions do not wait on one another.
+    let q = count.batch.clamp(0.0, 0.95);
+    let sessions = if q > 0.0 {
+        count.sessions.clamp(0.0, lambda)
+    } else {
+        0.0
+    };
+    let (single, batches) = (lambda - sessions, sessions * (1.0 - q));
+    let mut rate: Vec<f64> = f.iter().map(|&fk| single * fk).collect();
+    if batches > 0.0 {
+        let mut ahead = vec![0.0; len];
+        for i in 1..len {
+            let h = (1.0 - q) * f[i] + q * ahead[i];
+            push(&mut ahead, i, &sizes, h);
+            rate[i] += batches * h;
         }
-        total += at_least;
-        at_least -= law_n.next(j);
-        if at_least < 1e-6 {
-            break;
+    }
+    let weighted: Vec<(usize, f64)> = (1..len)
+        .filter(|&k| rate[k] > 0.0)
+        .map(|k| (k, k as f64 * rate[k]))
+        .collect();
+    // `all`, the law of the window's instances, and `a = F (1 - G_N(F)) / (1 - F)`, the
+    // expected number of jobs after which exactly `i` cells are taken:
+    // `a[i] = f[i] + (f * (a - all))[i]`.
+    let (mut all_ahead, mut gap_ahead) = (vec![0.0; len], vec![0.0; len]);
+    let mut a = vec![0.0; len];
+    let mut all = (-(single + batches)).exp();
+    for i in 0..len {
+        if i > 0 {
+            all = all_ahead[i] / i as f64;
+            a[i] = f[i] + gap_ahead[i];
         }
+        push(&mut all_ahead, i, &weighted, all);
+        push(&mut gap_ahead, i, &sizes, a[i] - all);
     }
     let mut below = 0.0;
-    let cells: Vec<f64> = weighted
+    let cells: Vec<f64> = a
         .iter()
-        .map(|&w| {
-            below += w;
-            (total - below).max(0.0)
+        .map(|&x| {
+            below += x;
+            (lambda - below).max(0.0)
         })
         .collect();
     // `d` idle instances fill `d / g` whole cells.
     (0..=max as usize).map(|d| cells[d / g]).collect()
+}
+
+/// Adds `x` times each `(k, w)` of `terms` into `ahead[i + k]`, as far as it reaches.
+fn push(ahead: &mut [f64], i: usize, terms: &[(usize, f64)], x: f64) {
+    let room = ahead.len() - i;
+    for &(k, w) in terms.iter().take_while(|&&(k, _)| k < room) {
+        ahead[i + k] += w * x;
+    }
 }
 
 /// How the jobs of a window come: `sessions` of the expected jobs belong to sessions
@@ -388,63 +408,6 @@ pub struct Count {
     pub sessions: f64,
     /// The chance that a session's batch holds one more job.
     pub batch: f64,
-}
-
-/// The law of the job count, `P(N = j)` for `j` = 0, 1, … in turn: a compound
-/// Poisson of single jobs and geometric batches, by Panjer's recursion with two
-/// running sums (O(1) a step).
-struct CountLaw {
-    single: f64,
-    batches: f64,
-    q: f64,
-    p0: f64,
-    /// `P(N = j - 1)` for the next `j`.
-    prev: f64,
-    s: f64,
-    t: f64,
-}
-
-impl CountLaw {
-    fn new(count: Count, lambda: f64) -> CountLaw {
-        let q = count.batch.clamp(0.0, 0.95);
-        let sessions = if q > 0.0 {
-            count.sessions.clamp(0.0, lambda)
-        } else {
-            0.0
-        };
-        let batches = sessions * (1.0 - q);
-        let single = lambda - sessions;
-        // Without batches `single` is `lambda` and `batches` 0: Poisson, exactly.
-        let g0 = (-(single + batches)).exp();
-        CountLaw {
-            single,
-            batches,
-            q,
-            p0: g0,
-            prev: g0,
-            s: 0.0,
-            t: 0.0,
-        }
-    }
-
-    fn p0(&self) -> f64 {
-        self.p0
-    }
-
-    /// `P(N = j)`, for `j` = 1, 2, … in turn.
-    fn next(&mut self, j: usize) -> f64 {
-        let prev = self.prev;
-        // S_j = sum_k k q^(k-1) g_(j-k), T_j = sum_k q^(k-1) g_(j-k).
-        self.s = prev + self.q * (self.s + self.t);
-        self.t = prev + self.q * self.t;
-        let gj = if self.q > 0.0 {
-            (self.single * prev + self.batches * (1.0 - self.q) * self.s) / j as f64
-        } else {
-            prev * (self.single / j as f64)
-        };
-        self.prev = gj;
-        gj
-    }
 }
 
 /// Cells [`expected_waiting`] counts in, at most.
@@ -519,14 +482,23 @@ pub fn compound(mix: &BTreeMap<u32, f64>) -> Outlook {
     let mut cdf = g[0];
     let mean: f64 = sizes.iter().map(|&(_, kw)| kw).sum();
     let cap = ((mean + 12.0 * mean.max(1.0).sqrt() * 4.0) as usize + 64).min(1 << 20);
+    // Each g_m is pushed forward when known: `ahead[m mod ring]` sums `k lambda_k g_(m-k)`
+    // for the `m` not reached yet (at most the largest size ahead), so the terms add
+    // independently and only `g_n = ahead[n] / n` waits on the one before.
+    let ring = (sizes.last().map_or(0, |&(k, _)| k) + 1).next_power_of_two();
+    let mut ahead = vec![0.0; ring];
+    let push = |ahead: &mut [f64], n: usize, gn: f64| {
+        for &(k, kw) in &sizes {
+            ahead[(n + k) & (ring - 1)] += kw * gn;
+        }
+    };
+    push(&mut ahead, 0, g[0]);
     while cdf < 1.0 - 1e-9 && g.len() < cap {
         let n = g.len();
-        let gn: f64 = sizes
-            .iter()
-            .take_while(|&&(k, _)| k <= n)
-            .map(|&(k, kw)| kw * g[n - k])
-            .sum::<f64>()
-            / n as f64;
+        let slot = &mut ahead[n & (ring - 1)];
+        let gn = *slot * (1.0 / n as f64);
+        *slot = 0.0;
+        push(&mut ahead, n, gn);
         cdf += gn;
         g.push(gn);
     }
@@ -801,44 +773,6 @@ mod tests {
         assert!((three / one - 3.0).abs() < 1e-9, "{one} {three}");
     }
 
-    /// The job count of single jobs (Poisson 0.7) and geometric batches (0.4 batches,
-    /// one more job with chance 0.6) equals a direct convolution of the two laws, and
-    /// with no batches it is Poisson.
-    #[test]
-    fn the_count_law_convolves_singles_and_batches() {
-        let (single, sessions, q) = (0.7f64, 1.0f64, 0.6f64);
-        let batches = sessions * (1.0 - q);
-        let mut law = CountLaw::new(Count { sessions, batch: q }, single + sessions);
-        let got: Vec<f64> = std::iter::once(law.p0())
-            .chain((1..25).map(|j| law.next(j)))
-            .collect();
-        let fact = |k: usize| (1..=k).map(|x| x as f64).product::<f64>();
-        let poisson = |m: f64, k: usize| (-m).exp() * m.powi(k as i32) / fact(k);
-        // Batches: Pólya–Aeppli, summed over the number of batches b and the ways
-        // of splitting k jobs into b batches of at least one (C(k-1, b-1)).
-        let choose = |n: usize, k: usize| fact(n) / (fact(k) * fact(n - k));
-        let aeppli = |k: usize| -> f64 {
-            if k == 0 {
-                return (-batches).exp();
-            }
-            (1..=k)
-                .map(|b| {
-                    poisson(batches, b)
-                        * choose(k - 1, b - 1)
-                        * (1.0 - q).powi(b as i32)
-                        * q.powi((k - b) as i32)
-                })
-                .sum()
-        };
-        for (k, g) in got.iter().enumerate() {
-            let want: f64 = (0..=k).map(|i| poisson(single, i) * aeppli(k - i)).sum();
-            assert!((g - want).abs() < 1e-12, "k={k}: {g} vs {want}");
-        }
-        let mut plain = CountLaw::new(Count::default(), 1.7);
-        assert_eq!(plain.p0(), (-1.7f64).exp());
-        assert!((plain.next(1) - poisson(1.7, 1)).abs() < 1e-15);
-    }
-
     /// The same expected jobs held in batches wait more at a small idle count, so the
     /// cheapest count grows; with no batches it is the Poisson answer.
     #[test]
@@ -883,19 +817,45 @@ mod tests {
         assert!(coarse[320] >= coarse[1000] && coarse[320] > 0.0);
     }
 
-    /// The support-tracking recursion equals the definition, summed term by term:
-    /// `sum_j P(N >= j) P(S_j > m)` over whole cells, for narrow, wide and busy mixes.
+    /// The generating-function recursion equals the definition, summed term by term:
+    /// `sum_j P(N >= j) P(S_j > m)` over whole cells, for narrow, wide and busy mixes,
+    /// with jobs one by one (Poisson) and in geometric batches (Pólya–Aeppli: single
+    /// jobs at 0.7 of the mean, batches of one more job with chance 0.6).
     #[test]
     fn expected_waiting_equals_its_definition() {
-        let reference = |mix: &BTreeMap<u32, f64>, max: u32| -> Vec<f64> {
+        let fact = |k: usize| (1..=k).map(|x| x as f64).product::<f64>();
+        let poisson = |m: f64, k: usize| (-m).exp() * m.powi(k as i32) / fact(k);
+        // P(N = k) for `single` Poisson jobs and `batches` Poisson batches of a
+        // geometric size: over the number of batches b and the ways of splitting the
+        // batches' jobs into b of at least one (C(n-1, b-1)).
+        let count_law = |single: f64, batches: f64, q: f64, k: usize| -> f64 {
+            let choose = |n: usize, b: usize| fact(n) / (fact(b) * fact(n - b));
+            let aeppli = |n: usize| -> f64 {
+                if n == 0 {
+                    return (-batches).exp();
+                }
+                (1..=n)
+                    .map(|b| {
+                        poisson(batches, b)
+                            * choose(n - 1, b - 1)
+                            * (1.0 - q).powi(b as i32)
+                            * q.powi((n - b) as i32)
+                    })
+                    .sum()
+            };
+            (0..=k).map(|i| poisson(single, i) * aeppli(k - i)).sum()
+        };
+        let reference = |mix: &BTreeMap<u32, f64>, max: u32, count: Count| -> Vec<f64> {
             let lambda: f64 = mix.values().sum();
+            let q = count.batch;
+            let (single, batches) = (lambda - count.sessions, count.sessions * (1.0 - q));
             let g = (max as usize + 1).div_ceil(CELLS).max(1);
             let len = max as usize / g + 1;
             let mut law = vec![0.0; len];
             law[0] = 1.0;
-            let (mut pmf, mut out) = ((-lambda).exp(), vec![0.0; len]);
-            let mut at_least = 1.0 - pmf;
-            for j in 1..=MAX_JOBS {
+            let mut out = vec![0.0; len];
+            let mut at_least = 1.0 - count_law(single, batches, q, 0);
+            for j in 1..=150 {
                 let mut next = vec![0.0; len];
                 for (n, &pn) in law.iter().enumerate() {
                     for (&size, &w) in mix {
@@ -911,28 +871,47 @@ mod tests {
                     cdf += law[m];
                     *o += at_least * (1.0 - cdf).max(0.0);
                 }
-                pmf *= lambda / j as f64;
-                at_least -= pmf;
-                if at_least < 1e-6 {
-                    break;
-                }
+                at_least -= count_law(single, batches, q, j);
             }
+            assert!(
+                at_least.abs() < 1e-12,
+                "the reference sums every likely count"
+            );
             (0..=max as usize).map(|d| out[d / g]).collect()
         };
+        let batched = Count {
+            sessions: 0.3,
+            batch: 0.6,
+        };
         let mixes = [
-            (BTreeMap::from([(1, 0.5)]), 6),
-            (BTreeMap::from([(1, 2.0), (3, 0.7), (12, 0.1)]), 40),
-            (BTreeMap::from([(2, 30.0), (5, 4.0)]), 90),
-            (BTreeMap::from([(300, 2.0), (7, 1.0)]), 3000),
-            (BTreeMap::from([(40, 6.0)]), 50),
+            (BTreeMap::from([(1, 0.5)]), 6, Count::default()),
+            (
+                BTreeMap::from([(1, 2.0), (3, 0.7), (12, 0.1)]),
+                40,
+                Count::default(),
+            ),
+            (BTreeMap::from([(2, 30.0), (5, 4.0)]), 90, Count::default()),
+            (
+                BTreeMap::from([(300, 2.0), (7, 1.0)]),
+                3000,
+                Count::default(),
+            ),
+            (BTreeMap::from([(40, 6.0)]), 50, Count::default()),
+            (BTreeMap::from([(1, 1.0)]), 12, batched),
+            (BTreeMap::from([(1, 2.0), (3, 0.7), (12, 0.1)]), 40, batched),
+            (BTreeMap::from([(300, 2.0), (7, 1.0)]), 3000, batched),
         ];
-        for (mix, max) in mixes {
+        for (mix, max, count) in mixes {
+            let count = Count {
+                sessions: count.sessions * mix.values().sum::<f64>(),
+                ..count
+            };
             let (got, want) = (
-                expected_waiting(&mix, max, Count::default()),
-                reference(&mix, max),
+                expected_waiting(&mix, max, count),
+                reference(&mix, max, count),
             );
             for (d, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!((a - b).abs() < 1e-9, "{mix:?} d={d}: {a} vs {b}");
+                assert!((a - b).abs() < 1e-9, "{mix:?} {count:?} d={d}: {a} vs {b}");
             }
         }
     }

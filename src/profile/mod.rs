@@ -16,13 +16,15 @@ pub mod demand;
 pub mod histogram;
 pub mod seed;
 pub mod tracker;
+pub mod week;
 
 use crate::file::FileError;
 use crate::jobs::Job;
 use histogram::LogHistogram;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use week::WeekHours;
 
 /// A gap between a user's jobs longer than this (seconds) starts a new session.
 pub const SESSION_GAP: f64 = 1800.0;
@@ -49,8 +51,11 @@ pub struct Profiles {
     at_last: u64,
     /// Jobs profiled in this pool.
     pub jobs: u64,
-    /// Each user's tallies, by user id.
-    pub users: BTreeMap<String, UserProfile>,
+    /// Each user's tallies, by user id (written in id order). Hashed: the Azure VM log
+    /// has 53,109 of them and ids with long common prefixes, so an ordered map spent
+    /// more on comparing ids than on the predictions it looked them up for.
+    #[serde(serialize_with = "in_id_order")]
+    pub users: HashMap<String, UserProfile>,
     /// Every user's think times together (seconds). This and the next two pooled
     /// histograms are the fallback for users with few samples of their own.
     pub think: LogHistogram,
@@ -77,7 +82,7 @@ pub struct Profiles {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionStarts {
     /// Session starts by hour of the week ([`WEEK_HOURS`] counts, Monday 00:00 UTC first).
-    pub by_hour_of_week: Vec<u64>,
+    pub by_hour_of_week: WeekHours,
     /// The jobs that came with sessions' first jobs (in the same second, the first
     /// included), by instances: a session brings these many jobs per start.
     pub sizes: BTreeMap<u32, u64>,
@@ -108,7 +113,7 @@ const LEVEL_PRIOR: f64 = 2.0;
 impl SessionStarts {
     /// Sessions started, and the jobs that came with their first jobs (those included).
     pub fn counts(&self) -> (u64, u64) {
-        (self.by_hour_of_week.iter().sum(), self.sizes.values().sum())
+        (self.by_hour_of_week.total(), self.sizes.values().sum())
     }
 }
 
@@ -159,9 +164,9 @@ pub struct UserProfile {
     /// Jobs arrived and not yet finished (a replay learns a run time only at its end).
     pub open: u32,
     /// Arrivals by hour of the week.
-    pub by_hour_of_week: Vec<u64>,
+    pub by_hour_of_week: WeekHours,
     /// Arrivals that started a session, by hour of the week.
-    pub sessions_by_hour_of_week: Vec<u64>,
+    pub sessions_by_hour_of_week: WeekHours,
     /// Sessions started (the first job starts one, as does a think time over [`SESSION_GAP`]).
     pub sessions: u64,
     /// Seconds between consecutive arrivals.
@@ -252,12 +257,12 @@ impl Default for Profiles {
             last: None,
             at_last: 0,
             jobs: 0,
-            users: BTreeMap::new(),
+            users: HashMap::new(),
             think: LogHistogram::default(),
             while_running: LogHistogram::default(),
             ran_out: LogHistogram::default(),
             session_starts: SessionStarts {
-                by_hour_of_week: vec![0; WEEK_HOURS],
+                by_hour_of_week: WeekHours::default(),
                 sizes: BTreeMap::new(),
                 level: Level::default(),
             },
@@ -277,8 +282,8 @@ impl UserProfile {
             last_release: None,
             running: Vec::new(),
             open: 0,
-            by_hour_of_week: vec![0; WEEK_HOURS],
-            sessions_by_hour_of_week: vec![0; WEEK_HOURS],
+            by_hour_of_week: WeekHours::default(),
+            sessions_by_hour_of_week: WeekHours::default(),
             sessions: 0,
             interarrival: LogHistogram::default(),
             think: LogHistogram::default(),
@@ -341,7 +346,7 @@ impl UserProfile {
     /// Arrivals by hour of the day (UTC) and by day of the week (Monday first).
     pub fn by_hour_and_weekday(&self) -> ([u64; 24], [u64; 7]) {
         let (mut hours, mut days) = ([0; 24], [0; 7]);
-        for (h, &c) in self.by_hour_of_week.iter().enumerate() {
+        for (h, c) in self.by_hour_of_week.iter() {
             hours[h % 24] += c;
             days[h / 24] += c;
         }
@@ -409,7 +414,8 @@ impl Book {
             ));
         }
         for p in book.pools.values() {
-            let bad_histogram = p.users.iter().find(|(_, u)| {
+            let in_order: BTreeMap<_, _> = p.users.iter().collect();
+            let bad_histogram = in_order.into_iter().find(|(_, u)| {
                 ![
                     &u.interarrival,
                     &u.think,
@@ -419,17 +425,12 @@ impl Book {
                 ]
                 .iter()
                 .all(|h| h.is_valid())
-                    || u.by_hour_of_week.len() != WEEK_HOURS
-                    || u.sessions_by_hour_of_week.len() != WEEK_HOURS
             });
             if let Some((user, _)) = bad_histogram {
                 return Err(parse(
                     1,
                     format!("user `{user}`: a histogram has the wrong number of bins"),
                 ));
-            }
-            if p.session_starts.by_hour_of_week.len() != WEEK_HOURS {
-                return Err(parse(1, "session_starts: wrong number of hours".to_owned()));
             }
         }
         Ok(book)
@@ -566,11 +567,11 @@ impl Profiles {
         u.running.retain(|&r| r > t);
         if u.jobs == 0 || think.is_some_and(|gap| gap > SESSION_GAP) {
             u.sessions += 1;
-            u.sessions_by_hour_of_week[how] += 1;
+            u.sessions_by_hour_of_week.add(how);
             let since = self.session_starts.level.at.unwrap_or(t);
             let rate = demand::mean_session_rate(self.first, &self.session_starts, since, t);
             self.session_starts.level.start(t, rate);
-            self.session_starts.by_hour_of_week[how] += 1;
+            self.session_starts.by_hour_of_week.add(how);
             *self.session_starts.sizes.entry(instances).or_default() += 1;
             u.session_start = Some(t);
         } else if u.session_start.is_some_and(|s| t - s < demand::SAME_TIME) {
@@ -580,7 +581,7 @@ impl Profiles {
         u.open += 1;
         u.jobs += 1;
         u.last = t;
-        u.by_hour_of_week[how] += 1;
+        u.by_hour_of_week.add(how);
         *u.sizes.entry(instances).or_default() += 1;
         u.recent.push(instances);
         if u.recent.len() > RECENT {
@@ -739,6 +740,17 @@ impl Profiles {
     }
 }
 
+/// Users in id order, whatever the map's: the same profile writes the same file.
+fn in_id_order<S: serde::Serializer>(
+    users: &HashMap<String, UserProfile>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    users
+        .iter()
+        .collect::<BTreeMap<_, _>>()
+        .serialize(serializer)
+}
+
 /// A job's arrival in Unix seconds: its start where the log has one, else its submit.
 pub fn arrival(job: &Job) -> f64 {
     crate::units::unix_seconds(job.start.unwrap_or(job.submit))
@@ -833,7 +845,7 @@ mod tests {
         assert_eq!(parts, whole);
         assert_eq!(whole.users["b"].sessions, 1);
         assert_eq!(whole.users["a"].sessions, 2);
-        assert_eq!(whole.session_starts.by_hour_of_week.iter().sum::<u64>(), 4);
+        assert_eq!(whole.session_starts.by_hour_of_week.total(), 4);
         assert!(whole.active.contains("c"));
     }
 

@@ -14,7 +14,7 @@
 
 use super::demand::{self, Outlook};
 use super::{Profiles, UserProfile, SESSION_GAP};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A user is due again when the time since their last event has grown by this share.
 const DRIFT: f64 = 0.05;
@@ -30,7 +30,7 @@ pub struct Tracker {
     sessions: (Option<f64>, BTreeMap<u32, f64>),
     /// User names by the tracker's own index, and back.
     names: Vec<String>,
-    ids: BTreeMap<String, usize>,
+    ids: HashMap<String, usize>,
     /// Each tracked user's part and when it is due.
     users: Vec<Option<Tracked>>,
     due: BTreeSet<(i64, usize)>,
@@ -69,7 +69,7 @@ impl Tracker {
             review,
             sessions: (None, BTreeMap::new()),
             names: Vec::new(),
-            ids: BTreeMap::new(),
+            ids: HashMap::new(),
             users: Vec::new(),
             due: BTreeSet::new(),
             touched: BTreeSet::new(),
