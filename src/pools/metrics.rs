@@ -15,7 +15,7 @@ pub struct Metrics {
 }
 
 /// The figures of one strategy over the judged period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// Jobs that arrived in the judged period.
     pub jobs: u64,

@@ -72,7 +72,7 @@ impl Family {
             Family::Hybrid => ("tail_percentile", vec![0.5, 0.75, 0.9, 0.95, 0.99]),
             Family::Seed => (
                 "active_minutes",
-                vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0],
+                vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 240.0],
             ),
             Family::Chameleon => (
                 "idle_price",
@@ -340,6 +340,50 @@ impl Log {
     }
 }
 
+/// Settings tried between two swept ones when choosing a predictor's knob
+/// (docs/decisions.md#pool-knob-choice).
+const REFINE: usize = 3;
+
+/// The fit period's sweep, with [`REFINE`] more settings between the one that idles
+/// most within `budget` and the one that idles least beyond it, each halving the gap
+/// between their knobs on a log scale (rounded to two significant digits): the
+/// sweep's steps (2 to 2.5 times) left up to half the budget unused.
+fn refine(mut fits: Vec<Row>, budget: f64, mut replay: impl FnMut(f64) -> Row) -> Vec<Row> {
+    let idle = |r: &&Row| r.metrics.idle_instance_hours;
+    for _ in 0..REFINE {
+        let within = fits
+            .iter()
+            .filter(|r| idle(r) <= budget)
+            .max_by(|a, b| idle(a).total_cmp(&idle(b)));
+        let over = fits
+            .iter()
+            .filter(|r| idle(r) > budget)
+            .min_by(|a, b| idle(a).total_cmp(&idle(b)));
+        let (Some(within), Some(over)) = (within, over) else {
+            break;
+        };
+        let mid = two_digits((within.knob * over.knob).sqrt());
+        if mid.is_nan() || mid <= 0.0 || fits.iter().any(|r| r.knob == mid) {
+            break;
+        }
+        fits.push(replay(mid));
+    }
+    fits
+}
+
+/// `x` rounded to two significant digits.
+fn two_digits(x: f64) -> f64 {
+    let e = 1 - x.abs().log10().floor() as i32;
+    // Only whole powers of ten scale, so 0.014 and 170 come out as written.
+    if e >= 0 {
+        let scale = 10f64.powi(e);
+        (x * scale).round() / scale
+    } else {
+        let scale = 10f64.powi(-e);
+        (x / scale).round() * scale
+    }
+}
+
 /// Replays `jobs` under each family's reported settings and its sweep; with a cut-off,
 /// the predictors' knobs are first chosen on the jobs before it.
 pub fn replay(jobs: &[Job], config: &Config) -> Report {
@@ -370,12 +414,13 @@ pub fn replay(jobs: &[Job], config: &Config) -> Report {
             .metrics
             .idle_instance_hours;
         for &family in families.iter().filter(|f| f.chosen()) {
-            let fits: Vec<Row> = family
+            let swept: Vec<Row> = family
                 .sweep()
                 .1
                 .into_iter()
                 .map(|k| row(family, k, fit.clone()))
                 .collect();
+            let fits = refine(swept, budget, |k| row(family, k, fit.clone()));
             let within = fits
                 .iter()
                 .filter(|r| r.metrics.idle_instance_hours <= budget);
@@ -467,7 +512,7 @@ impl Report {
             self.cold_start_seconds
         );
         out += &format!(
-            "{:<16} {:>6} {:>8} {:>7} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            "{:<18} {:>6} {:>8} {:>7} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
             "strategy",
             "jobs",
             "delayed",
@@ -485,7 +530,7 @@ impl Report {
             let m = &r.metrics;
             let d = m.delayed as f64;
             out += &format!(
-                "{:<16} {:>6} {:>8} {:>7.3} {:>9.2} {:>9.1} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+                "{:<18} {:>6} {:>8} {:>7.3} {:>9.2} {:>9.1} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
                 r.strategy,
                 m.jobs,
                 m.delayed,
@@ -506,7 +551,7 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::{sim, Context, Demand, Family, Setting, Summary};
+    use super::{refine, sim, two_digits, Context, Demand, Family, Row, Setting, Summary};
     use crate::pools::targets::PoolSettings;
     use proptest::prelude::*;
     use std::sync::Arc;
@@ -567,6 +612,33 @@ mod tests {
         assert_eq!(oracle.delayed, 5);
         assert!(seed.longest_idle_seconds <= 135.0, "{seed:?}");
         assert!(seed.delayed < oracle.delayed, "{seed:?}");
+    }
+
+    /// Between a swept price within the idle budget (0.02) and the next beyond it
+    /// (0.01), three more are tried, each halving the gap on a log scale toward where
+    /// the budget is reached (idle 100 / price here, budget 7,000: price 0.0143).
+    #[test]
+    fn the_knob_choice_closes_in_on_the_budget() {
+        let row = |knob: f64| Row {
+            strategy: String::new(),
+            family: Family::Chameleon,
+            knob,
+            metrics: Summary {
+                idle_instance_hours: 100.0 / knob,
+                ..Summary::default()
+            },
+            coverage: None,
+        };
+        let swept = [0.05, 0.02, 0.01, 0.005].map(row).to_vec();
+        let fits = refine(swept, 7000.0, row);
+        let tried: Vec<f64> = fits[4..].iter().map(|r| r.knob).collect();
+        assert_eq!(tried, [0.014, 0.017, 0.015]);
+        // Nothing to close in on when every setting fits.
+        assert_eq!(refine([0.05, 0.02].map(row).to_vec(), 1e9, row).len(), 2);
+        assert_eq!(
+            [0.0141421, 169.7, 0.5, 35.0].map(two_digits),
+            [0.014, 170.0, 0.5, 35.0]
+        );
     }
 
     fn run(demands: &[Demand], setting: &Setting, cold: f64) -> Summary {
