@@ -373,6 +373,9 @@ fn refine(mut fits: Vec<Row>, budget: f64, mut replay: impl FnMut(f64) -> Row) -
 
 /// `x` rounded to two significant digits.
 fn two_digits(x: f64) -> f64 {
+    if !x.is_normal() {
+        return x;
+    }
     let e = 1 - x.abs().log10().floor() as i32;
     // Only whole powers of ten scale, so 0.014 and 170 come out as written.
     if e >= 0 {

@@ -324,14 +324,14 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec
         return vec![0.0; max as usize + 1];
     }
     // Counted in cells of `g` instances (at most CELLS of them), sizes rounded up to
-    // their class and then to whole cells: a wide or busy pool costs no more than a
-    // small one, and the count only errs toward waiting. Sizes of `len` cells or more
-    // never fit, so they leave the recursions (and always wait).
+    // their class and then to whole cells (at least one): a wide or busy pool costs no
+    // more than a small one, and the count only errs toward waiting. Sizes of `len`
+    // cells or more never fit, so they leave the recursions (and always wait).
     let g = (max as usize + 1).div_ceil(CELLS).max(1);
     let len = max as usize / g + 1;
     let mut f = vec![0.0; len];
     for (&n, &w) in mix {
-        let k = (size_class(n) as usize).div_ceil(g);
+        let k = (size_class(n) as usize).div_ceil(g).max(1);
         if k < len {
             f[k] += w / lambda;
         }
@@ -340,11 +340,6 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec
         .filter(|&k| f[k] > 0.0)
         .map(|k| (k, f[k]))
         .collect();
-    // The window's instances: single jobs at rate `single`, batches at rate `batches`
-    // whose instances `h` satisfy `h = (1 - q) f + q f h` (one job, then another with
-    // chance `q`); Panjer's recursion over the summed rates by instances. Each
-    // recursion pushes a known term forward into the sums of the later ones
-    // (`ahead`), so its additions do not wait on one another.
     let q = count.batch.clamp(0.0, 0.95);
     let sessions = if q > 0.0 {
         count.sessions.clamp(0.0, lambda)
@@ -354,31 +349,11 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec
     let (single, batches) = (lambda - sessions, sessions * (1.0 - q));
     let mut rate: Vec<f64> = f.iter().map(|&fk| single * fk).collect();
     if batches > 0.0 {
-        let mut ahead = vec![0.0; len];
-        for i in 1..len {
-            let h = (1.0 - q) * f[i] + q * ahead[i];
-            push(&mut ahead, i, &sizes, h);
-            rate[i] += batches * h;
+        for (r, h) in rate.iter_mut().zip(batch_cells(&f, &sizes, q)) {
+            *r += batches * h;
         }
     }
-    let weighted: Vec<(usize, f64)> = (1..len)
-        .filter(|&k| rate[k] > 0.0)
-        .map(|k| (k, k as f64 * rate[k]))
-        .collect();
-    // `all`, the law of the window's instances, and `a = F (1 - G_N(F)) / (1 - F)`, the
-    // expected number of jobs after which exactly `i` cells are taken:
-    // `a[i] = f[i] + (f * (a - all))[i]`.
-    let (mut all_ahead, mut gap_ahead) = (vec![0.0; len], vec![0.0; len]);
-    let mut a = vec![0.0; len];
-    let mut all = (-(single + batches)).exp();
-    for i in 0..len {
-        if i > 0 {
-            all = all_ahead[i] / i as f64;
-            a[i] = f[i] + gap_ahead[i];
-        }
-        push(&mut all_ahead, i, &weighted, all);
-        push(&mut gap_ahead, i, &sizes, a[i] - all);
-    }
+    let a = jobs_reaching(&f, &sizes, &rate, single + batches);
     let mut below = 0.0;
     let cells: Vec<f64> = a
         .iter()
@@ -389,6 +364,44 @@ pub fn expected_waiting(mix: &BTreeMap<u32, f64>, max: u32, count: Count) -> Vec
         .collect();
     // `d` idle instances fill `d / g` whole cells.
     (0..=max as usize).map(|d| cells[d / g]).collect()
+}
+
+/// The cells a batch takes, one job of `f` and then another with chance `q`:
+/// `h = (1 - q) f + q f h`. Each term is pushed forward into the sums of the later
+/// ones (`ahead`), here and in [`jobs_reaching`], so the additions do not wait on one
+/// another.
+fn batch_cells(f: &[f64], sizes: &[(usize, f64)], q: f64) -> Vec<f64> {
+    let mut ahead = vec![0.0; f.len()];
+    let mut h = vec![0.0; f.len()];
+    for i in 1..f.len() {
+        h[i] = (1.0 - q) * f[i] + q * ahead[i];
+        push(&mut ahead, i, sizes, h[i]);
+    }
+    h
+}
+
+/// `a[i]`, the expected number of a window's jobs after which exactly `i` cells are
+/// taken, `F (1 - G_N(F)) / (1 - F)`: `a = f + f * (a - all)`, where `all`, the law of
+/// the cells the whole window takes, is compound Poisson with `rate[k]` groups of `k`
+/// cells (Panjer's recursion; `groups` of them in all).
+fn jobs_reaching(f: &[f64], sizes: &[(usize, f64)], rate: &[f64], groups: f64) -> Vec<f64> {
+    let len = f.len();
+    let weighted: Vec<(usize, f64)> = (1..len)
+        .filter(|&k| rate[k] > 0.0)
+        .map(|k| (k, k as f64 * rate[k]))
+        .collect();
+    let (mut all_ahead, mut gap_ahead) = (vec![0.0; len], vec![0.0; len]);
+    let mut a = vec![0.0; len];
+    let mut all = (-groups).exp();
+    for i in 0..len {
+        if i > 0 {
+            all = all_ahead[i] / i as f64;
+            a[i] = f[i] + gap_ahead[i];
+        }
+        push(&mut all_ahead, i, &weighted, all);
+        push(&mut gap_ahead, i, sizes, a[i] - all);
+    }
+    a
 }
 
 /// Adds `x` times each `(k, w)` of `terms` into `ahead[i + k]`, as far as it reaches.
@@ -419,8 +432,9 @@ fn size_class(n: u32) -> u32 {
     if n <= 8 {
         return n;
     }
-    let quarter = (1u32 << (31 - n.leading_zeros())) / 4;
-    n.div_ceil(quarter) * quarter
+    let quarter = u64::from((1u32 << (31 - n.leading_zeros())) / 4);
+    let class = u64::from(n).div_ceil(quarter) * quarter;
+    u32::try_from(class).unwrap_or(u32::MAX)
 }
 
 /// The idle count that minimises expected waiting jobs plus `price` per idle instance.
@@ -485,20 +499,23 @@ pub fn compound(mix: &BTreeMap<u32, f64>) -> Outlook {
     // Each g_m is pushed forward when known: `ahead[m mod ring]` sums `k lambda_k g_(m-k)`
     // for the `m` not reached yet (at most the largest size ahead), so the terms add
     // independently and only `g_n = ahead[n] / n` waits on the one before.
+    // Sizes of `cap` or more are never read back (`g_0` holds their chance of none).
+    let reach = sizes.partition_point(|&(k, _)| k < cap);
+    let sizes = &sizes[..reach];
     let ring = (sizes.last().map_or(0, |&(k, _)| k) + 1).next_power_of_two();
     let mut ahead = vec![0.0; ring];
-    let push = |ahead: &mut [f64], n: usize, gn: f64| {
-        for &(k, kw) in &sizes {
+    let forward = |ahead: &mut [f64], n: usize, gn: f64| {
+        for &(k, kw) in sizes {
             ahead[(n + k) & (ring - 1)] += kw * gn;
         }
     };
-    push(&mut ahead, 0, g[0]);
+    forward(&mut ahead, 0, g[0]);
     while cdf < 1.0 - 1e-9 && g.len() < cap {
         let n = g.len();
         let slot = &mut ahead[n & (ring - 1)];
         let gn = *slot * (1.0 / n as f64);
         *slot = 0.0;
-        push(&mut ahead, n, gn);
+        forward(&mut ahead, n, gn);
         cdf += gn;
         g.push(gn);
     }
@@ -810,6 +827,12 @@ mod tests {
             .map(size_class)
             .collect();
         assert_eq!(got, [1, 8, 10, 10, 12, 16, 20, 20, 24, 112, 128, 160]);
+        assert_eq!(size_class(u32::MAX), u32::MAX);
+        // A job of no instances counts as one cell's, never as none.
+        assert_eq!(
+            expected_waiting(&BTreeMap::from([(0, 0.5)]), 3, Count::default()),
+            expected_waiting(&BTreeMap::from([(1, 0.5)]), 3, Count::default())
+        );
         // A wide pool is counted in cells, erring toward waiting.
         let mix = BTreeMap::from([(300, 2.0)]);
         let coarse = expected_waiting(&mix, 3000, Count::default());
@@ -900,6 +923,7 @@ mod tests {
             (BTreeMap::from([(1, 1.0)]), 12, batched),
             (BTreeMap::from([(1, 2.0), (3, 0.7), (12, 0.1)]), 40, batched),
             (BTreeMap::from([(300, 2.0), (7, 1.0)]), 3000, batched),
+            (BTreeMap::from([(1, 1.0), (30, 0.3)]), 20, batched),
         ];
         for (mix, max, count) in mixes {
             let count = Count {
@@ -927,6 +951,12 @@ mod tests {
         assert!(w[30] < 0.05 && w[30] > 0.0, "{}", w[30]);
         let d = cheapest_idle(&mix, &compound(&mix), 0.01, Count::default());
         assert!((25..=40).contains(&d), "{d}");
+        // A thousand: every idle count up to 500 is passed, so `1000 - d` wait.
+        let w = expected_waiting(&BTreeMap::from([(1, 1000.0)]), 500, Count::default());
+        assert!(w
+            .iter()
+            .enumerate()
+            .all(|(d, x)| (x - (1000.0 - d as f64)).abs() < 1e-6));
     }
 
     #[test]

@@ -414,19 +414,24 @@ impl Book {
             ));
         }
         for p in book.pools.values() {
-            let in_order: BTreeMap<_, _> = p.users.iter().collect();
-            let bad_histogram = in_order.into_iter().find(|(_, u)| {
-                ![
-                    &u.interarrival,
-                    &u.think,
-                    &u.while_running,
-                    &u.ran_out,
-                    &u.run,
-                ]
+            // The first such user by id, whatever the map's order.
+            let bad_histogram = p
+                .users
                 .iter()
-                .all(|h| h.is_valid())
-            });
-            if let Some((user, _)) = bad_histogram {
+                .filter(|(_, u)| {
+                    ![
+                        &u.interarrival,
+                        &u.think,
+                        &u.while_running,
+                        &u.ran_out,
+                        &u.run,
+                    ]
+                    .iter()
+                    .all(|h| h.is_valid())
+                })
+                .map(|(name, _)| name)
+                .min();
+            if let Some(user) = bad_histogram {
                 return Err(parse(
                     1,
                     format!("user `{user}`: a histogram has the wrong number of bins"),
