@@ -912,5 +912,17 @@ mod tests {
             e.starts_with(&format!("{}:", path.display())) && e.contains("expected"),
             "{e}"
         );
+        // A week with an hour missing is refused, by its line.
+        p.save(&path).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let hours = &mut v["pools"]["default"]["users"]["a"]["by_hour_of_week"];
+        hours.as_array_mut().unwrap().pop();
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let e = Book::load(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}:", path.display())) && e.contains("168 counts"),
+            "{e}"
+        );
     }
 }
