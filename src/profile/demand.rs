@@ -110,8 +110,7 @@ fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<(f
         let at_risk = arriving + out.above(s);
         let events = arriving - arrive.above(s + horizon);
         let racing = if at_risk > 0.0 { events / at_risk } else { 0.0 };
-        if answering(u, now) {
-            let end = u.last_activity(now);
+        if let Some(end) = answering(u, now) {
             let (after, quiet) = after_release(p, u, now - end, horizon);
             return Some((chance(racing.max(after)), arriving <= 0.0 && quiet));
         }
@@ -125,11 +124,12 @@ fn user_jobs(p: &Profiles, u: &UserProfile, now: f64, horizon: f64) -> Option<(f
     Some((chance(after), quiet))
 }
 
-/// Whether a job of `u`'s ended after their last arrival while another still runs,
-/// and they have think times of their own: a user known to resubmit may be
-/// answering that release.
-pub fn answering(u: &UserProfile, now: f64) -> bool {
-    u.last_activity(now) > u.last && u.think.total() >= MIN_GAPS
+/// The release `u` may be answering: a job of theirs that ended after their last
+/// arrival while another still runs, when they have think times of their own (a user
+/// known to resubmit).
+pub fn answering(u: &UserProfile, now: f64) -> Option<f64> {
+    let end = u.last_activity(now);
+    (end > u.last && u.think.total() >= MIN_GAPS).then_some(end)
 }
 
 /// The chance that `u` arrives within `horizon` when their last release was `idle`

@@ -544,17 +544,16 @@ impl Profiles {
         let mut think = None;
         if u.jobs > 0 {
             u.interarrival.add(t - u.last);
+            let end = u.last_activity(t);
             if u.running_at(t) {
                 u.while_running.add(t - u.last);
                 self.while_running.add(t - u.last);
                 // A job of theirs ended since their last arrival: this one answers it.
-                let end = u.last_activity(t);
                 if end > u.last {
                     u.think.add(t - end);
                     self.think.add(t - end);
                 }
             } else {
-                let end = u.last_activity(t);
                 if end > u.last {
                     u.ran_out.add(end - u.last);
                     self.ran_out.add(end - u.last);

@@ -166,11 +166,7 @@ impl Tracker {
     fn due_at(&self, u: &UserProfile, now: f64, quiet: bool) -> i64 {
         let (age, until) = if u.running_at(now) {
             let next_release = u.running.iter().copied().filter(|&r| r > now);
-            let since = if demand::answering(u, now) {
-                u.last_activity(now)
-            } else {
-                u.last
-            };
+            let since = demand::answering(u, now).unwrap_or(u.last);
             (now - since, next_release.fold(f64::INFINITY, f64::min))
         } else {
             let end = u.last_activity(now);
