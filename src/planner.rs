@@ -140,7 +140,7 @@ pub struct Run {
     pub telemetry: Telemetry,
     /// The planning model file (or the built-in default), with `--lookahead` applied.
     pub policy: Policy,
-    /// Every series' demand, with the shrink floors and recent peaks.
+    /// Every series' demand, with the shrink floors, ceilings and recent peaks.
     pub forecasts: Forecasts,
     /// The problem to solve, with cool-downs and pool targets applied.
     pub problem: Problem,

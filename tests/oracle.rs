@@ -91,6 +91,14 @@ fn generate(seed: u64) -> Problem {
                 net: None,
             },
             floor: Default::default(),
+            // Sometimes a season's peak below the allocation, whose idle room costs more.
+            ceiling: PerResource {
+                cpu: rng
+                    .chance(40)
+                    .then(|| rng.below((max * 20.0) as usize + 1) as f64 / 20.0),
+                mem: None,
+                net: None,
+            },
             credits,
             credit_cap,
             earn_rate,
@@ -645,6 +653,7 @@ fn one_host(receiver_credits: f64) -> Problem {
             net: None,
         },
         floor: Default::default(),
+        ceiling: Default::default(),
         credits,
         credit_cap: 100.0,
         // Earns as much as it burns at 3 cores, so its whole balance is spendable.

@@ -93,6 +93,12 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Minutes of history whose peak is the ceiling: a season and the horizon, so the same
+    /// hours on the day before are in it.
+    pub fn ceiling_minutes(&self) -> u32 {
+        self.season_minutes + self.horizon_minutes
+    }
+
     /// Checks the ranges serde cannot express; the error names the key at fault.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let fractions = [
@@ -286,6 +292,9 @@ pub struct Forecasts {
     /// Per series, the `shrink_floor_quantile` of its samples over the last
     /// `shrink_floor_hours` (when that is set): what a shrink must leave it.
     pub floors: BTreeMap<(String, Resource), f64>,
+    /// Per series, the peak of its samples over the last season plus `evidence_margin`:
+    /// allocation above it (and above the demand) went unused for a whole season.
+    pub ceilings: BTreeMap<(String, Resource), f64>,
     /// Per series, the peak of its samples over the last `evidence_minutes` (when set).
     pub peaks: BTreeMap<(String, Resource), f64>,
 }
@@ -305,6 +314,7 @@ impl Forecasts {
     ) -> Forecasts {
         let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
         let since = (now - Duration::hours(i64::from(settings.shrink_floor_hours))).timestamp();
+        let season = (now - Duration::minutes(i64::from(settings.ceiling_minutes()))).timestamp();
         let evidence = (now - Duration::minutes(i64::from(settings.evidence_minutes))).timestamp();
         let keys: Vec<(&Key, &Series)> = telemetry.series.iter().collect();
         let bar = progress(keys.len() as u64);
@@ -319,6 +329,11 @@ impl Forecasts {
                     0 => Vec::new(),
                     _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
                 };
+                let ceiling = (w.iter().rev())
+                    .take_while(|p| p.0 >= season)
+                    .map(|p| p.1)
+                    .reduce(f64::max)
+                    .map(|high| high * (1.0 + settings.evidence_margin));
                 let floor = (!recent.is_empty()).then(|| {
                     let q = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
                     match key.1 {
@@ -344,6 +359,7 @@ impl Forecasts {
                     last,
                     samples: w.len(),
                     floor,
+                    ceiling,
                     peak,
                 };
                 Some((outcome, window))
@@ -362,6 +378,9 @@ impl Forecasts {
             }
             if let Some(floor) = w.floor {
                 out.floors.insert(key.clone(), floor);
+            }
+            if let Some(ceiling) = w.ceiling {
+                out.ceilings.insert(key.clone(), ceiling);
             }
             if let Some(peak) = w.peak {
                 out.peaks.insert(key.clone(), peak);
@@ -409,6 +428,8 @@ struct Window {
     samples: usize,
     /// The `shrink_floor_quantile` of its last `shrink_floor_hours`, if any.
     floor: Option<f64>,
+    /// Its peak over the last season, plus `evidence_margin`, if any.
+    ceiling: Option<f64>,
     /// The peak of its last `evidence_minutes`, if any.
     peak: Option<f64>,
 }
@@ -561,6 +582,28 @@ mod tests {
         assert_eq!(floor(&settings(12, 1.0)), Some(9.0));
         assert_eq!(floor(&settings(2, 0.5)), Some(2.0));
         assert_eq!(floor(&settings(0, 1.0)), None, "0 hours: no floor");
+    }
+
+    /// The ceiling is the peak of the last season (a day) with the evidence margin.
+    #[test]
+    fn ceilings_are_the_seasons_peak_with_the_margin() {
+        let t = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-08T09:00:00Z,a,cpu,20\n\
+             2024-01-09T10:00:00Z,a,cpu,1\n\
+             2024-01-09T10:30:00Z,a,cpu,8\n\
+             2024-01-09T11:00:00Z,a,cpu,2\n",
+        );
+        let now = "2024-01-09T11:05:00Z".parse().unwrap();
+        let ceiling = |margin| {
+            let s = Settings {
+                evidence_margin: margin,
+                ..Settings::default()
+            };
+            Forecasts::build(&t, now, &s).ceilings[&("a".into(), Resource::Cpu)]
+        };
+        assert_eq!(ceiling(0.0), 8.0, "the 20 is older than a day");
+        assert!((ceiling(0.15) - 9.2).abs() < 1e-9);
     }
 
     /// Memory keeps a margin over its recent peak, CPU only the quantile.

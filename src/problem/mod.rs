@@ -46,6 +46,10 @@ pub struct InstanceSpec {
     pub demand: PerResource<Option<f64>>,
     /// Its recent high usage (see `[forecast] shrink_floor_hours`): never shrunk below it.
     pub floor: PerResource<f64>,
+    /// Its peak over the last season and horizon with `[forecast] evidence_margin`, if known,
+    /// in whole steps plus the hysteresis minimum less one: allocation above it and the demand
+    /// is charged as idle for that long again ([`Problem::held_cost`]).
+    pub ceiling: PerResource<Option<f64>>,
     /// Burst-credit balance now (1 credit = 1 vCPU-minute at 100%).
     pub credits: f64,
     /// The most credits it may hold: 24 h of `earn_rate`.
@@ -171,13 +175,10 @@ impl Problem {
                 _ => quantile,
             })
         });
+        p.set_usage_bounds(forecasts);
         let n = policy.lookahead_intervals.max(1) as usize;
         let seconds = i64::from(policy.interval_minutes) * 60;
         for inst in &mut p.instances {
-            inst.floor = PerResource::from_fn(|r| {
-                let key = (inst.id.clone(), r);
-                forecasts.floors.get(&key).copied().unwrap_or(0.0)
-            });
             if n > 1 {
                 let slices = PerResource::from_fn(|r| {
                     forecasts
@@ -195,6 +196,23 @@ impl Problem {
             p.choose_candidates();
         }
         p
+    }
+
+    /// Sets each instance's shrink floor and idle ceiling from its recent usage. The ceiling
+    /// is rounded up to a whole step and raised by the hysteresis minimum less one step, so
+    /// an allocation rounded up to cover the peak, or within the minimum shrink of it, is
+    /// not charged as held.
+    pub fn set_usage_bounds(&mut self, forecasts: &Forecasts) {
+        let policy = &self.policy;
+        for inst in &mut self.instances {
+            let key = |r| (inst.id.clone(), r);
+            inst.floor =
+                PerResource::from_fn(|r| forecasts.floors.get(&key(r)).copied().unwrap_or(0.0));
+            inst.ceiling = PerResource::from_fn(|r| {
+                let (c, g) = (*forecasts.ceilings.get(&key(r))?, policy.granularity[r]);
+                Some(((c / g - 1e-9).ceil() + policy.min_steps(r) - 1.0) * g)
+            });
+        }
     }
 
     /// Builds the problem with demand from any source (forecasts, or realised demand for replay).
@@ -228,6 +246,7 @@ impl Problem {
                 max: PerResource::from_fn(|r| i.resource(r).max),
                 demand: PerResource::from_fn(|r| demand(&i.id, r)),
                 floor: PerResource::default(),
+                ceiling: Default::default(),
                 credits: i.credits,
                 credit_cap: i.credit_cap(),
                 earn_rate: i.earn_rate,
@@ -491,6 +510,56 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
             (2.0, 2.0),
             "with nobody short, one step is under the hysteresis minimum"
         );
+    }
+
+    /// Idle room above the season's peak is priced for the season it is expected to stay
+    /// unused, so it is given back, though one interval's idle cost would not pay the change.
+    #[test]
+    fn idle_room_above_the_seasons_peak_is_given_back() {
+        let text = FLEET
+            .replace("alloc = 2.0", "alloc = 3.0")
+            .replace("changed_at = \"2024-03-07T00:00:00Z\"\n", "");
+        let fleet = Fleet::parse(Path::new("fleet.toml"), &text).unwrap();
+        let mut policy = Policy::default();
+        policy.disruption.max_changes_percent = 100.0;
+        let cpu_after = |ceiling: Option<f64>, floor: f64| {
+            let mut p = Problem::with_demand(&fleet, &policy, |_, r| {
+                Some(
+                    fleet.instances[0]
+                        .resource(r)
+                        .alloc
+                        .min(if r == Resource::Cpu { 0.5 } else { f64::MAX }),
+                )
+            });
+            p.instances[0].ceiling.cpu = ceiling;
+            p.instances[0].floor.cpu = floor;
+            let (s, _) = crate::solve::mip::solve(&p, None).unwrap();
+            s.alloc[0].cpu
+        };
+        // 2.5 idle cores cost 2.5 an interval; giving them back costs 2 + 0.5 x 2.5.
+        assert_eq!(
+            cpu_after(None, 0.0),
+            3.0,
+            "one interval does not pay the change"
+        );
+        assert_eq!(
+            cpu_after(Some(1.0), 0.0),
+            0.5,
+            "room unused for a season is given back"
+        );
+        assert_eq!(
+            cpu_after(Some(3.5), 0.0),
+            3.0,
+            "the season's peak needed it"
+        );
+        assert_eq!(cpu_after(Some(1.0), 1.5), 1.5, "never below the floor");
+        // The ceiling a plan uses: 2.6 in whole steps (2.75), raised by the two-step
+        // minimum shrink less one step, so 3 cores are within it and stay.
+        let mut p = Problem::with_demand(&fleet, &policy, |_, _| None);
+        let mut f = Forecasts::default();
+        f.ceilings.insert(("a".into(), Resource::Cpu), 2.6);
+        p.set_usage_bounds(&f);
+        assert_eq!(p.instances[0].ceiling.cpu, Some(3.0));
     }
 
     /// An instance seen using more than its allocation plans for that peak plus the margin

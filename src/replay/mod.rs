@@ -499,7 +499,7 @@ fn problem_for<'v>(
 }
 
 /// Foresight's problem: the MIP's rules, with look-ahead over the realised peaks of the coming
-/// intervals, and the shrink floors that `mip` gets from its forecasts.
+/// intervals, and the shrink floors and idle ceilings that `mip` gets from its forecasts.
 fn foresight_problem(
     fleet: &Fleet,
     policy: &Policy,
@@ -517,9 +517,9 @@ fn foresight_problem(
         inst.ahead = (0..later)
             .map(|k| PerResource::from_fn(|r| e.ahead.get(&key(r)).and_then(|v| v[k])))
             .collect();
-        if let Some(f) = forecasts {
-            inst.floor = PerResource::from_fn(|r| f.floors.get(&key(r)).copied().unwrap_or(0.0));
-        }
+    }
+    if let Some(f) = forecasts {
+        p.set_usage_bounds(f);
     }
     p.choose_candidates();
     p

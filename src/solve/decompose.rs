@@ -383,6 +383,7 @@ mod tests {
                     net: None,
                 },
                 floor: Default::default(),
+                ceiling: Default::default(),
                 credits: 50.0,
                 credit_cap: 100.0,
                 earn_rate: 120.0,

@@ -456,6 +456,7 @@ mod tests {
                 net: Some(100.0),
             },
             floor: PerResource::default(),
+            ceiling: Default::default(),
             credits: 0.0,
             credit_cap: 0.0,
             earn_rate: 0.0,

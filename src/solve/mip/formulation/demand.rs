@@ -57,6 +57,15 @@ pub(super) fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usi
             format!("mismatch_idle[{id},{r}]"),
             constraint!(x - idle >= 0.0),
         );
+        let wh = p.held_weight(r);
+        let ceiling = inst.ceiling[r].map(|c| c.max(dem));
+        if let Some(ceiling) = ceiling.filter(|&c| wh > 0.0 && c < a0 + g * hi) {
+            let held = wi * (a0 - dem) + wh * (a0 - ceiling) + (wi + wh) * g * n.clone();
+            m.row(
+                format!("mismatch_held[{id},{r}]"),
+                constraint!(x - held >= 0.0),
+            );
+        }
         m.row(
             format!("mismatch_steps[{id},{r}]"),
             constraint!(x - chord.clone() >= 0.0),

@@ -361,6 +361,7 @@ pub(super) mod tests {
                     net: None,
                 },
                 floor: PerResource::default(),
+                ceiling: Default::default(),
                 credits,
                 credit_cap: 1000.0,
                 // Baseline one core: no burn at or below it.
