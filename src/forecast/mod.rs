@@ -584,7 +584,8 @@ mod tests {
         assert_eq!(floor(&settings(0, 1.0)), None, "0 hours: no floor");
     }
 
-    /// The ceiling is the peak of the last season (a day) with the evidence margin.
+    /// The ceiling is the peak of the last season and horizon (25 hours) with the evidence
+    /// margin.
     #[test]
     fn ceilings_are_the_seasons_peak_with_the_margin() {
         let t = telemetry(
@@ -602,7 +603,7 @@ mod tests {
             };
             Forecasts::build(&t, now, &s).ceilings[&("a".into(), Resource::Cpu)]
         };
-        assert_eq!(ceiling(0.0), 8.0, "the 20 is older than a day");
+        assert_eq!(ceiling(0.0), 8.0, "the 20 is older than 25 hours");
         assert!((ceiling(0.15) - 9.2).abs() < 1e-9);
     }
 
