@@ -39,7 +39,8 @@ pub struct Settings {
     pub quantile: f64,
     /// The planning window.
     pub horizon_minutes: u32,
-    /// The seasonal period (a day by default).
+    /// The seasonal period (a day by default). With the horizon it is also the window whose
+    /// peak is an instance's ceiling, and how long room above it is priced as unused.
     pub season_minutes: u32,
     /// Only the last this many days before `now` are used.
     pub history_days: u32,
@@ -63,7 +64,8 @@ pub struct Settings {
     /// (0: off) peaked above its allocation plans for at least that peak plus
     /// `evidence_margin`, whatever its forecast, cool-down and hysteresis say.
     pub evidence_minutes: u32,
-    /// The share added to that peak (0.15 plans for 1.15 × the peak), from 0 to 10.
+    /// The share added to that peak (0.15 plans for 1.15 × the peak), from 0 to 10; the
+    /// ceiling adds it to its peak too.
     pub evidence_margin: f64,
     /// A memory shortage kills processes where a CPU shortage slows them: memory is never
     /// shrunk below its peak over `shrink_floor_hours` plus this share, from 0 to 10
@@ -292,8 +294,8 @@ pub struct Forecasts {
     /// Per series, the `shrink_floor_quantile` of its samples over the last
     /// `shrink_floor_hours` (when that is set): what a shrink must leave it.
     pub floors: BTreeMap<(String, Resource), f64>,
-    /// Per series, the peak of its samples over the last season plus `evidence_margin`:
-    /// allocation above it (and above the demand) went unused for a whole season.
+    /// Per series whose history covers the last season and horizon, its peak over them times
+    /// 1 + `evidence_margin`: allocation above it (and the demand) went unused that long.
     pub ceilings: BTreeMap<(String, Resource), f64>,
     /// Per series, the peak of its samples over the last `evidence_minutes` (when set).
     pub peaks: BTreeMap<(String, Resource), f64>,
@@ -329,10 +331,10 @@ impl Forecasts {
                     0 => Vec::new(),
                     _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
                 };
-                let ceiling = (w.iter().rev())
-                    .take_while(|p| p.0 >= season)
-                    .map(|p| p.1)
-                    .reduce(f64::max)
+                // Only a history that covers the whole window says what went unused in it.
+                let ceiling = (first <= season)
+                    .then(|| (w.iter().rev()).take_while(|p| p.0 >= season).map(|p| p.1))
+                    .and_then(|recent| recent.reduce(f64::max))
                     .map(|high| high * (1.0 + settings.evidence_margin));
                 let floor = (!recent.is_empty()).then(|| {
                     let q = method::empirical_quantile(&mut recent, settings.shrink_floor_quantile);
@@ -428,7 +430,8 @@ struct Window {
     samples: usize,
     /// The `shrink_floor_quantile` of its last `shrink_floor_hours`, if any.
     floor: Option<f64>,
-    /// Its peak over the last season, plus `evidence_margin`, if any.
+    /// Its peak over the last season and horizon times 1 + `evidence_margin`, if the history
+    /// covers them.
     ceiling: Option<f64>,
     /// The peak of its last `evidence_minutes`, if any.
     peak: Option<f64>,
@@ -605,6 +608,14 @@ mod tests {
         };
         assert_eq!(ceiling(0.0), 8.0, "the 20 is older than 25 hours");
         assert!((ceiling(0.15) - 9.2).abs() < 1e-9);
+        // Without the 20, the history starts an hour ago: it cannot say what went unused.
+        let short = telemetry(
+            "timestamp,instance,resource,value\n\
+             2024-01-09T10:00:00Z,a,cpu,1\n\
+             2024-01-09T11:00:00Z,a,cpu,2\n",
+        );
+        let f = Forecasts::build(&short, now, &Settings::default());
+        assert!(f.ceilings.is_empty() && !f.demands.is_empty());
     }
 
     /// Memory keeps a margin over its recent peak, CPU only the quantile.

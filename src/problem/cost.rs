@@ -106,14 +106,14 @@ impl Problem {
     pub fn mismatch_cost(&self, i: usize, r: Resource, alloc: f64) -> f64 {
         let inst = &self.instances[i];
         self.mismatch_against(inst.demand[r], r, alloc)
-            + self.held_cost(inst.demand[r], inst.ceiling[r], r, alloc)
+            + self.unused_cost(inst.demand[r], inst.ceiling[r], r, alloc)
     }
 
     /// The idle cost of allocation above both the demand and `ceiling` (the peak of the last
     /// season and horizon, with a margin) for the rest of that span: unused that long, it is
     /// expected to stay unused as long again, so a shrink is weighed against the idle cost it
     /// saves over that time rather than over one interval.
-    pub fn held_cost(
+    pub fn unused_cost(
         &self,
         demand: Option<f64>,
         ceiling: Option<f64>,
@@ -121,18 +121,22 @@ impl Problem {
         alloc: f64,
     ) -> f64 {
         match (demand, ceiling) {
-            (Some(d), Some(c)) => self.held_weight(r) * (alloc - c.max(d)).max(0.0),
+            (Some(d), Some(c)) => self.unused_weight(r) * (alloc - c.max(d)).max(0.0),
             _ => 0.0,
         }
     }
 
-    /// Cost per MiB, core or Mbps of held idle allocation: the idle weight for the intervals
-    /// of a season and horizon after this one.
-    pub fn held_weight(&self, r: Resource) -> f64 {
-        let f = &self.policy.forecast;
+    /// Cost per MiB, core or Mbps of unused allocation above the ceiling: the idle weight for
+    /// the intervals of a season and horizon beyond those the plan prices itself (one, or the
+    /// look-ahead's).
+    pub fn unused_weight(&self, r: Resource) -> f64 {
+        let (f, planned) = (
+            &self.policy.forecast,
+            self.policy.lookahead_intervals.max(1),
+        );
         let intervals =
             f64::from(f.ceiling_minutes()) / f64::from(self.policy.interval_minutes.max(1));
-        self.policy.weights.idle * (intervals - 1.0).max(0.0) / self.policy.unit[r]
+        self.policy.weights.idle * (intervals - f64::from(planned)).max(0.0) / self.policy.unit[r]
     }
 
     /// Weighted shortfall plus idle cost of an allocation against a demand (0 without one).

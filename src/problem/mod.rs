@@ -48,7 +48,7 @@ pub struct InstanceSpec {
     pub floor: PerResource<f64>,
     /// Its peak over the last season and horizon with `[forecast] evidence_margin`, if known,
     /// in whole steps plus the hysteresis minimum less one: allocation above it and the demand
-    /// is charged as idle for that long again ([`Problem::held_cost`]).
+    /// is charged as idle for that long again ([`Problem::unused_cost`]).
     pub ceiling: PerResource<Option<f64>>,
     /// Burst-credit balance now (1 credit = 1 vCPU-minute at 100%).
     pub credits: f64,
@@ -201,7 +201,7 @@ impl Problem {
     /// Sets each instance's shrink floor and idle ceiling from its recent usage. The ceiling
     /// is rounded up to a whole step and raised by the hysteresis minimum less one step, so
     /// an allocation rounded up to cover the peak, or within the minimum shrink of it, is
-    /// not charged as held.
+    /// not charged as unused.
     pub fn set_usage_bounds(&mut self, forecasts: &Forecasts) {
         let policy = &self.policy;
         for inst in &mut self.instances {
@@ -512,10 +512,10 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         );
     }
 
-    /// Idle room above the season's peak is priced for the season it is expected to stay
-    /// unused, so it is given back, though one interval's idle cost would not pay the change.
+    /// Room above the peak of the last day is priced as unused for a day more, so it is
+    /// given back, though one interval's idle cost would not pay the change.
     #[test]
-    fn idle_room_above_the_seasons_peak_is_given_back() {
+    fn idle_room_above_the_days_peak_is_given_back() {
         let text = FLEET
             .replace("alloc = 2.0", "alloc = 3.0")
             .replace("changed_at = \"2024-03-07T00:00:00Z\"\n", "");
@@ -545,13 +545,9 @@ net = { alloc = 100.0, min = 10.0, max = 500.0 }
         assert_eq!(
             cpu_after(Some(1.0), 0.0),
             0.5,
-            "room unused for a season is given back"
+            "room unused for a day is given back"
         );
-        assert_eq!(
-            cpu_after(Some(3.5), 0.0),
-            3.0,
-            "the season's peak needed it"
-        );
+        assert_eq!(cpu_after(Some(3.5), 0.0), 3.0, "the day's peak needed it");
         assert_eq!(cpu_after(Some(1.0), 1.5), 1.5, "never below the floor");
         // The ceiling a plan uses: 2.6 in whole steps (2.75), raised by the two-step
         // minimum shrink less one step, so 3 cores are within it and stay.

@@ -2,8 +2,9 @@
 //! above it, in one column per instance and resource.
 //!
 //! The column is bounded below by planes rather than tied to the steps: the shortfall and
-//! idle lines, the chord between the whole steps around the forecast, and that chord's
-//! perspective on the move's indicator. Their maximum is exact at every whole step, so the
+//! idle lines, the steeper idle line above the ceiling (room unused for a day), the chord
+//! between the whole steps around the forecast, and that chord's perspective on the move's
+//! indicator. Their maximum is exact at every whole step, so the
 //! LP relaxation pays no rounding gap for the granularity and cannot spread fractional
 //! changes thinly over many instances. A resource nothing can move costs a constant, carried
 //! by the program's fixed column.
@@ -16,8 +17,8 @@ use crate::resource::Resource;
 use good_lp::{constraint, variable, Expression, Variable};
 
 /// Shortfall and idle cost against the forecast quantile, as one variable per instance and
-/// resource bounded below by three planes: the shortfall line, the idle line, and the chord
-/// between the two whole steps around the forecast. Their maximum equals the true cost at
+/// resource bounded below by planes: the shortfall line, the idle line (steeper above the
+/// ceiling), and the chord between the two whole steps around the forecast. Their maximum equals the true cost at
 /// every whole step, so the LP relaxation pays no rounding gap for the granularity.
 pub(super) fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let inst = &p.instances[i];
@@ -57,12 +58,12 @@ pub(super) fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usi
             format!("mismatch_idle[{id},{r}]"),
             constraint!(x - idle >= 0.0),
         );
-        let wh = p.held_weight(r);
+        let wh = p.unused_weight(r);
         let ceiling = inst.ceiling[r].map(|c| c.max(dem));
         if let Some(ceiling) = ceiling.filter(|&c| wh > 0.0 && c < a0 + g * hi) {
             let held = wi * (a0 - dem) + wh * (a0 - ceiling) + (wi + wh) * g * n.clone();
             m.row(
-                format!("mismatch_held[{id},{r}]"),
+                format!("mismatch_unused[{id},{r}]"),
                 constraint!(x - held >= 0.0),
             );
         }
