@@ -316,7 +316,8 @@ impl Forecasts {
     ) -> Forecasts {
         let start = (now - Duration::days(i64::from(settings.history_days))).timestamp();
         let since = (now - Duration::hours(i64::from(settings.shrink_floor_hours))).timestamp();
-        let season = (now - Duration::minutes(i64::from(settings.ceiling_minutes()))).timestamp();
+        let ceiling_since =
+            (now - Duration::minutes(i64::from(settings.ceiling_minutes()))).timestamp();
         let evidence = (now - Duration::minutes(i64::from(settings.evidence_minutes))).timestamp();
         let keys: Vec<(&Key, &Series)> = telemetry.series.iter().collect();
         let bar = progress(keys.len() as u64);
@@ -332,8 +333,12 @@ impl Forecasts {
                     _ => w.iter().filter(|p| p.0 >= since).map(|p| p.1).collect(),
                 };
                 // Only a history that covers the whole window says what went unused in it.
-                let ceiling = (first <= season)
-                    .then(|| (w.iter().rev()).take_while(|p| p.0 >= season).map(|p| p.1))
+                let ceiling = (first <= ceiling_since)
+                    .then(|| {
+                        (w.iter().rev())
+                            .take_while(|p| p.0 >= ceiling_since)
+                            .map(|p| p.1)
+                    })
                     .and_then(|recent| recent.reduce(f64::max))
                     .map(|high| high * (1.0 + settings.evidence_margin));
                 let floor = (!recent.is_empty()).then(|| {

@@ -104,26 +104,23 @@ impl Problem {
 
     /// Weighted shortfall plus idle cost of one instance and resource under an allocation.
     pub fn mismatch_cost(&self, i: usize, r: Resource, alloc: f64) -> f64 {
-        let inst = &self.instances[i];
-        self.mismatch_against(inst.demand[r], r, alloc)
-            + self.unused_cost(inst.demand[r], inst.ceiling[r], r, alloc)
+        self.mismatch_against(self.instances[i].demand[r], r, alloc) + self.unused_cost(i, r, alloc)
     }
 
-    /// The idle cost of allocation above both the demand and `ceiling` (the peak of the last
-    /// season and horizon, with a margin) for the rest of that span: unused that long, it is
-    /// expected to stay unused as long again, so a shrink is weighed against the idle cost it
-    /// saves over that time rather than over one interval.
-    pub fn unused_cost(
-        &self,
-        demand: Option<f64>,
-        ceiling: Option<f64>,
-        r: Resource,
-        alloc: f64,
-    ) -> f64 {
-        match (demand, ceiling) {
-            (Some(d), Some(c)) => self.unused_weight(r) * (alloc - c.max(d)).max(0.0),
-            _ => 0.0,
-        }
+    /// The allocation of instance `i` in `r` above which room counts as unused: the larger of
+    /// its ceiling and its demand, where it has both.
+    pub fn unused_above(&self, i: usize, r: Resource) -> Option<f64> {
+        let inst = &self.instances[i];
+        Some(inst.ceiling[r]?.max(inst.demand[r]?))
+    }
+
+    /// The idle cost of allocation above [`unused_above`](Self::unused_above) for the rest of
+    /// the ceiling's span: unused that long, it is expected to stay unused as long again, so
+    /// a shrink is weighed against the idle cost it saves over that time rather than over one
+    /// interval.
+    pub fn unused_cost(&self, i: usize, r: Resource, alloc: f64) -> f64 {
+        self.unused_above(i, r)
+            .map_or(0.0, |u| self.unused_weight(r) * (alloc - u).max(0.0))
     }
 
     /// Cost per MiB, core or Mbps of unused allocation above the ceiling: the idle weight for

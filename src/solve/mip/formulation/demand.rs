@@ -4,10 +4,10 @@
 //! The column is bounded below by planes rather than tied to the steps: the shortfall and
 //! idle lines, the steeper idle line above the ceiling (room unused for a day), the chord
 //! between the whole steps around the forecast, and that chord's perspective on the move's
-//! indicator. Their maximum is exact at every whole step, so the
-//! LP relaxation pays no rounding gap for the granularity and cannot spread fractional
-//! changes thinly over many instances. A resource nothing can move costs a constant, carried
-//! by the program's fixed column.
+//! indicator. Their maximum is exact at every whole step, so the LP relaxation pays no
+//! rounding gap for the granularity and cannot spread fractional changes thinly over many
+//! instances. A resource nothing can move costs a constant, carried by the program's fixed
+//! column.
 
 use super::instance::leave_expr;
 use super::steps::landing_steps;
@@ -18,8 +18,8 @@ use good_lp::{constraint, variable, Expression, Variable};
 
 /// Shortfall and idle cost against the forecast quantile, as one variable per instance and
 /// resource bounded below by planes: the shortfall line, the idle line (steeper above the
-/// ceiling), and the chord between the two whole steps around the forecast. Their maximum equals the true cost at
-/// every whole step, so the LP relaxation pays no rounding gap for the granularity.
+/// ceiling), and the chord between the two whole steps around the forecast. Their maximum
+/// equals the true cost at every whole step, so the LP relaxation pays no rounding gap for the granularity.
 pub(super) fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usize) {
     let inst = &p.instances[i];
     let mut mismatch = Steps::default();
@@ -58,13 +58,15 @@ pub(super) fn add_demand(p: &Problem, m: &mut Program, d: &mut Decisions, i: usi
             format!("mismatch_idle[{id},{r}]"),
             constraint!(x - idle >= 0.0),
         );
-        let wh = p.unused_weight(r);
-        let ceiling = inst.ceiling[r].map(|c| c.max(dem));
-        if let Some(ceiling) = ceiling.filter(|&c| wh > 0.0 && c < a0 + g * hi) {
-            let held = wi * (a0 - dem) + wh * (a0 - ceiling) + (wi + wh) * g * n.clone();
+        let wu = p.unused_weight(r);
+        if let Some(u) = p
+            .unused_above(i, r)
+            .filter(|&u| wu > 0.0 && u < a0 + g * hi)
+        {
+            let unused = wi * (a0 - dem) + wu * (a0 - u) + (wi + wu) * g * n.clone();
             m.row(
                 format!("mismatch_unused[{id},{r}]"),
-                constraint!(x - held >= 0.0),
+                constraint!(x - unused >= 0.0),
             );
         }
         m.row(
